@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+/* Secrets (unsealed data, passphrases, recovery keys, PINs) live in buffers
+ * that are locked in memory where possible, excluded from core dumps, and
+ * wiped when freed. */
+
+/* Allocates size zeroed bytes of locked, non-dumpable memory (plus a NUL
+ * byte after them, so text secrets are strings). Returns NULL on OOM. */
+void *secret_alloc(size_t size);
+/* Duplicates size bytes into a secret buffer (NUL-terminated). */
+void *secret_memdup(const void *p, size_t size);
+/* Duplicates a string into a secret buffer. */
+char *secret_strdup(const char *s);
+/* Wipes and frees a buffer from secret_alloc(); accepts NULL, returns NULL. */
+void *secret_free(void *p);
+/* Size that secret_alloc() was asked for. */
+size_t secret_size(const void *p);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(void *, secret_free);
+static inline void secret_freep_char(char **p) {
+        secret_free(*p);
+}
+#define _cleanup_secret_ _cleanup_(secret_freep_char)
+
+/* Wipes and frees a normal heap string (for library outputs we cannot place
+ * in locked memory ourselves). */
+void erase_and_free(void *p, size_t size);
+static inline void erase_and_freep(char **p) {
+        if (*p)
+                erase_and_free(*p, strlen(*p));
+}
+#define _cleanup_erase_ _cleanup_(erase_and_freep)
+
+/* Fixed-size secret on the stack, wiped on scope exit. */
+typedef struct SecretBuf {
+        uint8_t data[64];
+        size_t size;
+} SecretBuf;
+static inline void secretbuf_wipe(SecretBuf *b) {
+        explicit_bzero(b, sizeof(*b));
+}
+#define _cleanup_secretbuf_ _cleanup_(secretbuf_wipe)
+
+/* Constant-time comparison. Returns true when equal. */
+bool memeq_const(const void *a, const void *b, size_t n);
+
+/* Makes the process non-dumpable and locks future secret pages. Call once at
+ * start-up of a program that handles secrets. */
+void secret_harden_process(void);

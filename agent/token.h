@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+/* LUKS2 token JSON ⇄ struct, pure code (fuzzed). The JSON comes from the
+ * LUKS2 header, which is unauthenticated: every field is type- and
+ * range-checked.
+ *
+ * Format: systemd's "systemd-tpm2" token (design.md section 4), plus
+ * unlockd's own fields, which systemd ignores:
+ *   "unlockd-pcr-values": ["<hex digest>", …]  PCR values sealed to, in
+ *                                              index order of tpm2-pcrs,
+ *                                              in the tpm2-pcr-bank bank
+ *   "unlockd-generation": <integer ≥ 0>        re-seal generation
+ */
+
+#define TOKEN_TYPE_TPM2 "systemd-tpm2"
+#define TOKEN_TYPE_RECOVERY "systemd-recovery"
+
+/* Bounds on attacker-controlled sizes. */
+#define TOKEN_JSON_MAX (64 * 1024)
+#define TOKEN_BLOB_MAX 4096
+
+typedef struct Tpm2Token {
+        int keyslot;                    /* the single keyslot, ≥ 0 */
+
+        uint8_t *blob;                  /* decoded tpm2-blob: TPM2B_PRIVATE ‖ TPM2B_PUBLIC [‖ seed] */
+        size_t blob_size;
+
+        uint32_t pcr_mask;              /* tpm2-pcrs */
+        uint16_t pcr_bank;              /* TPM2_ALG_ID; 0 when the field is absent */
+        uint16_t primary_alg;           /* TPM2_ALG_ECC or TPM2_ALG_RSA; 0 when absent (= ECC) */
+
+        uint8_t *policy_hash;           /* tpm2-policy-hash, decoded */
+        size_t policy_hash_size;
+
+        bool pin;                       /* tpm2-pin */
+        uint8_t *salt;                  /* tpm2_salt, decoded; NULL when absent */
+        size_t salt_size;
+        uint8_t *srk;                   /* tpm2_srk: serialized ESYS_TR of the parent; NULL when absent */
+        size_t srk_size;
+
+        uint8_t *sealed_pcr_values;     /* unlockd-pcr-values, concatenated; NULL when absent */
+        size_t sealed_pcr_values_size;
+        uint64_t generation;            /* unlockd-generation, 0 when absent */
+
+        /* When the token parsed but uses a feature unlockd cannot unseal
+         * (signed PCR policy, pcrlock, an import seed it cannot handle …):
+         * the JSON field name. NULL when fully supported. */
+        char *unsupported;
+} Tpm2Token;
+
+Tpm2Token *tpm2_token_free(Tpm2Token *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Tpm2Token *, tpm2_token_free);
+
+/* Parses a systemd-tpm2 token. Returns 0 with *ret set; -EMEDIUMTYPE when the
+ * type is not systemd-tpm2; -EBADMSG when malformed, with *ret_error (if
+ * non-NULL) a malloc()ed sentence naming the field and the fault. A token
+ * with unknown extra fields parses; one with a field that changes how it must
+ * be unsealed and that unlockd does not support parses with ->unsupported set. */
+int tpm2_token_parse(const char *json, Tpm2Token **ret, char **ret_error);
+
+/* Formats a token as compact JSON (the exact field set and spelling systemd
+ * v252 writes, then tpm2_srk/tpm2_salt when set, then the unlockd- fields).
+ * Returns 0 or -ENOMEM/-EINVAL. */
+int tpm2_token_format(const Tpm2Token *t, char **ret_json);
+
+/* Reads "type" and the single "keyslots" entry of any token JSON. Returns 0;
+ * -EBADMSG when malformed. *ret_type is malloc()ed; *ret_keyslot is -1 when
+ * there is no keyslots entry. */
+int token_get_type_and_keyslot(const char *json, char **ret_type, int *ret_keyslot);
+
+/* Formats {"type":"systemd-recovery","keyslots":["N"]}. */
+int recovery_token_format(int keyslot, char **ret_json);
