@@ -53,3 +53,11 @@ bool memeq_const(const void *a, const void *b, size_t n);
 /* Makes the process non-dumpable and locks future secret pages. Call once at
  * start-up of a program that handles secrets. */
 void secret_harden_process(void);
+
+/* True when a typed secret is empty or only white space. */
+static inline bool isempty_secret(const char *s) {
+        for (; s && *s; s++)
+                if (*s != ' ' && *s != '\t')
+                        return false;
+        return true;
+}

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "enroll.h"
+#include "log.h"
+#include "luks.h"
+#include "pcr.h"
+#include "prompt.h"
+#include "secret.h"
+#include "token.h"
+
+#define KEY_FILE_MAX (8 * 1024 * 1024)
+
+static const char *arg_unlock_key_file = NULL;
+static const char *arg_wipe = NULL;
+static bool arg_pin = false;
+static EnrollOptions arg_enroll = { .pcr_mask = 1u << 7, .use_srk = true };
+
+static void help(void) {
+        printf("%s [OPTIONS...] COMMAND ...\n\n"
+               "Manage unlockd's TPM2 enrollment of LUKS2 volumes.\n\n"
+               "Commands:\n"
+               "  enroll DEVICE          Enroll a TPM2 token and/or a recovery key\n\n"
+               "Options:\n"
+               "  -h --help                 Show this help\n"
+               "     --version              Show the version\n"
+               "     --tpm2                 Enroll a TPM2 token\n"
+               "     --pcrs=LIST            PCRs to seal to, e.g. 0+7 (default 7; \"\" for none)\n"
+               "     --pcr-bank=BANK        sha1, sha256, sha384 or sha512 (default: sha256 if allocated)\n"
+               "     --pin                  Protect the TPM2 token with a PIN ($NEWPIN or asked)\n"
+               "     --no-srk               Do not seal under the persistent SRK 0x81000001 even if present\n"
+               "     --recovery-key         Enroll a recovery key and print it once\n"
+               "     --escrow-pubkey=PEM    Print the recovery key only RSA-OAEP-SHA256 encrypted to PEM\n"
+               "     --unlock-key-file=FILE Existing passphrase (else $PASSWORD, else asked)\n"
+               "     --wipe-slot=LIST       After enrolling, remove keyslots: numbers, password,\n"
+               "                            recovery, tpm2, all (comma-separated)\n"
+               "     --force                Allow leaving no passphrase or recovery keyslot\n"
+               "     --tcti=STRING          TPM2 TCTI (default: device:/dev/tpmrm0)\n"
+               "     --log-level=LEVEL      debug, info, notice, warning, err\n",
+               program_invocation_short_name);
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum {
+                ARG_VERSION = 0x100, ARG_TPM2, ARG_PCRS, ARG_PCR_BANK, ARG_PIN, ARG_NO_SRK, ARG_RECOVERY_KEY,
+                ARG_ESCROW, ARG_UNLOCK_KEY_FILE, ARG_WIPE, ARG_FORCE, ARG_TCTI, ARG_LOG_LEVEL,
+        };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "tpm2", no_argument, NULL, ARG_TPM2 },
+                { "pcrs", required_argument, NULL, ARG_PCRS },
+                { "tpm2-pcrs", required_argument, NULL, ARG_PCRS },
+                { "pcr-bank", required_argument, NULL, ARG_PCR_BANK },
+                { "pin", no_argument, NULL, ARG_PIN },
+                { "no-srk", no_argument, NULL, ARG_NO_SRK },
+                { "recovery-key", no_argument, NULL, ARG_RECOVERY_KEY },
+                { "escrow-pubkey", required_argument, NULL, ARG_ESCROW },
+                { "unlock-key-file", required_argument, NULL, ARG_UNLOCK_KEY_FILE },
+                { "wipe-slot", required_argument, NULL, ARG_WIPE },
+                { "force", no_argument, NULL, ARG_FORCE },
+                { "tcti", required_argument, NULL, ARG_TCTI },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                {}
+        };
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("unlockctl %s\n", PACKAGE_VERSION);
+                        return 0;
+                case ARG_TPM2:
+                        arg_enroll.tpm2 = true;
+                        break;
+                case ARG_PCRS:
+                        r = pcr_mask_from_string(optarg, &arg_enroll.pcr_mask);
+                        if (r < 0)
+                                return log_error_errno(r, "Invalid PCR list: %s", optarg);
+                        break;
+                case ARG_PCR_BANK:
+                        r = pcr_bank_from_string(optarg, &arg_enroll.pcr_bank);
+                        if (r < 0)
+                                return log_error_errno(r, "Unknown PCR bank: %s", optarg);
+                        break;
+                case ARG_PIN:
+                        arg_pin = true;
+                        break;
+                case ARG_NO_SRK:
+                        arg_enroll.use_srk = false;
+                        break;
+                case ARG_RECOVERY_KEY:
+                        arg_enroll.recovery_key = true;
+                        break;
+                case ARG_ESCROW:
+                        arg_enroll.escrow_pubkey = optarg;
+                        break;
+                case ARG_UNLOCK_KEY_FILE:
+                        arg_unlock_key_file = optarg;
+                        break;
+                case ARG_WIPE:
+                        arg_wipe = optarg;
+                        break;
+                case ARG_FORCE:
+                        arg_enroll.force = true;
+                        break;
+                case ARG_TCTI:
+                        arg_enroll.tcti = optarg;
+                        break;
+                case ARG_LOG_LEVEL:
+                        r = log_level_from_string(optarg);
+                        if (r < 0)
+                                return log_error_errno(r, "Invalid log level: %s", optarg);
+                        log_set_max_level(r);
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        return 1;
+}
+
+/* Reads a key file whole, as cryptsetup does (no newline stripping). */
+static int read_key_file(const char *path, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_secret_ char *buf = NULL;
+        size_t n = 0;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot open key file %s: %m", path);
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(errno, "Cannot stat %s: %m", path);
+        if (S_ISREG(st.st_mode) && st.st_size > KEY_FILE_MAX)
+                return log_error_errno(EFBIG, "Key file %s is too large.", path);
+        buf = secret_alloc(KEY_FILE_MAX);
+        if (!buf)
+                return log_oom();
+        for (;;) {
+                ssize_t k = read(fd, buf + n, KEY_FILE_MAX - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return log_error_errno(errno, "Cannot read %s: %m", path);
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n == KEY_FILE_MAX)
+                        return log_error_errno(EFBIG, "Key file %s is too large.", path);
+        }
+        *ret = TAKE_PTR(buf);
+        *ret_size = n;
+        return 0;
+}
+
+static int get_unlock_passphrase(const char *device, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *msg = NULL;
+        const char *e;
+        int r;
+
+        if (arg_unlock_key_file)
+                return read_key_file(arg_unlock_key_file, ret, ret_size);
+        e = getenv("PASSWORD");
+        if (e) {
+                *ret = secret_strdup(e);
+                if (!*ret)
+                        return log_oom();
+                *ret_size = strlen(e);
+                return 0;
+        }
+        if (asprintf(&msg, "Enrolling into %s needs a current passphrase or recovery key.", device) < 0)
+                return log_oom();
+        r = prompt_ask_tty(msg, "Current passphrase", ret);
+        if (r < 0)
+                return log_error_errno(r, "Cannot ask for the passphrase (use --unlock-key-file= or $PASSWORD): %m");
+        *ret_size = strlen(*ret);
+        return 0;
+}
+
+static int get_new_pin(char **ret) {
+        _cleanup_secret_ char *a = NULL, *b = NULL;
+        const char *e = getenv("NEWPIN");
+        int r;
+
+        if (e) {
+                if (!*e)
+                        return log_error_errno(EINVAL, "$NEWPIN is empty.");
+                *ret = secret_strdup(e);
+                return *ret ? 0 : log_oom();
+        }
+        for (unsigned i = 0; i < 3; i++) {
+                r = prompt_ask_tty(NULL, "New TPM2 PIN", &a);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot ask for the PIN (use $NEWPIN): %m");
+                r = prompt_ask_tty(NULL, "Repeat the PIN", &b);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot ask for the PIN (use $NEWPIN): %m");
+                if (*a && streq(a, b)) {
+                        *ret = TAKE_PTR(a);
+                        return 0;
+                }
+                log_error("The PINs are empty or differ. Try again.");
+                a = secret_free(a);
+                b = secret_free(b);
+        }
+        return -EPERM;
+}
+
+/* Resolves --wipe-slot= against the volume's keyslots and tokens. */
+static int parse_wipe(struct crypt_device *cd, const char *spec, uint32_t *ret) {
+        _cleanup_free_ char *copy = strdup(spec);
+        uint32_t m = 0;
+        char *save = NULL;
+
+        if (!copy)
+                return log_oom();
+        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                bool all = streq(w, "all");
+                bool known = all;
+
+                for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++) {
+                        const char *json = NULL;
+                        _cleanup_free_ char *type = NULL;
+                        int tok, slot;
+
+                        if (!luks_keyslot_active(cd, s))
+                                continue;
+                        tok = luks_keyslot_token(cd, s, NULL, &json);
+                        if (tok >= 0 && token_get_type_and_keyslot(json, &type, &slot) < 0)
+                                type = NULL;
+                        if (all ||
+                            (streq(w, "password") && tok < 0) ||
+                            (streq(w, "recovery") && type && streq(type, TOKEN_TYPE_RECOVERY)) ||
+                            (streq(w, "tpm2") && type && streq(type, TOKEN_TYPE_TPM2)))
+                                m |= 1u << s;
+                }
+                known = known || streq(w, "password") || streq(w, "recovery") || streq(w, "tpm2");
+                if (!known) {
+                        char *end;
+                        long s;
+
+                        errno = 0;
+                        s = strtol(w, &end, 10);
+                        if (errno || *end || end == w || s < 0 || s >= LUKS2_KEYSLOTS_MAX)
+                                return log_error_errno(EINVAL, "Invalid --wipe-slot= entry: %s", w);
+                        m |= 1u << s;
+                }
+        }
+        *ret = m;
+        return 0;
+}
+
+static int verb_enroll(int argc, char *argv[]) {
+        _cleanup_luks_ struct crypt_device *cd = NULL;
+        _cleanup_secret_ char *pass = NULL, *pin = NULL;
+        size_t pass_len = 0;
+        const char *device;
+        int r;
+
+        if (argc != 2)
+                return log_error_errno(EINVAL, "enroll takes exactly one DEVICE.");
+        device = argv[1];
+        if (!arg_enroll.tpm2 && !arg_enroll.recovery_key && !arg_wipe)
+                return log_error_errno(EINVAL, "Nothing to do: give --tpm2, --recovery-key or --wipe-slot=.");
+        if (arg_enroll.escrow_pubkey && !arg_enroll.recovery_key)
+                return log_error_errno(EINVAL, "--escrow-pubkey= goes with --recovery-key.");
+
+        r = luks_open(device, &cd);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the LUKS2 header of %s: %m", device);
+
+        if (arg_wipe) {
+                r = parse_wipe(cd, arg_wipe, &arg_enroll.wipe_slots);
+                if (r < 0)
+                        return r;
+        }
+        if (arg_pin && arg_enroll.tpm2) {
+                r = get_new_pin(&pin);
+                if (r < 0)
+                        return r;
+                arg_enroll.pin = pin;
+        }
+
+        r = get_unlock_passphrase(device, &pass, &pass_len);
+        if (r < 0)
+                return r;
+
+        return enroll(cd, device, pass, pass_len, &arg_enroll);
+}
+
+static int run(int argc, char *argv[]) {
+        static const struct {
+                const char *name;
+                int (*func)(int argc, char *argv[]);
+        } verbs[] = {
+                { "enroll", verb_enroll },
+        };
+        int r;
+
+        log_set_prefix("unlockctl");
+        secret_harden_process();
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r;
+        if (optind >= argc) {
+                help();
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(argv[optind], verbs[i].name))
+                        return verbs[i].func(argc - optind, argv + optind);
+        return log_error_errno(EINVAL, "Unknown command: %s", argv[optind]);
+}
+
+int main(int argc, char *argv[]) {
+        int r = run(argc, argv);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+#include "token.h"
+
+/* TPM2 access through ESAPI: context, PCR reads, seal and policy unseal.
+ *
+ * Error codes of this module (documented outcomes, see tpm2_unseal()):
+ *   -ENODEV      no TPM (no device, TCTI failed to load or connect)
+ *   -ESTALE      PCR policy mismatch: the PCRs differ from sealing time
+ *   -ENOLCK      the TPM is in dictionary-attack lockout
+ *   -EACCES      wrong PIN
+ *   -EOPNOTSUPP  the token or the TPM lacks something needed (bank, algorithm)
+ *   -EBADMSG     the token's sealed object is malformed or does not belong to this TPM
+ *   -EIO         any other TPM failure
+ */
+
+#define TPM2_SRK_HANDLE 0x81000001
+#define TPM2_SECRET_SIZE 32
+
+typedef struct Tpm2Context Tpm2Context;
+
+/* Opens a TPM. tcti is a TCTI string ("device:/dev/tpmrm0",
+ * "swtpm:path=/run/swtpm.sock", …) or NULL for the default: /dev/tpmrm0,
+ * else /dev/tpm0. Returns 0, -ENODEV when there is no TPM, or another
+ * negative errno. */
+int tpm2_context_new(const char *tcti, Tpm2Context **ret);
+Tpm2Context *tpm2_context_free(Tpm2Context *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Tpm2Context *, tpm2_context_free);
+
+/* Reads the PCRs in mask from bank; *ret_values is the digests concatenated
+ * in index order (malloc()ed). Returns 0; -EOPNOTSUPP when the bank is not
+ * allocated; other negative errno on failure. */
+int tpm2_pcr_read(Tpm2Context *c, uint16_t bank, uint32_t mask, uint8_t **ret_values, size_t *ret_size);
+
+/* Picks the bank to seal to when none is given: sha256 when it is allocated
+ * with values, else sha1. Returns 0 or negative errno. */
+int tpm2_pick_bank(Tpm2Context *c, uint32_t mask, uint16_t *ret_bank);
+
+typedef struct Tpm2SealParams {
+        uint16_t bank;                  /* PCR bank; 0 = tpm2_pick_bank() */
+        uint32_t mask;                  /* PCRs to seal to */
+        const uint8_t *pcr_values;      /* values to seal to (index order); NULL = current values */
+        size_t pcr_values_size;
+        const char *pin;                /* NULL = no PIN */
+        bool use_srk;                   /* use a persistent SRK at TPM2_SRK_HANDLE when one exists */
+        uint16_t primary_alg;           /* 0 = ECC, falling back to RSA */
+} Tpm2SealParams;
+
+/* Seals secret (≤ 128 bytes) to the PCR policy (and PIN). On success *ret is
+ * a token with everything but the keyslot filled in: blob, PCRs, bank,
+ * primary algorithm, policy hash, pin flag, tpm2_srk when sealed under the
+ * persistent SRK, and unlockd-pcr-values. Returns 0 or negative errno. */
+int tpm2_seal(Tpm2Context *c, const Tpm2SealParams *p, const void *secret, size_t secret_size, Tpm2Token **ret);
+
+/* Unseals a token's secret with a salted, parameter-encrypted policy
+ * session, checking the policy digest before Unseal so that a PCR mismatch
+ * never touches the dictionary-attack counter. pin is required when
+ * t->pin. On success *ret_secret is a secret buffer (secret_free()). Returns
+ * 0 or one of the error codes at the top of this file. */
+int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_secret, size_t *ret_size);
+
+/* Derives the TPM auth value from a PIN as systemd does: SHA256(pin), or with
+ * a salt SHA256(base64(PBKDF2-HMAC-SHA256(pin, salt, 10000, 32))); trailing
+ * zero bytes are stripped (TPM rule). ret must hold 32 bytes; returns the
+ * auth value length, or negative errno. */
+int tpm2_pin_auth_value(const char *pin, const uint8_t *salt, size_t salt_size, uint8_t ret[32]);
+
+/* Lists the handles of the transient objects and sessions loaded in the TPM
+ * (for leak tests). Returns the count, or negative errno. */
+int tpm2_count_loaded(Tpm2Context *c, unsigned *ret_transient, unsigned *ret_sessions);
+
+/* A human sentence for a tpm2_unseal() error code. */
+const char *tpm2_strerror(int r);

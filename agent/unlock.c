@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "encoding.h"
+#include "log.h"
+#include "pcr.h"
+#include "prompt.h"
+#include "recovery-key.h"
+#include "secret.h"
+#include "token.h"
+#include "unlock.h"
+
+static const char *const token_result_names[_TOKEN_RESULT_MAX] = {
+        [TOKEN_OPENED] = "opened",
+        [TOKEN_PCR_MISMATCH] = "pcr-mismatch",
+        [TOKEN_NO_TPM] = "no-tpm",
+        [TOKEN_LOCKOUT] = "lockout",
+        [TOKEN_PIN_WRONG] = "pin-wrong",
+        [TOKEN_PIN_REQUIRED] = "pin-required",
+        [TOKEN_UNSUPPORTED] = "unsupported",
+        [TOKEN_MALFORMED] = "malformed",
+        [TOKEN_KEYSLOT_REJECTED] = "keyslot-rejected",
+        [TOKEN_FAILED] = "failed",
+};
+
+const char *token_result_to_string(TokenResult r) {
+        return r >= 0 && r < _TOKEN_RESULT_MAX ? token_result_names[r] : NULL;
+}
+
+const char *unlock_method_to_string(UnlockMethod m) {
+        switch (m) {
+        case UNLOCK_METHOD_NONE:
+                return "none";
+        case UNLOCK_METHOD_TPM2:
+                return "tpm2";
+        case UNLOCK_METHOD_RECOVERY_KEY:
+                return "recovery-key";
+        case UNLOCK_METHOD_PASSPHRASE:
+                return "passphrase";
+        case UNLOCK_METHOD_ALREADY_ACTIVE:
+                return "already-active";
+        }
+        return NULL;
+}
+
+void unlocker_done(Unlocker *u) {
+        u->tpm = tpm2_context_free(u->tpm);
+}
+
+void volume_done(Volume *v) {
+        free(v->device);
+        free(v->uuid);
+        free(v->name);
+        for (size_t i = 0; i < v->n_outcomes; i++)
+                free(v->outcomes[i].detail);
+        *v = (Volume) { .token = -1, .keyslot = -1 };
+}
+
+int unlocker_tpm(Unlocker *u, Tpm2Context **ret) {
+        int r;
+
+        if (u->tpm) {
+                *ret = u->tpm;
+                return 0;
+        }
+        if (u->tpm_error != 0)
+                return u->tpm_error;
+        r = tpm2_context_new(u->opts.tcti, &u->tpm);
+        if (r < 0) {
+                u->tpm_error = r;
+                return r;
+        }
+        *ret = u->tpm;
+        return 0;
+}
+
+int unlock_open_keyslot(Unlocker *u, struct crypt_device *cd, Volume *v, int keyslot,
+                        const char *pass, size_t len) {
+        if (u->opts.test)
+                return luks_check_passphrase(cd, keyslot, pass, len);
+        return luks_activate(cd, v->name, keyslot, pass, len, u->opts.activate_flags);
+}
+
+static TokenOutcome *outcome_new(Volume *v, int token) {
+        TokenOutcome *o;
+
+        if (v->n_outcomes >= ELEMENTSOF(v->outcomes))
+                return NULL;
+        o = &v->outcomes[v->n_outcomes++];
+        *o = (TokenOutcome) { .token = token, .keyslot = -1, .result = TOKEN_FAILED };
+        return o;
+}
+
+_printf_(2, 3)
+static void outcome_detail(TokenOutcome *o, const char *fmt, ...) {
+        va_list ap;
+        char *s = NULL;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        free(o->detail);
+        o->detail = s;
+}
+
+/* Which PCRs differ now from the values recorded at sealing time. */
+static void diagnose_pcrs(Tpm2Context *tpm, const Tpm2Token *t, TokenOutcome *o) {
+        _cleanup_free_ uint8_t *now = NULL;
+        size_t n, dsize = pcr_bank_digest_size(o->bank);
+        unsigned pos = 0;
+
+        if (!t->sealed_pcr_values || dsize == 0)
+                return;
+        if (tpm2_pcr_read(tpm, o->bank, t->pcr_mask, &now, &n) < 0 || n != t->sealed_pcr_values_size)
+                return;
+        for (unsigned i = 0; i < PCR_MAX; i++) {
+                if (!(t->pcr_mask & (1u << i)))
+                        continue;
+                if (memcmp(now + pos * dsize, t->sealed_pcr_values + pos * dsize, dsize) != 0)
+                        o->pcrs_changed |= 1u << i;
+                pos++;
+        }
+        o->pcrs_known = true;
+}
+
+static int get_pin(Unlocker *u, const Volume *v, int token, char **ret) {
+        _cleanup_free_ char *msg = NULL;
+        const char *e = getenv("PIN");
+
+        if (e) {
+                *ret = secret_strdup(e);
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (!u->opts.prompt)
+                return -ENOKEY;
+        if (asprintf(&msg, "The TPM2 token %d of %s needs its PIN.", token, v->device) < 0)
+                return -ENOMEM;
+        return prompt_ask_tty(msg, "TPM2 PIN", ret);
+}
+
+/* One systemd-tpm2 token. Returns 0 when it opened the volume. */
+static int try_token(Unlocker *u, struct crypt_device *cd, Volume *v, int token, const char *json) {
+        _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
+        _cleanup_free_ char *error = NULL;
+        _cleanup_secret_ char *pin = NULL;
+        _cleanup_secret_ char *pass = NULL;
+        void *secret = NULL;
+        size_t secret_size = 0;
+        Tpm2Context *tpm;
+        TokenOutcome *o;
+        int r;
+
+        o = outcome_new(v, token);
+        if (!o)
+                return -E2BIG;
+
+        r = tpm2_token_parse(json, &t, &error);
+        if (r < 0) {
+                o->result = TOKEN_MALFORMED;
+                outcome_detail(o, "token %d is malformed: %s", token, error ?: "unreadable");
+                return r;
+        }
+        o->keyslot = t->keyslot;
+        o->bank = t->pcr_bank ?: PCR_BANK_SHA256;
+        o->pcr_mask = t->pcr_mask;
+        if (t->unsupported) {
+                o->result = TOKEN_UNSUPPORTED;
+                outcome_detail(o, "token %d uses %s, which is not supported", token, t->unsupported);
+                return -EOPNOTSUPP;
+        }
+        if (!luks_keyslot_active(cd, t->keyslot)) {
+                o->result = TOKEN_MALFORMED;
+                outcome_detail(o, "token %d refers to keyslot %d, which is not in use", token, t->keyslot);
+                return -EBADMSG;
+        }
+
+        r = unlocker_tpm(u, &tpm);
+        if (r < 0) {
+                o->result = TOKEN_NO_TPM;
+                outcome_detail(o, "no TPM found");
+                return r;
+        }
+
+        if (t->pin) {
+                r = get_pin(u, v, token, &pin);
+                if (r < 0) {
+                        o->result = TOKEN_PIN_REQUIRED;
+                        outcome_detail(o, "token %d needs a PIN and none was given", token);
+                        return r;
+                }
+        }
+
+        r = tpm2_unseal(tpm, t, pin, &secret, &secret_size);
+        switch (r) {
+        case 0:
+                break;
+        case -ESTALE:
+                o->result = TOKEN_PCR_MISMATCH;
+                diagnose_pcrs(tpm, t, o);
+                if (o->pcrs_known && o->pcrs_changed) {
+                        _cleanup_free_ char *s = pcr_mask_to_string(o->pcrs_changed);
+                        outcome_detail(o, "PCR %s changed since sealing", s ?: "?");
+                } else {
+                        _cleanup_free_ char *s = pcr_mask_to_string(t->pcr_mask);
+                        outcome_detail(o, "PCR policy (PCR %s) not satisfied", s ?: "?");
+                }
+                return r;
+        case -ENOLCK:
+                o->result = TOKEN_LOCKOUT;
+                outcome_detail(o, "the TPM is in dictionary-attack lockout");
+                return r;
+        case -EACCES:
+                o->result = TOKEN_PIN_WRONG;
+                outcome_detail(o, "wrong PIN");
+                return r;
+        case -ENODEV:
+                o->result = TOKEN_NO_TPM;
+                outcome_detail(o, "the TPM stopped answering");
+                return r;
+        case -EOPNOTSUPP:
+                o->result = TOKEN_UNSUPPORTED;
+                outcome_detail(o, "%s", tpm2_strerror(r));
+                return r;
+        case -EBADMSG:
+                o->result = TOKEN_MALFORMED;
+                outcome_detail(o, "%s", tpm2_strerror(r));
+                return r;
+        default:
+                o->result = TOKEN_FAILED;
+                outcome_detail(o, "%s (%s)", tpm2_strerror(r), strerror(ERRNO_VALUE(r)));
+                return r;
+        }
+
+        /* The keyslot passphrase is base64 of the unsealed secret. */
+        r = base64_encode(secret, secret_size, true, &pass);
+        secret = secret_free(secret);
+        if (r < 0)
+                return r;
+
+        r = unlock_open_keyslot(u, cd, v, t->keyslot, pass, (size_t) r);
+        if (r < 0) {
+                o->result = TOKEN_KEYSLOT_REJECTED;
+                outcome_detail(o, "keyslot %d did not accept the unsealed secret (%s)", t->keyslot,
+                               strerror(ERRNO_VALUE(r)));
+                return r;
+        }
+
+        o->result = TOKEN_OPENED;
+        v->opened = true;
+        v->method = UNLOCK_METHOD_TPM2;
+        v->token = token;
+        v->keyslot = r;
+        return 0;
+}
+
+int unlock_volume_tpm2(Unlocker *u, struct crypt_device *cd, Volume *v) {
+        for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
+                _cleanup_free_ char *type = NULL;
+                const char *json = luks_token_json(cd, i);
+                int slot;
+
+                if (!json)
+                        continue;
+                if (token_get_type_and_keyslot(json, &type, &slot) < 0 || !streq(type, TOKEN_TYPE_TPM2))
+                        continue;
+                if (try_token(u, cd, v, i, json) == 0)
+                        return 0;
+        }
+        return -ENOENT;
+}
+
+int unlock_volume_with_input(Unlocker *u, struct crypt_device *cd, Volume *v, const char *input) {
+        _cleanup_secret_ char *key = NULL;
+        uint8_t sb[SECBOOT_RECOVERY_KEY_BYTES];
+        int r;
+
+        /* What the user typed counts: each form it can be is tried. */
+        if (recovery_key_normalize(input, &key) == 0) {
+                r = unlock_open_keyslot(u, cd, v, CRYPT_ANY_SLOT, key, strlen(key));
+                if (r >= 0) {
+                        v->method = UNLOCK_METHOD_RECOVERY_KEY;
+                        goto opened;
+                }
+        }
+        if (recovery_key_parse_secboot(input, sb) == 0) {
+                r = unlock_open_keyslot(u, cd, v, CRYPT_ANY_SLOT, (const char *) sb, sizeof(sb));
+                explicit_bzero(sb, sizeof(sb));
+                if (r >= 0) {
+                        v->method = UNLOCK_METHOD_RECOVERY_KEY;
+                        goto opened;
+                }
+        }
+        r = unlock_open_keyslot(u, cd, v, CRYPT_ANY_SLOT, input, strlen(input));
+        if (r < 0)
+                return r == -EPERM ? -EPERM : r;
+        v->method = luks_keyslot_token(cd, r, TOKEN_TYPE_RECOVERY, NULL) >= 0 ? UNLOCK_METHOD_RECOVERY_KEY
+                                                                              : UNLOCK_METHOD_PASSPHRASE;
+opened:
+        v->opened = true;
+        v->keyslot = r;
+        v->token = -1;
+        return 0;
+}
+
+char *volume_failure_summary(const Volume *v) {
+        _cleanup_free_ char *s = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        f = open_memstream(&s, &len);
+        if (!f)
+                return NULL;
+        if (v->n_outcomes == 0)
+                fputs("it has no TPM2 token", f);
+        for (size_t i = 0; i < v->n_outcomes; i++)
+                fprintf(f, "%s%s", i > 0 ? "; " : "", v->outcomes[i].detail ?: token_result_to_string(v->outcomes[i].result));
+        if (fclose(f) != 0)
+                return NULL;
+        return TAKE_PTR(s);
+}
+
+static json_object *pcr_array(uint32_t mask) {
+        json_object *a = json_object_new_array();
+        for (unsigned i = 0; a && i < PCR_MAX; i++)
+                if (mask & (1u << i))
+                        json_object_array_add(a, json_object_new_int((int) i));
+        return a;
+}
+
+json_object *volume_to_json(const Volume *v) {
+        json_object *o = json_object_new_object(), *tokens;
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "device", json_object_new_string(v->device ?: ""));
+        json_object_object_add(o, "uuid", v->uuid ? json_object_new_string(v->uuid) : NULL);
+        json_object_object_add(o, "name", v->name ? json_object_new_string(v->name) : NULL);
+        json_object_object_add(o, "opened", json_object_new_boolean(v->opened));
+        json_object_object_add(o, "method", json_object_new_string(unlock_method_to_string(v->method)));
+        json_object_object_add(o, "token", v->token >= 0 ? json_object_new_int(v->token) : NULL);
+        json_object_object_add(o, "keyslot", v->keyslot >= 0 ? json_object_new_int(v->keyslot) : NULL);
+
+        tokens = json_object_new_array();
+        for (size_t i = 0; tokens && i < v->n_outcomes; i++) {
+                const TokenOutcome *t = &v->outcomes[i];
+                json_object *j = json_object_new_object();
+
+                if (!j)
+                        break;
+                json_object_object_add(j, "token", json_object_new_int(t->token));
+                json_object_object_add(j, "keyslot", t->keyslot >= 0 ? json_object_new_int(t->keyslot) : NULL);
+                json_object_object_add(j, "result", json_object_new_string(token_result_to_string(t->result)));
+                json_object_object_add(j, "detail", json_object_new_string(t->detail ?: ""));
+                if (t->pcr_mask || t->result != TOKEN_MALFORMED) {
+                        json_object_object_add(j, "pcr-bank", json_object_new_string(pcr_bank_to_string(t->bank) ?: "unknown"));
+                        json_object_object_add(j, "pcrs", pcr_array(t->pcr_mask));
+                }
+                if (t->pcrs_known)
+                        json_object_object_add(j, "pcrs-changed", pcr_array(t->pcrs_changed));
+                json_object_array_add(tokens, j);
+        }
+        json_object_object_add(o, "tokens", tokens);
+        return o;
+}

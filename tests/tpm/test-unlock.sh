@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Enroll and unlock against swtpm and LUKS2 image files: TPM unlock, PCR
+# change → refused with the right reason, PIN right/wrong, recovery key,
+# enrolling twice, refusing to leave no way in, no TPM handles leaked.
+source "$(dirname "$0")/../lib.sh"
+need swtpm tpm2_pcrextend tpm2_getcap cryptsetup python3
+
+start_swtpm
+IMG=$TEST_DIR/disk.img
+make_luks "$IMG" "correct horse"
+printf 'correct horse' > "$TEST_DIR/pass"
+
+say "enroll TPM2 (PCR 0+7) and a recovery key"
+KEY=$("$UNLOCKCTL" enroll --tpm2 --pcrs=0+7 --recovery-key --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG")
+[[ "$KEY" =~ ^([cbdefghijklnrtuv]{8}-){7}[cbdefghijklnrtuv]{8}$ ]] || fail "recovery key has the wrong form: $KEY"
+assert_no_tpm_leaks enroll
+TOKEN=$(cryptsetup token export --token-id 1 "$IMG")
+assert_eq "$(json_get "$TOKEN" 'j["type"]')" systemd-tpm2 "token type"
+assert_eq "$(json_get "$TOKEN" 'j["tpm2-pcrs"]')" "[0, 7]" "token PCRs"
+assert_eq "$(json_get "$TOKEN" 'j["tpm2-pcr-bank"]')" sha256 "token bank"
+assert_eq "$(json_get "$TOKEN" 'j["tpm2-primary-alg"]')" ecc "primary alg"
+assert_eq "$(json_get "$TOKEN" 'len(j["unlockd-pcr-values"])')" 2 "recorded PCR values"
+assert_eq "$(json_get "$TOKEN" 'list(j.keys())[:9]')" "['type', 'keyslots', 'tpm2-blob', 'tpm2-pcrs', 'tpm2-pcr-bank', 'tpm2-primary-alg', 'tpm2-policy-hash', 'tpm2-pin', 'unlockd-pcr-values']" "token field order"
+TPM_SLOT=$(json_get "$TOKEN" 'j["keyslots"][0]')
+# The keyslot uses PBKDF2-SHA512 with 1000 iterations.
+cryptsetup luksDump "$IMG" | awk -v s="  $TPM_SLOT: luks2" '$0==s{f=1} f&&/PBKDF|Hash|Iterations/{print} f&&/AF hash/{exit}' > "$TEST_DIR/kdf"
+grep -q 'PBKDF:.*pbkdf2' "$TEST_DIR/kdf" && grep -q 'Hash:.*sha512' "$TEST_DIR/kdf" && grep -q 'Iterations:.*1000$' "$TEST_DIR/kdf" \
+        || fail "TPM keyslot KDF is not PBKDF2-SHA512/1000: $(cat "$TEST_DIR/kdf")"
+
+say "recovery key and the old passphrase open the volume"
+opens_with "$IMG" "$KEY" || fail "recovery key does not open the volume"
+opens_with "$IMG" "correct horse" || fail "old passphrase does not open the volume"
+opens_with "$IMG" "wrong" && fail "a wrong passphrase opened the volume"
+
+say "unlockd --test opens through the TPM"
+OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG")
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["opened"]')" True "opened"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["method"]')" tpm2 "method"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["keyslot"]')" "$TPM_SLOT" "keyslot"
+assert_no_tpm_leaks "unseal"
+
+say "enrolling the same PCRs again is a no-op"
+"$UNLOCKCTL" enroll --tpm2 --pcrs=0+7 --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG" 2>"$TEST_DIR/err"
+grep -q "nothing to do" "$TEST_DIR/err" || fail "second enroll did not say it is a no-op"
+assert_eq "$(cryptsetup luksDump "$IMG" | grep -c ': systemd-tpm2')" 1 "number of TPM2 tokens"
+
+say "a wrong unlock passphrase is refused and changes nothing"
+printf 'nope' > "$TEST_DIR/bad"
+if "$UNLOCKCTL" enroll --tpm2 --pcrs=7 --unlock-key-file="$TEST_DIR/bad" --tcti="$TCTI" "$IMG" 2>"$TEST_DIR/err"; then
+        fail "enroll with a wrong passphrase succeeded"
+fi
+grep -q "does not unlock" "$TEST_DIR/err" || fail "no clear message for a wrong passphrase: $(cat "$TEST_DIR/err")"
+assert_eq "$(cryptsetup luksDump "$IMG" | grep -c ': systemd-tpm2')" 1 "TPM2 tokens after a refused enroll"
+
+say "PCR 7 extended: the TPM refuses, saying which PCR changed"
+tpm2_pcrextend 7:sha256=$(printf 'a%.0s' $(seq 64))
+if OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG" 2>"$TEST_DIR/err"); then
+        fail "unlockd opened the volume after a PCR change"
+fi
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["opened"]')" False "opened after PCR change"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pcr-mismatch "result"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["pcrs-changed"]')" "[7]" "changed PCRs"
+grep -q "PCR 7 changed" "$TEST_DIR/err" || fail "message does not name PCR 7: $(cat "$TEST_DIR/err")"
+assert_no_tpm_leaks "refused unseal"
+opens_with "$IMG" "$KEY" || fail "recovery key does not open the volume after the PCR change"
+
+say "PIN: right PIN opens, wrong PIN is refused as such"
+IMG2=$TEST_DIR/pin.img
+make_luks "$IMG2" "correct horse"
+NEWPIN=1234 "$UNLOCKCTL" enroll --tpm2 --pin --pcrs=0 --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG2"
+TOKEN=$(cryptsetup token export --token-id 0 "$IMG2")
+assert_eq "$(json_get "$TOKEN" 'j["tpm2-pin"]')" True "tpm2-pin"
+OUT=$(PIN=1234 "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG2")
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["method"]')" tpm2 "PIN unlock"
+if OUT=$(PIN=4321 "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG2" 2>/dev/null); then
+        fail "a wrong PIN opened the volume"
+fi
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pin-wrong "wrong PIN result"
+if OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG2" 2>/dev/null </dev/null); then
+        fail "no PIN opened the volume"
+fi
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pin-required "no PIN result"
+assert_no_tpm_leaks "PIN paths"
+tpm2_dictionarylockout --clear-lockout >/dev/null
+
+say "no TPM: the outcome says so"
+OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="swtpm:path=$TEST_DIR/nonexistent" "$IMG" 2>/dev/null) && fail "opened without a TPM"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" no-tpm "no TPM result"
+
+say "refuses to leave a volume with only TPM keyslots"
+IMG3=$TEST_DIR/only.img
+make_luks "$IMG3" "correct horse"
+if "$UNLOCKCTL" enroll --tpm2 --pcrs=0 --wipe-slot=password --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG3" 2>"$TEST_DIR/err"; then
+        fail "enroll left a TPM-only volume without --force"
+fi
+grep -q "Refusing" "$TEST_DIR/err" || fail "no clear refusal: $(cat "$TEST_DIR/err")"
+opens_with "$IMG3" "correct horse" || fail "refused enroll removed the passphrase"
+assert_eq "$(cryptsetup luksDump "$IMG3" | grep -c ': systemd-tpm2' || true)" 0 "tokens after refusal"
+# With a recovery key enrolled at the same time the wipe is allowed.
+KEY3=$("$UNLOCKCTL" enroll --tpm2 --pcrs=0 --recovery-key --wipe-slot=password --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG3")
+opens_with "$IMG3" "correct horse" && fail "password slot was not wiped"
+opens_with "$IMG3" "$KEY3" || fail "recovery key does not open after the wipe"
+"$UNLOCKD" --test --no-prompt --tcti="$TCTI" "$IMG3" || fail "TPM does not open after the wipe"
+
+echo "PASS"
