@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Interoperability with systemd's TPM2 tokens, both directions:
+#  - volumes enrolled by systemd-cryptenroll (PCR 7, PCR 0+7, with a PIN)
+#    open with unlockd --test;
+#  - a volume enrolled by unlockctl is unsealed by a tpm2-tools chain doing
+#    what systemd-cryptsetup does, and that passphrase opens the keyslot;
+#  - an RSA-primary token and a token sealed under a persistent SRK (with
+#    tpm2_srk), both built with tpm2-tools, open with unlockd.
+source "$(dirname "$0")/../lib.sh"
+need swtpm systemd-cryptenroll tpm2_createprimary tpm2_unseal cryptsetup python3
+
+start_swtpm
+printf 'interop pass' > "$TEST_DIR/pass"
+
+unlockd_opens() {  # IMAGE [ENV...]
+        local img=$1; shift
+        local out
+        out=$(env "$@" "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$img") || fail "unlockd did not open $img: $out"
+        assert_eq "$(json_get "$out" 'j["volumes"][0]["method"]')" tpm2 "method for $img"
+        assert_no_tpm_leaks "unlockd on $img"
+}
+
+for pcrs in 7 0+7; do
+        say "systemd-cryptenroll --tpm2-pcrs=$pcrs → unlockd"
+        IMG=$TEST_DIR/sd-$pcrs.img
+        make_luks "$IMG" "interop pass"
+        PASSWORD="interop pass" systemd-cryptenroll --tpm2-device="$TCTI" --tpm2-pcrs="$pcrs" "$IMG" 2>/dev/null
+        cryptsetup token export --token-id 0 "$IMG" | grep -q '"systemd-tpm2"' || fail "systemd-cryptenroll wrote no token"
+        unlockd_opens "$IMG"
+done
+
+say "systemd-cryptenroll --tpm2-with-pin → unlockd with \$PIN"
+IMG=$TEST_DIR/sd-pin.img
+make_luks "$IMG" "interop pass"
+PASSWORD="interop pass" NEWPIN=2468 systemd-cryptenroll --tpm2-device="$TCTI" --tpm2-pcrs=7 --tpm2-with-pin=yes "$IMG" 2>/dev/null
+unlockd_opens "$IMG" PIN=2468
+OUT=$(PIN=1357 "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG" 2>/dev/null) && fail "wrong PIN opened a systemd PIN token"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pin-wrong "wrong PIN on systemd token"
+tpm2_dictionarylockout --clear-lockout >/dev/null
+
+say "systemd-cryptenroll token, PCR 7 extended → unlockd refuses with pcr-mismatch"
+IMG=$TEST_DIR/sd-7.img
+tpm2_pcrextend "7:sha256=$(printf '%064x' 1)"
+OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG" 2>/dev/null) && fail "opened after PCR change"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pcr-mismatch "systemd token after PCR change"
+assert_no_tpm_leaks "refused systemd token"
+
+# The tpm2-tools chain that does what systemd-cryptsetup does with a
+# systemd-tpm2 token (legacy primary, PolicyPCR [+ PolicyAuthValue], Unseal).
+# Prints the keyslot passphrase: base64 of the unsealed secret.
+tools_unseal() {  # TOKEN-JSON
+        local d=$TEST_DIR/chain
+        rm -rf "$d"; mkdir -p "$d"
+        python3 - "$1" "$d" <<'PY'
+import base64, json, struct, sys
+t = json.loads(sys.argv[1]); d = sys.argv[2]
+blob = base64.b64decode(t["tpm2-blob"])
+n = struct.unpack(">H", blob[:2])[0]
+open(d + "/priv", "wb").write(blob[:2 + n])
+open(d + "/pub", "wb").write(blob[2 + n:])
+bank = t.get("tpm2-pcr-bank", "sha256")
+open(d + "/pcrs", "w").write(bank + ":" + ",".join(str(p) for p in t["tpm2-pcrs"]))
+open(d + "/alg", "w").write("ecc256:aes128cfb" if t.get("tpm2-primary-alg", "ecc") == "ecc" else "rsa2048:aes128cfb")
+open(d + "/srk", "wb").write(base64.b64decode(t["tpm2_srk"]) if "tpm2_srk" in t else b"")
+PY
+        if [ -s "$d/srk" ]; then
+                PARENT=$d/srk.tr; cp "$d/srk" "$PARENT"
+        else
+                tpm2_createprimary -Q -C o -g sha256 -G "$(cat "$d/alg")" \
+                        -a 'restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth' -c "$d/primary.ctx"
+                PARENT=$d/primary.ctx
+        fi
+        tpm2_load -Q -C "$PARENT" -u "$d/pub" -r "$d/priv" -c "$d/sealed.ctx"
+        [ "$PARENT" = "$d/primary.ctx" ] && tpm2_flushcontext "$d/primary.ctx"
+        tpm2_startauthsession -Q --policy-session -S "$d/session.ctx"
+        tpm2_policypcr -Q -S "$d/session.ctx" -l "$(cat "$d/pcrs")"
+        tpm2_unseal -Q -p session:"$d/session.ctx" -c "$d/sealed.ctx" -o "$d/secret"
+        tpm2_flushcontext "$d/session.ctx"
+        tpm2_flushcontext "$d/sealed.ctx"
+        base64 -w0 "$d/secret"
+}
+
+say "unlockctl enroll → tpm2-tools chain unseals → that passphrase opens the keyslot"
+IMG=$TEST_DIR/ours.img
+make_luks "$IMG" "interop pass"
+"$UNLOCKCTL" enroll --tpm2 --pcrs=0+7 --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG"
+TOKEN=$(cryptsetup token export --token-id 0 "$IMG")
+PASS=$(tools_unseal "$TOKEN")
+assert_eq "${#PASS}" 44 "passphrase length (base64 of 32 bytes)"
+opens_with "$IMG" "$PASS" || fail "the tpm2-tools-unsealed passphrase does not open the keyslot"
+SLOT=$(json_get "$TOKEN" 'j["keyslots"][0]')
+printf '%s' "$PASS" | cryptsetup open --test-passphrase --key-slot "$SLOT" --key-file - "$IMG" \
+        || fail "the passphrase does not open the token's own keyslot $SLOT"
+assert_no_tpm_leaks "tpm2-tools chain"
+
+# Builds a systemd-tpm2 token with tpm2-tools alone: seal 32 random bytes
+# under PARENT (a context file) to PCR 7, add the keyslot, import the token.
+tools_enroll() {  # IMAGE PARENT-CTX PRIMARY-ALG [SRK-TR]
+        local img=$1 parent=$2 alg=$3 srk=${4:-} d=$TEST_DIR/mk
+        rm -rf "$d"; mkdir -p "$d"
+        head -c 32 /dev/urandom > "$d/secret"
+        tpm2_startauthsession -Q -S "$d/trial.ctx"
+        tpm2_policypcr -Q -S "$d/trial.ctx" -l sha256:7 -L "$d/policy"
+        tpm2_flushcontext "$d/trial.ctx"
+        tpm2_create -Q -C "$parent" -g sha256 -a 'fixedtpm|fixedparent|noda' -L "$d/policy" \
+                -i "$d/secret" -u "$d/pub" -r "$d/priv"
+        base64 -w0 "$d/secret" > "$d/pass"
+        cryptsetup luksAddKey --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+                --key-file "$TEST_DIR/pass" "$img" "$d/pass"
+        local slot
+        slot=$(cryptsetup luksDump "$img" | awk '/^Keyslots:/{k=1} k&&/^  [0-9]+: luks2/{s=$1} /^Tokens:/{k=0} END{sub(":","",s); print s}')
+        python3 - "$d" "$slot" "$alg" "$srk" > "$d/token.json" <<'PY'
+import base64, json, sys
+d, slot, alg, srk = sys.argv[1:5]
+blob = open(d + "/priv", "rb").read() + open(d + "/pub", "rb").read()
+t = {"type": "systemd-tpm2", "keyslots": [slot], "tpm2-blob": base64.b64encode(blob).decode(),
+     "tpm2-pcrs": [7], "tpm2-pcr-bank": "sha256", "tpm2-primary-alg": alg,
+     "tpm2-policy-hash": open(d + "/policy", "rb").read().hex(), "tpm2-pin": False}
+if srk:
+    t["tpm2_srk"] = base64.b64encode(open(srk, "rb").read()).decode()
+print(json.dumps(t))
+PY
+        cryptsetup token import --json-file "$d/token.json" "$img"
+}
+
+say "RSA legacy primary token (built with tpm2-tools) → unlockd"
+IMG=$TEST_DIR/rsa.img
+make_luks "$IMG" "interop pass"
+tpm2_createprimary -Q -C o -g sha256 -G rsa2048:aes128cfb \
+        -a 'restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth' -c "$TEST_DIR/rsa.ctx"
+tools_enroll "$IMG" "$TEST_DIR/rsa.ctx" rsa
+tpm2_flushcontext "$TEST_DIR/rsa.ctx"
+unlockd_opens "$IMG"
+
+say "token sealed under a persistent SRK at 0x81000001 (tpm2_srk) → unlockd"
+tpm2_createprimary -Q -C o -g sha256 -G ecc256:aes128cfb \
+        -a 'restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda' -c "$TEST_DIR/srk.ctx"
+tpm2_evictcontrol -Q -C o -c "$TEST_DIR/srk.ctx" 0x81000001
+tpm2_flushcontext -t
+tpm2_readpublic -Q -c 0x81000001 -t "$TEST_DIR/srk.tr"
+IMG=$TEST_DIR/srk.img
+make_luks "$IMG" "interop pass"
+tools_enroll "$IMG" "$TEST_DIR/srk.tr" ecc "$TEST_DIR/srk.tr"
+unlockd_opens "$IMG"
+
+say "with the SRK present, unlockctl seals under it and records tpm2_srk; both sides unseal"
+IMG=$TEST_DIR/ours-srk.img
+make_luks "$IMG" "interop pass"
+"$UNLOCKCTL" enroll --tpm2 --pcrs=7 --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG"
+TOKEN=$(cryptsetup token export --token-id 0 "$IMG")
+assert_eq "$(json_get "$TOKEN" '"tpm2_srk" in j')" True "tpm2_srk recorded"
+unlockd_opens "$IMG"
+PASS=$(tools_unseal "$TOKEN")
+opens_with "$IMG" "$PASS" || fail "tpm2-tools could not unseal the SRK token"
+
+say "--no-srk seals under the legacy primary even with an SRK present"
+IMG=$TEST_DIR/ours-nosrk.img
+make_luks "$IMG" "interop pass"
+"$UNLOCKCTL" enroll --tpm2 --no-srk --pcrs=7 --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG"
+TOKEN=$(cryptsetup token export --token-id 0 "$IMG")
+assert_eq "$(json_get "$TOKEN" '"tpm2_srk" in j')" False "no tpm2_srk with --no-srk"
+unlockd_opens "$IMG"
+
+echo PASS
