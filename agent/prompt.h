@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define PROMPT_MAX_INPUT 1024
 
@@ -11,3 +12,30 @@
  * user cancelled (Ctrl-C, ESC); -ENXIO when there is no terminal; -EPIPE
  * on end of input. */
 int prompt_ask_tty(const char *message, const char *prompt, char **ret);
+
+/* Multi-console / ask-password prompt (design.md section 6).
+ *
+ * check() is called with each answer typed. It returns 0 when the answer
+ * opened the volume (the prompt ends), -EPERM when it was wrong (the prompt
+ * says so on the console it came from and asks again), any other negative
+ * errno to abort the prompt with that error. */
+typedef int (*PromptCheck)(const char *input, void *userdata);
+
+typedef struct PromptOptions {
+        const char *message;            /* why we ask, shown before the prompt (may span lines) */
+        const char *prompt;             /* e.g. "Recovery key or passphrase" */
+        const char *id;                 /* ask-password Id=, e.g. "unlockd:/dev/vda2" */
+        char *const *consoles;          /* NULL-terminated tty paths; NULL = /sys/class/tty/console/active */
+        int ask_password;               /* -1 auto (systemd runs: /run/systemd/system exists), 0 no, 1 yes */
+        const char *ask_password_dir;   /* NULL = /run/systemd/ask-password */
+        uint64_t timeout_usec;          /* 0 = wait forever */
+        unsigned max_tries;             /* 0 = unlimited wrong answers */
+} PromptOptions;
+
+/* Asks on every console at once (or through systemd's ask-password
+ * protocol) until check() accepts an answer. The first accepted answer wins;
+ * the other consoles' prompts are withdrawn and their terminals restored.
+ * Returns 0 when accepted; -ETIME on timeout; -EDQUOT when max_tries wrong
+ * answers were given; -EPIPE when every console reached end of input;
+ * -ENXIO when there is no console to ask on; other negative errno. */
+int prompt_ask_check(const PromptOptions *o, PromptCheck check, void *userdata);
