@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <json-c/json.h>
 
 #include "log.h"
 #include "luks.h"
@@ -138,4 +140,30 @@ int luks_keyslot_token(struct crypt_device *cd, int keyslot, const char *type, c
 
 const char *luks_uuid(struct crypt_device *cd) {
         return crypt_get_uuid(cd);
+}
+
+int luks_keyslot_salt(struct crypt_device *cd, int keyslot, char **ret) {
+        const char *json = NULL;
+        json_object *root, *slots, *slot, *kdf, *salt;
+        char key[16];
+        int r;
+
+        r = crypt_dump_json(cd, &json, 0);
+        if (r < 0)
+                return log_debug_errno(r, "Failed to read the LUKS2 header JSON: %m");
+        root = json_tokener_parse(json);
+        if (!root)
+                return -EBADMSG;
+        snprintf(key, sizeof(key), "%d", keyslot);
+        r = -ENOENT;
+        if (json_object_object_get_ex(root, "keyslots", &slots) &&
+            json_object_object_get_ex(slots, key, &slot) &&
+            json_object_object_get_ex(slot, "kdf", &kdf) &&
+            json_object_object_get_ex(kdf, "salt", &salt) &&
+            json_object_is_type(salt, json_type_string)) {
+                *ret = strdup(json_object_get_string(salt));
+                r = *ret ? 0 : -ENOMEM;
+        }
+        json_object_put(root);
+        return r;
 }

@@ -63,3 +63,8 @@ int luks_keyslot_token(struct crypt_device *cd, int keyslot, const char *type, c
 
 /* The volume UUID (library string). */
 const char *luks_uuid(struct crypt_device *cd);
+
+/* The base64 KDF salt of a keyslot, from the header's JSON (malloc()ed):
+ * it changes whenever a keyslot is (re)created, so it identifies one.
+ * Returns 0, -ENOENT when the keyslot is not in use. */
+int luks_keyslot_salt(struct crypt_device *cd, int keyslot, char **ret);

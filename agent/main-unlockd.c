@@ -1,50 +1,112 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "config.h"
+#include "fileio.h"
 #include "log.h"
 #include "luks.h"
 #include "prompt.h"
+#include "reseal.h"
 #include "secret.h"
 #include "unlock.h"
+#include "volumes.h"
+
+/* Exit statuses (documented in unlockd(8) and the README). */
+#define EXIT_PROMPT_TIMEOUT 2
+#define EXIT_PROMPT_TRIES   3
+#define EXIT_NO_CONSOLE     4
 
 static bool arg_test = false;
 static bool arg_prompt = true;
 static bool arg_json = false;
+static bool arg_reseal = true;
 static const char *arg_tcti = NULL;
 static const char *arg_name = NULL;
+static const char *arg_state_dir = UNLOCKD_STATE_DIR;
+static char **arg_consoles = NULL;
+static size_t arg_n_consoles = 0;
+static int arg_ask_password = -1;
+static uint64_t arg_timeout_usec = 0;
+static unsigned arg_tries = 0;
 static char **arg_devices = NULL;
 static size_t arg_n_devices = 0;
 
 static void help(void) {
-        printf("%s [OPTIONS...] DEVICE...\n\n"
-               "Unlock LUKS2 volumes with their TPM2 tokens, falling back to a recovery key.\n\n"
-               "  -h --help             Show this help\n"
-               "     --version          Show the version\n"
-               "     --test             Verify only: recover the volume key, do not activate\n"
-               "     --no-prompt        Never ask for a PIN, recovery key or passphrase\n"
-               "     --tcti=STRING      TPM2 TCTI (default: device:/dev/tpmrm0)\n"
-               "     --name=NAME        Device-mapper name (one DEVICE only; default luks-UUID)\n"
-               "     --json             Print the outcome as JSON on standard output\n"
-               "     --log-level=LEVEL  debug, info, notice, warning, err\n",
-               program_invocation_short_name);
+        printf("%s [OPTIONS...] [DEVICE...]\n\n"
+               "Unlock LUKS2 volumes with their TPM2 tokens; when the TPM refuses, ask for the\n"
+               "recovery key or a passphrase on every console, and queue a re-seal.\n"
+               "Without DEVICE: the volumes of /etc/crypttab and the kernel command line.\n\n"
+               "  -h --help              Show this help\n"
+               "     --version           Show the version\n"
+               "     --test              Verify only: recover the volume key, do not activate\n"
+               "     --no-prompt         Never ask for a PIN, recovery key or passphrase\n"
+               "     --no-reseal         Do not queue a re-seal job after a manual unlock\n"
+               "     --tcti=STRING       TPM2 TCTI (default: device:/dev/tpmrm0)\n"
+               "     --name=NAME         Device-mapper name (one DEVICE only; default luks-UUID)\n"
+               "     --state-dir=DIR     Where state.json and re-seal jobs go (default %s)\n"
+               "     --console=PATH[,…]  Ask on these terminals (default: every active console)\n"
+               "     --ask-password=BOOL Ask through systemd's ask-password agents (default: when systemd runs)\n"
+               "     --timeout=SEC       Give up asking after SEC seconds (default: wait forever)\n"
+               "     --tries=N           Give up after N wrong answers (default: unlimited)\n"
+               "     --json              Print the outcome as JSON on standard output\n"
+               "     --log-level=LEVEL   debug, info, notice, warning, err\n",
+               program_invocation_short_name, UNLOCKD_STATE_DIR);
+}
+
+static int parse_bool(const char *s) {
+        if (streq(s, "1") || streq(s, "yes") || streq(s, "true") || streq(s, "on"))
+                return 1;
+        if (streq(s, "0") || streq(s, "no") || streq(s, "false") || streq(s, "off"))
+                return 0;
+        return -EINVAL;
+}
+
+static int add_consoles(const char *list) {
+        _cleanup_free_ char *copy = strdup(list);
+        char *save = NULL;
+
+        if (!copy)
+                return log_oom();
+        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                char **n = realloc(arg_consoles, (arg_n_consoles + 2) * sizeof(char *));
+                if (!n)
+                        return log_oom();
+                arg_consoles = n;
+                arg_consoles[arg_n_consoles] = strdup(w);
+                if (!arg_consoles[arg_n_consoles])
+                        return log_oom();
+                arg_consoles[++arg_n_consoles] = NULL;
+        }
+        return 0;
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_TEST, ARG_NO_PROMPT, ARG_TCTI, ARG_NAME, ARG_JSON, ARG_LOG_LEVEL };
+        enum {
+                ARG_VERSION = 0x100, ARG_TEST, ARG_NO_PROMPT, ARG_NO_RESEAL, ARG_TCTI, ARG_NAME, ARG_STATE_DIR,
+                ARG_CONSOLE, ARG_ASK_PASSWORD, ARG_TIMEOUT, ARG_TRIES, ARG_JSON, ARG_LOG_LEVEL,
+        };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "test", no_argument, NULL, ARG_TEST },
                 { "no-prompt", no_argument, NULL, ARG_NO_PROMPT },
+                { "no-reseal", no_argument, NULL, ARG_NO_RESEAL },
                 { "tcti", required_argument, NULL, ARG_TCTI },
                 { "name", required_argument, NULL, ARG_NAME },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "console", required_argument, NULL, ARG_CONSOLE },
+                { "ask-password", required_argument, NULL, ARG_ASK_PASSWORD },
+                { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                { "tries", required_argument, NULL, ARG_TRIES },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 {}
         };
+        char *end;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
@@ -61,12 +123,46 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_NO_PROMPT:
                         arg_prompt = false;
                         break;
+                case ARG_NO_RESEAL:
+                        arg_reseal = false;
+                        break;
                 case ARG_TCTI:
                         arg_tcti = optarg;
                         break;
                 case ARG_NAME:
                         arg_name = optarg;
                         break;
+                case ARG_STATE_DIR:
+                        arg_state_dir = optarg;
+                        break;
+                case ARG_CONSOLE:
+                        r = add_consoles(optarg);
+                        if (r < 0)
+                                return r;
+                        break;
+                case ARG_ASK_PASSWORD:
+                        arg_ask_password = parse_bool(optarg);
+                        if (arg_ask_password < 0)
+                                return log_error_errno(EINVAL, "Invalid --ask-password= value: %s", optarg);
+                        break;
+                case ARG_TIMEOUT: {
+                        double d;
+                        errno = 0;
+                        d = strtod(optarg, &end);
+                        if (errno || *end || end == optarg || d < 0 || d > 1e9)
+                                return log_error_errno(EINVAL, "Invalid --timeout= value: %s", optarg);
+                        arg_timeout_usec = (uint64_t) (d * 1e6);
+                        break;
+                }
+                case ARG_TRIES: {
+                        unsigned long l;
+                        errno = 0;
+                        l = strtoul(optarg, &end, 10);
+                        if (errno || *end || end == optarg || l > 1000000)
+                                return log_error_errno(EINVAL, "Invalid --tries= value: %s", optarg);
+                        arg_tries = (unsigned) l;
+                        break;
+                }
                 case ARG_JSON:
                         arg_json = true;
                         break;
@@ -76,68 +172,97 @@ static int parse_argv(int argc, char *argv[]) {
                                 return log_error_errno(r, "Invalid log level: %s", optarg);
                         log_set_max_level(r);
                         break;
-                case '?':
-                        return -EINVAL;
                 default:
                         return -EINVAL;
                 }
 
         arg_devices = argv + optind;
         arg_n_devices = (size_t) (argc - optind);
-        if (arg_n_devices == 0)
-                return log_error_errno(EINVAL, "No device given.");
-        if (arg_name && arg_n_devices > 1)
+        if (arg_name && arg_n_devices != 1)
                 return log_error_errno(EINVAL, "--name= takes exactly one device.");
         return 1;
 }
 
-/* Asks for a recovery key or passphrase until one opens the volume. */
-static int prompt_volume(Unlocker *u, struct crypt_device *cd, Volume *v) {
-        _cleanup_free_ char *why = volume_failure_summary(v);
-        _cleanup_free_ char *msg = NULL;
-        int r;
+typedef struct PromptContext {
+        Unlocker *u;
+        struct crypt_device *cd;
+        Volume *v;
+        char *pass;                     /* the credential that opened it (secret) */
+        size_t pass_len;
+} PromptContext;
 
-        if (asprintf(&msg, "The TPM did not unlock %s: %s.\nA re-seal will be queued after unlock.",
-                     v->device, why ?: "unknown reason") < 0)
-                return log_oom();
+static int check_input(const char *input, void *userdata) {
+        PromptContext *p = userdata;
 
-        for (;;) {
-                _cleanup_secret_ char *input = NULL;
-
-                r = prompt_ask_tty(msg, "Recovery key or passphrase", &input);
-                if (r == -ECANCELED)
-                        continue;
-                if (r < 0)
-                        return log_error_errno(r, "Cannot ask for a recovery key for %s: %m", v->device);
-                if (isempty_secret(input))
-                        continue;
-                r = unlock_volume_with_input(u, cd, v, input);
-                if (r == 0)
-                        return 0;
-                if (r != -EPERM)
-                        return log_error_errno(r, "Failed to unlock %s: %m", v->device);
-                free(msg);
-                if (asprintf(&msg, "That key did not open %s. Try again.", v->device) < 0)
-                        return log_oom();
-        }
+        if (isempty_secret(input))
+                return -EPERM;
+        return unlock_volume_with_input(p->u, p->cd, p->v, input, &p->pass, &p->pass_len);
 }
 
-static int unlock_one(Unlocker *u, const char *path, Volume *v) {
+/* Asks for a recovery key or passphrase until one opens the volume. */
+static int prompt_volume(Unlocker *u, struct crypt_device *cd, Volume *v, char **ret_pass, size_t *ret_len) {
+        _cleanup_free_ char *why = volume_failure_summary(v), *msg = NULL, *id = NULL;
+        PromptContext p = { .u = u, .cd = cd, .v = v };
+        int r;
+
+        if (asprintf(&msg, "The TPM did not unlock %s (%s): %s.\n%s",
+                     v->device, v->uuid, why ?: "unknown reason",
+                     arg_reseal ? "After you unlock it, the TPM will be re-sealed to this boot, so the next boot unlocks by itself."
+                                : "Automatic re-seal is off.") < 0 ||
+            asprintf(&id, "unlockd:%s", v->device) < 0)
+                return log_oom();
+
+        r = prompt_ask_check(&(PromptOptions) {
+                        .message = msg,
+                        .prompt = "Recovery key or passphrase",
+                        .id = id,
+                        .consoles = arg_consoles,
+                        .ask_password = arg_ask_password,
+                        .timeout_usec = arg_timeout_usec,
+                        .max_tries = arg_tries,
+                }, check_input, &p);
+        if (r < 0) {
+                secret_free(p.pass);
+                return r;
+        }
+        *ret_pass = p.pass;
+        *ret_len = p.pass_len;
+        return 0;
+}
+
+_printf_(2, 3)
+static void set_string(char **s, const char *fmt, ...) {
+        va_list ap;
+        char *n = NULL;
+
+        va_start(ap, fmt);
+        if (vasprintf(&n, fmt, ap) < 0)
+                n = NULL;
+        va_end(ap);
+        free(*s);
+        *s = n;
+}
+
+static int unlock_one(Unlocker *u, const VolumeSpec *spec, Volume *v) {
         _cleanup_luks_ struct crypt_device *cd = NULL;
+        _cleanup_secret_ char *pass = NULL;
+        size_t pass_len = 0;
         int r;
 
         *v = (Volume) { .token = -1, .keyslot = -1 };
-        v->device = strdup(path);
+        v->device = strdup(spec->device);
         if (!v->device)
                 return log_oom();
 
-        r = luks_open(path, &cd);
-        if (r < 0)
-                return log_error_errno(r, "Cannot read the LUKS2 header of %s: %m", path);
+        r = luks_open(spec->device, &cd);
+        if (r < 0) {
+                set_string(&v->error, "cannot read the LUKS2 header: %s", strerror(ERRNO_VALUE(r)));
+                return log_error_errno(r, "Cannot read the LUKS2 header of %s: %m", spec->device);
+        }
 
         v->uuid = strdup(luks_uuid(cd) ?: "");
-        if (arg_name)
-                v->name = strdup(arg_name);
+        if (spec->name)
+                v->name = strdup(spec->name);
         else if (asprintf(&v->name, "luks-%s", v->uuid) < 0)
                 v->name = NULL;
         if (!v->uuid || !v->name)
@@ -146,37 +271,102 @@ static int unlock_one(Unlocker *u, const char *path, Volume *v) {
         if (!arg_test && crypt_status(NULL, v->name) == CRYPT_ACTIVE) {
                 v->opened = true;
                 v->method = UNLOCK_METHOD_ALREADY_ACTIVE;
-                log_info("%s is already active as %s.", path, v->name);
+                log_info("%s is already active as %s.", spec->device, v->name);
                 return 0;
         }
 
         r = unlock_volume_tpm2(u, cd, v);
         if (r == 0) {
-                log_info("%s %s with TPM2 token %d (keyslot %d).", path,
+                log_info("%s %s with TPM2 token %d (keyslot %d).", spec->device,
                          arg_test ? "verified" : "unlocked", v->token, v->keyslot);
+                (void) reseal_clean_orphans(cd, arg_state_dir);
                 return 0;
         }
 
         for (size_t i = 0; i < v->n_outcomes; i++)
-                log_notice("%s: TPM2 token %d: %s.", path, v->outcomes[i].token, v->outcomes[i].detail ?: "failed");
+                log_notice("%s: TPM2 token %d: %s.", spec->device, v->outcomes[i].token,
+                           v->outcomes[i].detail ?: "failed");
         if (v->n_outcomes == 0)
-                log_notice("%s has no TPM2 token.", path);
+                log_notice("%s has no TPM2 token.", spec->device);
 
-        if (!arg_prompt)
-                return log_error_errno(ENOKEY, "The TPM did not unlock %s and prompting is off.", path);
+        if (!arg_prompt) {
+                set_string(&v->error, "the TPM did not unlock it and prompting is off");
+                return log_error_errno(ENOKEY, "The TPM did not unlock %s and prompting is off.", spec->device);
+        }
 
-        r = prompt_volume(u, cd, v);
-        if (r < 0)
-                return r;
-        log_info("%s %s with a %s (keyslot %d).", path, arg_test ? "verified" : "unlocked",
+        r = prompt_volume(u, cd, v, &pass, &pass_len);
+        if (r < 0) {
+                set_string(&v->error, "no recovery key or passphrase was accepted: %s",
+                           r == -ETIME ? "timed out" : r == -EDQUOT ? "too many wrong answers" : strerror(ERRNO_VALUE(r)));
+                return log_error_errno(r, "%s stays locked: %s", spec->device, v->error);
+        }
+        log_info("%s %s with a %s (keyslot %d).", spec->device, arg_test ? "verified" : "unlocked",
                  v->method == UNLOCK_METHOD_RECOVERY_KEY ? "recovery key" : "passphrase", v->keyslot);
+
+        if (!arg_reseal || !spec->reseal) {
+                set_string(&v->reseal, "disabled");
+                return 0;
+        }
+        r = reseal_queue(u, cd, v, pass, pass_len, arg_state_dir);
+        if (r < 0) {
+                set_string(&v->reseal, "failed: %s", strerror(ERRNO_VALUE(r)));
+                log_warning_errno(r, "Could not queue a re-seal of %s (the next boot will ask again): %m", spec->device);
+        } else if (r == 0)
+                set_string(&v->reseal, "none");
+        else {
+                set_string(&v->reseal, "queued");
+                log_notice("Queued a re-seal of %s for the booted system.", spec->device);
+        }
         return 0;
+}
+
+static int write_state(const Volume *volumes, size_t n) {
+        _cleanup_free_ char *path = NULL;
+        json_object *o = json_object_new_object(), *arr = json_object_new_array();
+        int r;
+
+        if (!o || !arr) {
+                json_object_put(o);
+                json_object_put(arr);
+                return -ENOMEM;
+        }
+        json_object_object_add(o, "version", json_object_new_int(1));
+        json_object_object_add(o, "time", json_object_new_int64((int64_t) time(NULL)));
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(arr, volume_to_json(&volumes[i]));
+        json_object_object_add(o, "volumes", arr);
+
+        r = mkdir_p(arg_state_dir, 0755);
+        if (r >= 0 && asprintf(&path, "%s/state.json", arg_state_dir) < 0)
+                r = -ENOMEM;
+        if (r >= 0) {
+                const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
+                r = write_file_atomic(path, s, strlen(s), 0644);
+        }
+        json_object_put(o);
+        return r;
+}
+
+static int exit_status(int r) {
+        switch (r) {
+        case 0:
+                return EXIT_SUCCESS;
+        case -ETIME:
+                return EXIT_PROMPT_TIMEOUT;
+        case -EDQUOT:
+                return EXIT_PROMPT_TRIES;
+        case -ENXIO:
+        case -EPIPE:
+                return EXIT_NO_CONSOLE;
+        }
+        return EXIT_FAILURE;
 }
 
 static int run(int argc, char *argv[]) {
         _cleanup_free_ Volume *volumes = NULL;
+        VolumeSpec *specs = NULL;
+        size_t n_specs = 0;
         Unlocker u = {};
-        json_object *all = NULL;
         int ret = 0, r;
 
         log_set_prefix("unlockd");
@@ -186,35 +376,53 @@ static int run(int argc, char *argv[]) {
         if (r <= 0)
                 return r;
 
+        if (!kernel_cmdline_bool("rd.unlockd.reseal", true))
+                arg_reseal = false;
+
+        r = volumes_collect(arg_devices, arg_n_devices, arg_name, &specs, &n_specs);
+        if (r < 0)
+                return log_error_errno(r, "Cannot find the volumes to unlock: %m");
+        if (n_specs == 0) {
+                log_info("No volumes to unlock.");
+                return 0;
+        }
+
         u.opts = (UnlockOptions) { .tcti = arg_tcti, .test = arg_test, .prompt = arg_prompt };
 
-        volumes = calloc(arg_n_devices, sizeof(Volume));
-        if (!volumes)
+        volumes = calloc(n_specs, sizeof(Volume));
+        if (!volumes) {
+                volume_specs_free(specs, n_specs);
                 return log_oom();
-
-        for (size_t i = 0; i < arg_n_devices; i++) {
-                r = unlock_one(&u, arg_devices[i], &volumes[i]);
+        }
+        for (size_t i = 0; i < n_specs; i++) {
+                r = unlock_one(&u, &specs[i], &volumes[i]);
                 if (r < 0 && ret == 0)
                         ret = r;
         }
         unlocker_done(&u);
+        volume_specs_free(specs, n_specs);
+
+        r = write_state(volumes, n_specs);
+        if (r < 0)
+                log_warning_errno(r, "Failed to write %s/state.json: %m", arg_state_dir);
 
         if (arg_json) {
-                json_object *arr = json_object_new_array();
-
-                all = json_object_new_object();
-                for (size_t i = 0; i < arg_n_devices; i++)
+                json_object *all = json_object_new_object(), *arr = json_object_new_array();
+                for (size_t i = 0; i < n_specs; i++)
                         json_object_array_add(arr, volume_to_json(&volumes[i]));
                 json_object_object_add(all, "volumes", arr);
                 printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PLAIN));
                 json_object_put(all);
         }
-        for (size_t i = 0; i < arg_n_devices; i++)
+        for (size_t i = 0; i < n_specs; i++)
                 volume_done(&volumes[i]);
         return ret;
 }
 
 int main(int argc, char *argv[]) {
         int r = run(argc, argv);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        for (size_t i = 0; i < arg_n_consoles; i++)
+                free(arg_consoles[i]);
+        free(arg_consoles);
+        return r < 0 ? exit_status(r) : EXIT_SUCCESS;
 }

@@ -54,6 +54,8 @@ void volume_done(Volume *v) {
         free(v->device);
         free(v->uuid);
         free(v->name);
+        free(v->reseal);
+        free(v->error);
         for (size_t i = 0; i < v->n_outcomes; i++)
                 free(v->outcomes[i].detail);
         *v = (Volume) { .token = -1, .keyslot = -1 };
@@ -273,36 +275,52 @@ int unlock_volume_tpm2(Unlocker *u, struct crypt_device *cd, Volume *v) {
         return -ENOENT;
 }
 
-int unlock_volume_with_input(Unlocker *u, struct crypt_device *cd, Volume *v, const char *input) {
+int unlock_volume_with_input(Unlocker *u, struct crypt_device *cd, Volume *v, const char *input,
+                             char **ret_pass, size_t *ret_len) {
         _cleanup_secret_ char *key = NULL;
         uint8_t sb[SECBOOT_RECOVERY_KEY_BYTES];
-        int r;
+        const char *pass = NULL;
+        size_t len = 0;
+        int r = -EPERM;
 
         /* What the user typed counts: each form it can be is tried. */
         if (recovery_key_normalize(input, &key) == 0) {
                 r = unlock_open_keyslot(u, cd, v, CRYPT_ANY_SLOT, key, strlen(key));
                 if (r >= 0) {
                         v->method = UNLOCK_METHOD_RECOVERY_KEY;
+                        pass = key, len = strlen(key);
                         goto opened;
                 }
         }
         if (recovery_key_parse_secboot(input, sb) == 0) {
-                r = unlock_open_keyslot(u, cd, v, CRYPT_ANY_SLOT, (const char *) sb, sizeof(sb));
+                key = secret_free(key);
+                key = secret_memdup(sb, sizeof(sb));
                 explicit_bzero(sb, sizeof(sb));
+                if (!key)
+                        return -ENOMEM;
+                r = unlock_open_keyslot(u, cd, v, CRYPT_ANY_SLOT, key, SECBOOT_RECOVERY_KEY_BYTES);
                 if (r >= 0) {
                         v->method = UNLOCK_METHOD_RECOVERY_KEY;
+                        pass = key, len = SECBOOT_RECOVERY_KEY_BYTES;
                         goto opened;
                 }
         }
         r = unlock_open_keyslot(u, cd, v, CRYPT_ANY_SLOT, input, strlen(input));
         if (r < 0)
                 return r == -EPERM ? -EPERM : r;
+        pass = input, len = strlen(input);
         v->method = luks_keyslot_token(cd, r, TOKEN_TYPE_RECOVERY, NULL) >= 0 ? UNLOCK_METHOD_RECOVERY_KEY
                                                                               : UNLOCK_METHOD_PASSPHRASE;
 opened:
         v->opened = true;
         v->keyslot = r;
         v->token = -1;
+        if (ret_pass) {
+                *ret_pass = secret_memdup(pass, len);
+                if (!*ret_pass)
+                        return -ENOMEM;
+                *ret_len = len;
+        }
         return 0;
 }
 
@@ -343,6 +361,8 @@ json_object *volume_to_json(const Volume *v) {
         json_object_object_add(o, "method", json_object_new_string(unlock_method_to_string(v->method)));
         json_object_object_add(o, "token", v->token >= 0 ? json_object_new_int(v->token) : NULL);
         json_object_object_add(o, "keyslot", v->keyslot >= 0 ? json_object_new_int(v->keyslot) : NULL);
+        json_object_object_add(o, "reseal", v->reseal ? json_object_new_string(v->reseal) : NULL);
+        json_object_object_add(o, "error", v->error ? json_object_new_string(v->error) : NULL);
 
         tokens = json_object_new_array();
         for (size_t i = 0; tokens && i < v->n_outcomes; i++) {

@@ -56,6 +56,8 @@ typedef struct Volume {
         int keyslot;                    /* keyslot that opened it, or -1 */
         TokenOutcome outcomes[LUKS2_TOKENS_MAX];
         size_t n_outcomes;
+        char *reseal;                   /* re-seal status: queued, none, disabled, failed: … (NULL: n/a) */
+        char *error;                    /* why the volume is not open, when it is not */
 } Volume;
 
 typedef struct UnlockOptions {
@@ -84,9 +86,11 @@ int unlock_volume_tpm2(Unlocker *u, struct crypt_device *cd, Volume *v);
 
 /* Opens the volume with what a person typed: as a systemd recovery key
  * (normalized), as a secboot recovery key, and as typed. Returns 0 when it
- * opened (method recovery-key or passphrase, keyslot set); -EPERM when
- * nothing took it. */
-int unlock_volume_with_input(Unlocker *u, struct crypt_device *cd, Volume *v, const char *input);
+ * opened (method recovery-key or passphrase, keyslot set), with
+ * *ret_pass and *ret_len (optional) the passphrase in the form that opened the
+ * keyslot (secret buffer); -EPERM when nothing took it. */
+int unlock_volume_with_input(Unlocker *u, struct crypt_device *cd, Volume *v, const char *input,
+                             char **ret_pass, size_t *ret_len);
 
 /* Opens the keyslot with a passphrase: activation as v->name, or with
  * opts.test a volume key check. Returns the keyslot or negative errno. */

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Creates a directory and its parents (mode for the ones created). */
+int mkdir_p(const char *path, mode_t mode);
+
+/* Writes a file atomically: a temporary file in the same directory,
+ * fsync()ed, renamed over path, and the directory fsync()ed. */
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+
+/* Reads a whole file of at most max bytes into a NUL-terminated malloc()ed
+ * buffer. Returns 0, -EFBIG when larger, or negative errno. */
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_size);

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Which volumes to unlock, and under which names.
+ *
+ * From the command line when devices are given; otherwise from the kernel
+ * command line and /etc/crypttab (in the initrd, the initrd's own):
+ *   rd.luks.uuid=UUID       (repeatable; "luks-" prefix allowed) only these
+ *   rd.luks.name=UUID=NAME  likewise, with a device-mapper name
+ *   rd.unlockd.uuid=UUID    likewise, for unlockd only
+ *   rd.luks.crypttab=no     ignore crypttab
+ *   rd.unlockd=no           unlockd does nothing
+ *   rd.unlockd.reseal=no    no re-seal job after a manual unlock
+ *   rd.unlockd.timeout=SEC  how long to wait for a device (default 90)
+ * crypttab lines marked noauto, or with x-unlockd=no, or of another type
+ * (plain, swap, tmp, bitlk, tcrypt), are skipped; x-unlockd-reseal=no turns
+ * re-seal off for that volume. */
+
+typedef struct VolumeSpec {
+        char *device;                   /* device node path (resolved) */
+        char *name;                     /* device-mapper name, or NULL for luks-UUID */
+        bool reseal;
+} VolumeSpec;
+
+void volume_specs_free(VolumeSpec *s, size_t n);
+
+/* Builds the list. devices/n_devices from the command line (name applies to
+ * a single device). Waits (by inotify, bounded) for devices named by UUID,
+ * LABEL or PARTUUID to appear. Returns 0 or negative errno. */
+int volumes_collect(char **devices, size_t n_devices, const char *name, VolumeSpec **ret, size_t *ret_n);
+
+/* Parses crypttab text into specs (unresolved device specs). Pure, for
+ * tests. Returns 0 or negative errno. */
+int crypttab_parse(const char *text, VolumeSpec **ret, size_t *ret_n);
+
+/* The value of key=… on the kernel command line ($UNLOCKD_CMDLINE, else
+ * /proc/cmdline), as a bool; def when absent or unparsable. */
+bool kernel_cmdline_bool(const char *key, bool def);
+
+/* Waits until path exists, by inotify on its nearest existing parent
+ * directory. Returns 0, -ETIMEDOUT, or negative errno. */
+int wait_for_path(const char *path, uint64_t timeout_usec);
