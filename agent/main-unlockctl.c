@@ -5,13 +5,21 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+
+#include "blockdev.h"
 #include "config.h"
 #include "enroll.h"
+#include "fileio.h"
 #include "log.h"
 #include "luks.h"
 #include "pcr.h"
 #include "prompt.h"
+#include "reseal.h"
 #include "secret.h"
+#include "status.h"
 #include "token.h"
 
 #define KEY_FILE_MAX (8 * 1024 * 1024)
@@ -19,13 +27,18 @@
 static const char *arg_unlock_key_file = NULL;
 static const char *arg_wipe = NULL;
 static bool arg_pin = false;
+static bool arg_json = false;
+static bool arg_via_service = false;
+static const char *arg_state_dir = UNLOCKD_STATE_DIR;
 static EnrollOptions arg_enroll = { .pcr_mask = 1u << 7, .use_srk = true };
 
 static void help(void) {
         printf("%s [OPTIONS...] COMMAND ...\n\n"
                "Manage unlockd's TPM2 enrollment of LUKS2 volumes.\n\n"
                "Commands:\n"
-               "  enroll DEVICE          Enroll a TPM2 token and/or a recovery key\n\n"
+               "  enroll DEVICE          Enroll a TPM2 token and/or a recovery key\n"
+               "  reseal                 Run the pending re-seal jobs\n"
+               "  status [DEVICE...]     How volumes were opened this boot, their tokens, jobs\n\n"
                "Options:\n"
                "  -h --help                 Show this help\n"
                "     --version              Show the version\n"
@@ -41,6 +54,9 @@ static void help(void) {
                "                            recovery, tpm2, all (comma-separated)\n"
                "     --force                Allow leaving no passphrase or recovery keyslot\n"
                "     --tcti=STRING          TPM2 TCTI (default: device:/dev/tpmrm0)\n"
+               "     --state-dir=DIR        unlockd's state directory (default " UNLOCKD_STATE_DIR ")\n"
+               "     --via-service          reseal: start unlockd-reseal.service and wait for it\n"
+               "     --json                 status: print JSON\n"
                "     --log-level=LEVEL      debug, info, notice, warning, err\n",
                program_invocation_short_name);
 }
@@ -49,6 +65,7 @@ static int parse_argv(int argc, char *argv[]) {
         enum {
                 ARG_VERSION = 0x100, ARG_TPM2, ARG_PCRS, ARG_PCR_BANK, ARG_PIN, ARG_NO_SRK, ARG_RECOVERY_KEY,
                 ARG_ESCROW, ARG_UNLOCK_KEY_FILE, ARG_WIPE, ARG_FORCE, ARG_TCTI, ARG_LOG_LEVEL,
+                ARG_STATE_DIR, ARG_VIA_SERVICE, ARG_JSON,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -66,6 +83,9 @@ static int parse_argv(int argc, char *argv[]) {
                 { "force", no_argument, NULL, ARG_FORCE },
                 { "tcti", required_argument, NULL, ARG_TCTI },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "via-service", no_argument, NULL, ARG_VIA_SERVICE },
+                { "json", no_argument, NULL, ARG_JSON },
                 {}
         };
         int c, r;
@@ -114,6 +134,15 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_TCTI:
                         arg_enroll.tcti = optarg;
+                        break;
+                case ARG_STATE_DIR:
+                        arg_state_dir = optarg;
+                        break;
+                case ARG_VIA_SERVICE:
+                        arg_via_service = true;
+                        break;
+                case ARG_JSON:
+                        arg_json = true;
                         break;
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
@@ -297,12 +326,257 @@ static int verb_enroll(int argc, char *argv[]) {
         return enroll(cd, device, pass, pass_len, &arg_enroll);
 }
 
+
+/* Starts unlockd-reseal.service through systemd and waits for its job. */
+static int reseal_via_service(void) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *job = NULL, *result = NULL;
+        const char *path;
+        int r;
+
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot connect to the system bus: %m");
+        r = sd_bus_match_signal(bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                "org.freedesktop.systemd1.Manager", "JobRemoved", NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch systemd jobs: %m");
+        r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "StartUnit", &error, &reply,
+                               "ss", "unlockd-reseal.service", "replace");
+        if (r < 0)
+                return log_error_errno(r, "Cannot start unlockd-reseal.service: %s", error.message ?: strerror(-r));
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return log_error_errno(r, "Unexpected reply from systemd: %m");
+        job = strdup(path);
+        if (!job)
+                return log_oom();
+
+        for (;;) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+                const char *jpath, *unit, *res;
+                uint32_t id;
+
+                r = sd_bus_process(bus, &m);
+                if (r < 0)
+                        return log_error_errno(r, "Lost the system bus: %m");
+                if (r == 0) {
+                        r = sd_bus_wait(bus, UINT64_MAX);
+                        if (r < 0)
+                                return log_error_errno(r, "Lost the system bus: %m");
+                        continue;
+                }
+                if (!m || !sd_bus_message_is_signal(m, "org.freedesktop.systemd1.Manager", "JobRemoved"))
+                        continue;
+                if (sd_bus_message_read(m, "uoss", &id, &jpath, &unit, &res) < 0 || !streq(jpath, job))
+                        continue;
+                if (!streq(res, "done"))
+                        return log_error_errno(EIO, "unlockd-reseal.service ended with result '%s'; "
+                                               "see 'journalctl -u unlockd-reseal.service'.", res);
+                log_info("unlockd-reseal.service finished.");
+                return 0;
+        }
+}
+
+static int verb_reseal(int argc, char *argv[]) {
+        _cleanup_free_ char *dir = NULL;
+        struct dirent **names = NULL;
+        int n, failed = 0, done = 0, r;
+
+        if (arg_via_service)
+                return reseal_via_service();
+
+        if (asprintf(&dir, "%s/reseal", arg_state_dir) < 0)
+                return log_oom();
+        n = scandir(dir, &names, NULL, alphasort);
+        if (n < 0) {
+                if (errno == ENOENT) {
+                        log_info("No re-seal jobs pending.");
+                        return 0;
+                }
+                return log_error_errno(errno, "Cannot read %s: %m", dir);
+        }
+
+        /* Several jobs for one volume: the largest generation wins, the
+         * others are obsolete (their keyslots become orphans, cleaned up
+         * when the winner runs). */
+        for (int i = 0; i < n; i++) {
+                _cleanup_free_ char *path = NULL, *json = NULL;
+                _cleanup_(reseal_job_freep) ResealJob *j = NULL;
+                const char *name = names[i]->d_name;
+                size_t l = strlen(name);
+
+                if (l < 6 || !streq(name + l - 5, ".json"))
+                        continue;
+                if (asprintf(&path, "%s/%s", dir, name) < 0)
+                        return log_oom();
+                if (read_file_bounded(path, RESEAL_JOB_MAX, &json, NULL) < 0 || reseal_job_parse(json, &j, NULL) < 0)
+                        continue;
+                for (int k = 0; k < n; k++) {
+                        _cleanup_free_ char *p2 = NULL, *json2 = NULL;
+                        _cleanup_(reseal_job_freep) ResealJob *j2 = NULL;
+
+                        if (k == i || asprintf(&p2, "%s/%s", dir, names[k]->d_name) < 0)
+                                continue;
+                        if (read_file_bounded(p2, RESEAL_JOB_MAX, &json2, NULL) < 0 ||
+                            reseal_job_parse(json2, &j2, NULL) < 0 || !streq(j2->uuid, j->uuid))
+                                continue;
+                        if (j2->generation > j->generation || (j2->generation == j->generation && k > i)) {
+                                log_notice("Job %s is superseded by %s; removing it.", path, p2);
+                                (void) unlink(path);
+                                break;
+                        }
+                }
+        }
+
+        for (int i = 0; i < n; i++) {
+                _cleanup_free_ char *path = NULL;
+                ResealResult res;
+                const char *name = names[i]->d_name;
+                size_t l = strlen(name);
+
+                if (l < 6 || !streq(name + l - 5, ".json") || asprintf(&path, "%s/%s", dir, name) < 0)
+                        continue;
+                if (access(path, F_OK) < 0)
+                        continue;
+                (void) sd_notifyf(false, "STATUS=Re-sealing %s", name);
+                r = reseal_run_job(path, arg_state_dir, arg_enroll.tcti, &res);
+                if (r < 0) {
+                        failed++;
+                        log_error("Re-seal of %s (%s) failed: %s", res.uuid ?: name, res.device ?: "?",
+                                  res.message ?: strerror(ERRNO_VALUE(r)));
+                } else {
+                        done++;
+                        log_notice("%s (%s): %s.", res.device ?: "?", res.uuid ?: name, res.message ?: "done");
+                }
+                reseal_result_done(&res);
+        }
+        for (int i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+
+        (void) sd_notifyf(false, "STATUS=%d re-seal job%s done, %d failed", done, done == 1 ? "" : "s", failed);
+        if (done == 0 && failed == 0)
+                log_info("No re-seal jobs pending.");
+        return failed > 0 ? -EIO : 0;
+}
+
+static void print_status_text(json_object *state, json_object *vols) {
+        for (size_t i = 0; i < json_object_array_length(vols); i++) {
+                json_object *v = json_object_array_get_idx(vols, i), *x, *toks, *boot;
+                printf("%s (%s)\n", json_object_get_string(json_object_object_get(v, "device")),
+                       json_object_get_string(json_object_object_get(v, "uuid")));
+                if (json_object_object_get_ex(v, "this-boot", &boot) && boot) {
+                        json_object *m = json_object_object_get(boot, "method"), *ks = json_object_object_get(boot, "keyslot");
+                        printf("  this boot: opened by %s%s%s\n", json_object_get_string(m),
+                               ks ? ", keyslot " : "", ks ? json_object_get_string(ks) : "");
+                }
+                toks = json_object_object_get(v, "tokens");
+                for (size_t k = 0; toks && k < json_object_array_length(toks); k++) {
+                        json_object *t = json_object_array_get_idx(toks, k);
+                        printf("  token %s: %s, keyslot %s", json_object_get_string(json_object_object_get(t, "token")),
+                               json_object_get_string(json_object_object_get(t, "type")),
+                               json_object_get_string(json_object_object_get(t, "keyslot")));
+                        if (json_object_object_get_ex(t, "pcrs", &x))
+                                printf(", PCRs %s (%s)", json_object_get_string(x),
+                                       json_object_get_string(json_object_object_get(t, "pcr-bank")));
+                        if (json_object_object_get_ex(t, "policy-satisfied", &x))
+                                printf(", current PCRs %s", !x ? "unknown (no TPM)" :
+                                       json_object_get_boolean(x) ? "satisfy the policy" : "do NOT satisfy the policy");
+                        printf("\n");
+                }
+                if (json_object_object_get_ex(v, "job", &x) && x)
+                        printf("  re-seal job pending: %s\n", json_object_get_string(x));
+                if (json_object_object_get_ex(v, "orphaned-keyslots", &x) && json_object_array_length(x) > 0)
+                        printf("  orphaned re-seal keyslots: %s\n", json_object_get_string(x));
+        }
+        (void) state;
+}
+
+static int verb_status(int argc, char *argv[]) {
+        _cleanup_(tpm2_context_freep) Tpm2Context *tpm = NULL;
+        _cleanup_free_ char *state_path = NULL, *state_text = NULL;
+        json_object *state = NULL, *out, *vols, *sv = NULL;
+        char **devices = NULL;
+        bool own_devices = false;
+        int n = 0, r;
+
+        if (asprintf(&state_path, "%s/state.json", arg_state_dir) < 0)
+                return log_oom();
+        if (read_file_bounded(state_path, 1024 * 1024, &state_text, NULL) >= 0)
+                state = json_tokener_parse(state_text);
+        if (state)
+                (void) json_object_object_get_ex(state, "volumes", &sv);
+
+        if (argc > 1) {
+                devices = argv + 1;
+                n = argc - 1;
+        } else if (sv && json_object_is_type(sv, json_type_array) && json_object_array_length(sv) > 0) {
+                n = (int) json_object_array_length(sv);
+                devices = calloc((size_t) n + 1, sizeof(char *));
+                if (!devices)
+                        return log_oom();
+                own_devices = true;
+                for (int i = 0; i < n; i++)
+                        devices[i] = strdup(json_object_get_string(json_object_object_get(json_object_array_get_idx(sv, (size_t) i), "device")) ?: "");
+        } else {
+                n = blockdev_list_luks(&devices);
+                if (n < 0)
+                        return log_error_errno(n, "Cannot list LUKS volumes: %m");
+                own_devices = true;
+        }
+
+        r = tpm2_context_new(arg_enroll.tcti, &tpm);
+        if (r < 0)
+                log_debug_errno(r, "No TPM: %m");
+
+        out = json_object_new_object();
+        vols = json_object_new_array();
+        for (int i = 0; i < n; i++) {
+                _cleanup_luks_ struct crypt_device *cd = NULL;
+                json_object *v;
+
+                if (luks_open(devices[i], &cd) < 0) {
+                        log_warning("Cannot read the LUKS2 header of %s.", devices[i]);
+                        continue;
+                }
+                v = volume_status(cd, devices[i], tpm, arg_state_dir);
+                if (!v)
+                        continue;
+                /* How it was opened this boot, from unlockd's state file. */
+                for (size_t k = 0; sv && k < json_object_array_length(sv); k++) {
+                        json_object *s = json_object_array_get_idx(sv, k);
+                        if (streq_ptr(json_object_get_string(json_object_object_get(s, "uuid")), luks_uuid(cd)))
+                                json_object_object_add(v, "this-boot", json_object_get(s));
+                }
+                json_object_array_add(vols, v);
+        }
+        json_object_object_add(out, "volumes", vols);
+        json_object_object_add(out, "tpm", json_object_new_boolean(tpm != NULL));
+
+        if (arg_json)
+                printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY));
+        else
+                print_status_text(state, vols);
+
+        json_object_put(out);
+        json_object_put(state);
+        if (own_devices)
+                strv_free(devices);
+        return 0;
+}
+
 static int run(int argc, char *argv[]) {
         static const struct {
                 const char *name;
                 int (*func)(int argc, char *argv[]);
         } verbs[] = {
                 { "enroll", verb_enroll },
+                { "reseal", verb_reseal },
+                { "status", verb_status },
         };
         int r;
 

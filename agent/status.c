@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "encoding.h"
+#include "keyring.h"
+#include "log.h"
+#include "pcr.h"
+#include "reseal.h"
+#include "secret.h"
+#include "status.h"
+#include "token.h"
+
+static json_object *pcr_array(uint32_t mask) {
+        json_object *a = json_object_new_array();
+        for (unsigned i = 0; a && i < PCR_MAX; i++)
+                if (mask & (1u << i))
+                        json_object_array_add(a, json_object_new_int((int) i));
+        return a;
+}
+
+/* Whether the current PCRs satisfy the token's policy: the policy digest of
+ * the current values equals tpm2-policy-hash. 1 yes, 0 no, <0 unknown. */
+static int policy_satisfied(Tpm2Context *tpm, const Tpm2Token *t, uint32_t *ret_changed) {
+        _cleanup_free_ uint8_t *now = NULL;
+        uint16_t bank = t->pcr_bank ?: PCR_BANK_SHA256;
+        uint8_t d[SHA256_DIGEST_SIZE];
+        size_t n, dsize = pcr_bank_digest_size(bank);
+        int r;
+
+        *ret_changed = 0;
+        if (!tpm)
+                return -ENODEV;
+        r = tpm2_pcr_read(tpm, bank, t->pcr_mask, &now, &n);
+        if (r < 0)
+                return r;
+        r = policy_digest_compute(bank, t->pcr_mask, now, n, t->pin, d);
+        if (r < 0)
+                return r;
+        if (t->sealed_pcr_values && t->sealed_pcr_values_size == n) {
+                unsigned pos = 0;
+                for (unsigned i = 0; i < PCR_MAX; i++)
+                        if (t->pcr_mask & (1u << i)) {
+                                if (memcmp(now + pos * dsize, t->sealed_pcr_values + pos * dsize, dsize) != 0)
+                                        *ret_changed |= 1u << i;
+                                pos++;
+                        }
+        }
+        return t->policy_hash_size == sizeof(d) && memcmp(d, t->policy_hash, sizeof(d)) == 0;
+}
+
+json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Context *tpm, const char *state_dir) {
+        json_object *o = json_object_new_object(), *tokens = json_object_new_array();
+        json_object *keyslots = json_object_new_array(), *orphans = json_object_new_array();
+        const char *uuid = luks_uuid(cd);
+        _cleanup_free_ char *job = NULL;
+
+        if (!o || !tokens || !keyslots || !orphans) {
+                json_object_put(o);
+                json_object_put(tokens);
+                json_object_put(keyslots);
+                json_object_put(orphans);
+                return NULL;
+        }
+        json_object_object_add(o, "device", json_object_new_string(device));
+        json_object_object_add(o, "uuid", json_object_new_string(uuid ?: ""));
+
+        for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++)
+                if (luks_keyslot_active(cd, s)) {
+                        json_object *k = json_object_new_object();
+                        const char *tj = NULL;
+                        _cleanup_free_ char *type = NULL;
+                        int slot, tok = luks_keyslot_token(cd, s, NULL, &tj);
+                        const char *kind = "passphrase";
+
+                        if (tok >= 0 && token_get_type_and_keyslot(tj, &type, &slot) >= 0)
+                                kind = streq(type, TOKEN_TYPE_TPM2) ? "tpm2" :
+                                       streq(type, TOKEN_TYPE_RECOVERY) ? "recovery-key" :
+                                       streq(type, TOKEN_TYPE_PENDING) ? "pending-reseal" : type;
+                        json_object_object_add(k, "keyslot", json_object_new_int(s));
+                        json_object_object_add(k, "kind", json_object_new_string(kind));
+                        json_object_array_add(keyslots, k);
+                }
+        json_object_object_add(o, "keyslots", keyslots);
+
+        for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
+                _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
+                _cleanup_free_ char *type = NULL, *err = NULL;
+                const char *json = luks_token_json(cd, i);
+                json_object *j;
+                uint32_t changed = 0;
+                int slot, r;
+
+                if (!json || token_get_type_and_keyslot(json, &type, &slot) < 0)
+                        continue;
+                j = json_object_new_object();
+                if (!j)
+                        break;
+                json_object_object_add(j, "token", json_object_new_int(i));
+                json_object_object_add(j, "type", json_object_new_string(type));
+                json_object_object_add(j, "keyslot", slot >= 0 ? json_object_new_int(slot) : NULL);
+                if (streq(type, TOKEN_TYPE_TPM2)) {
+                        r = tpm2_token_parse(json, &t, &err);
+                        if (r < 0)
+                                json_object_object_add(j, "error", json_object_new_string(err ?: "malformed"));
+                        else {
+                                json_object_object_add(j, "pcr-bank", json_object_new_string(
+                                                pcr_bank_to_string(t->pcr_bank ?: PCR_BANK_SHA256) ?: "unknown"));
+                                json_object_object_add(j, "pcrs", pcr_array(t->pcr_mask));
+                                json_object_object_add(j, "pin", json_object_new_boolean(t->pin));
+                                json_object_object_add(j, "srk", json_object_new_boolean(!!t->srk));
+                                json_object_object_add(j, "generation", json_object_new_int64((int64_t) t->generation));
+                                if (t->unsupported)
+                                        json_object_object_add(j, "unsupported", json_object_new_string(t->unsupported));
+                                r = policy_satisfied(tpm, t, &changed);
+                                json_object_object_add(j, "policy-satisfied", r >= 0 ? json_object_new_boolean(r) : NULL);
+                                if (r == 0 && t->sealed_pcr_values)
+                                        json_object_object_add(j, "pcrs-changed", pcr_array(changed));
+                        }
+                }
+                json_object_array_add(tokens, j);
+        }
+        json_object_object_add(o, "tokens", tokens);
+
+        /* A pending keyslot is live while its job and secret exist. */
+        if (uuid && asprintf(&job, "%s/reseal/%s.json", state_dir, uuid) >= 0) {
+                bool job_exists = access(job, F_OK) == 0;
+                _cleanup_free_ char *desc = reseal_key_description(uuid);
+                void *s = NULL;
+                size_t n;
+                bool key_exists = desc && keyring_read(desc, &s, &n) >= 0;
+
+                secret_free(s);
+                json_object_object_add(o, "job", job_exists ? json_object_new_string(job) : NULL);
+                for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
+                        _cleanup_free_ char *type = NULL;
+                        const char *json = luks_token_json(cd, i);
+                        int slot;
+
+                        if (json && token_get_type_and_keyslot(json, &type, &slot) >= 0 &&
+                            streq(type, TOKEN_TYPE_PENDING) && !(job_exists && key_exists))
+                                json_object_array_add(orphans, json_object_new_int(slot));
+                }
+        }
+        json_object_object_add(o, "orphaned-keyslots", orphans);
+        return o;
+}

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+
+#include "luks.h"
+#include "tpm2.h"
+
+/* The status of one volume (unlockctl status): its TPM2 tokens with whether
+ * the current PCRs satisfy each policy, recovery and pending keyslots, and
+ * orphans. tpm may be NULL (no TPM). Returns a JSON object (see README). */
+json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Context *tpm, const char *state_dir);
