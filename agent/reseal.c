@@ -803,6 +803,8 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
         /* Step D and E. */
         res->stale_removed = retire_stale(cd, j);
         finish_job(path, desc);
+        /* Pending keyslots of superseded jobs for this volume. */
+        (void) reseal_clean_orphans(cd, state_dir);
         {
                 _cleanup_free_ char *pcrs = pcr_mask_to_string(j->pcr_mask);
                 result_message(res, "re-sealed keyslot %d to PCR %s (%s bank) as token %d%s; %u stale token%s removed",

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The re-seal story on swtpm and LUKS2 images: TPM unlock → PCR extended →
+# recovery unlock (typed at unlockd's prompt) queues a job + keyring secret
+# → unlockctl reseal → the TPM opens again; the recovery key and the
+# passphrase keep working; the stale keyslot is gone. Then fault injection:
+# SIGKILL at every step, torn job, missing secret, absent volume, two jobs.
+source "$(dirname "$0")/../lib.sh"
+need swtpm tpm2_pcrextend cryptsetup python3 keyctl
+PTY_DRIVE=$SOURCE_DIR/tools/pty-drive
+
+start_swtpm
+printf 'old passphrase' > "$TEST_DIR/pass"
+STATE=$TEST_DIR/state
+ext=0
+
+extend_pcr7() { ext=$((ext + 1)); tpm2_pcrextend "7:sha256=$(printf '%064x' "$ext")"; }
+
+# setup IMAGE: a volume with a passphrase, a recovery key ($KEY) and a TPM2
+# token on PCR 7; then PCR 7 changes (the "update").
+setup() {
+        make_luks "$1" "old passphrase"
+        KEY=$("$UNLOCKCTL" enroll --tpm2 --pcrs=7 --recovery-key --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$1")
+        "$UNLOCKD" --test --no-prompt --state-dir="$STATE" --tcti="$TCTI" "$1" 2>/dev/null || fail "TPM did not open a fresh enrollment"
+        UUID=$(cryptsetup luksUUID "$1")
+        extend_pcr7
+}
+
+# recover IMAGE: the boot after the update: the TPM refuses, the recovery
+# key is typed at the prompt.
+recover() {
+        printf '%s\n' "$KEY" > "$TEST_DIR/typed"
+        "$PTY_DRIVE" --timeout 60 --expect 'PCR 7 changed' --expect 'Recovery key or passphrase: ' \
+                --send-file "$TEST_DIR/typed" -- \
+                "$UNLOCKD" --test --console=/dev/tty --ask-password=no --state-dir="$STATE" --tcti="$TCTI" "$1" \
+                > "$TEST_DIR/prompt.log" 2>&1 || { cat "$TEST_DIR/prompt.log"; fail "recovery unlock failed"; }
+}
+
+tpm_opens() { "$UNLOCKD" --test --no-prompt --state-dir="$STATE" --tcti="$TCTI" "$1" >/dev/null 2>&1; }
+n_keyslots() { cryptsetup luksDump "$1" | grep -cE '^  [0-9]+: luks2'; }
+n_tokens() { cryptsetup luksDump "$1" | grep -cE "^  [0-9]+: $2" || true; }
+key_in_keyring() { keyctl search @u user "unlockd:reseal:$1" >/dev/null 2>&1; }
+
+assert_invariants() {  # IMAGE CONTEXT
+        opens_with "$1" "$KEY" || fail "$2: the recovery key does not open the volume"
+        opens_with "$1" "old passphrase" || fail "$2: the passphrase does not open the volume"
+}
+
+say "the whole story"
+IMG=$TEST_DIR/disk.img
+setup "$IMG"
+tpm_opens "$IMG" && fail "the TPM opened after the PCR change"
+OLD_SLOT=$(cryptsetup token export --token-id 1 "$IMG" | python3 -c 'import json,sys; print(json.load(sys.stdin)["keyslots"][0])')
+recover "$IMG"
+grep -q "re-sealed to this boot" "$TEST_DIR/prompt.log" || fail "the prompt did not say a re-seal follows"
+JOB=$STATE/reseal/$UUID.json
+[ -f "$JOB" ] || fail "no job file $JOB"
+[ "$(stat -c %a "$JOB")" = 600 ] || fail "job file mode is $(stat -c %a "$JOB")"
+assert_eq "$(json_get "$(cat "$JOB")" 'j["pcrs"]')" "[7]" "job PCRs"
+assert_eq "$(json_get "$(cat "$JOB")" 'j["stale"][0]["keyslot"]')" "$OLD_SLOT" "job stale keyslot"
+key_in_keyring "$UUID" || fail "no secret in the keyring"
+assert_eq "$(n_tokens "$IMG" unlockd-pending)" 1 "pending tokens"
+grep -q '"method": "recovery-key"' "$STATE/state.json" || fail "state.json does not say recovery-key: $(cat "$STATE/state.json")"
+grep -q '"reseal": "queued"' "$STATE/state.json" || fail "state.json does not say the re-seal is queued"
+assert_invariants "$IMG" "after queueing"
+STATUS=$("$UNLOCKCTL" status --json --state-dir="$STATE" --tcti="$TCTI" "$IMG")
+assert_eq "$(json_get "$STATUS" 'j["volumes"][0]["job"] is not None')" True "status shows the job"
+assert_eq "$(json_get "$STATUS" '[t["policy-satisfied"] for t in j["volumes"][0]["tokens"] if t["type"]=="systemd-tpm2"]')" "[False]" "status: stale policy"
+assert_eq "$(json_get "$STATUS" 'j["volumes"][0]["orphaned-keyslots"]')" "[]" "status: no orphans"
+
+"$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>"$TEST_DIR/reseal.log" || { cat "$TEST_DIR/reseal.log"; fail "reseal failed"; }
+grep -q "verified by unsealing" "$TEST_DIR/reseal.log" || fail "reseal did not verify: $(cat "$TEST_DIR/reseal.log")"
+[ -f "$JOB" ] && fail "job file still there"
+key_in_keyring "$UUID" && fail "secret still in the keyring"
+assert_eq "$(n_tokens "$IMG" unlockd-pending)" 0 "pending tokens after reseal"
+assert_eq "$(n_tokens "$IMG" systemd-tpm2)" 1 "TPM2 tokens after reseal"
+assert_eq "$(n_keyslots "$IMG")" 3 "keyslots after reseal (passphrase, recovery, TPM)"
+cryptsetup luksDump "$IMG" | grep -qE "^  $OLD_SLOT: luks2" && fail "stale keyslot $OLD_SLOT still there"
+tpm_opens "$IMG" || fail "the TPM does not open the volume after reseal"
+assert_invariants "$IMG" "after reseal"
+STATUS=$("$UNLOCKCTL" status --json --state-dir="$STATE" --tcti="$TCTI" "$IMG")
+assert_eq "$(json_get "$STATUS" '[t["policy-satisfied"] for t in j["volumes"][0]["tokens"] if t["type"]=="systemd-tpm2"]')" "[True]" "status: new policy"
+"$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>&1 | grep -q "No re-seal jobs" || fail "a second reseal was not a no-op"
+
+say "re-seal off: --no-reseal and rd.unlockd.reseal=0 queue nothing"
+IMG=$TEST_DIR/off.img
+setup "$IMG"
+printf '%s\n' "$KEY" > "$TEST_DIR/typed"
+UNLOCKD_CMDLINE="quiet rd.unlockd.reseal=0" "$PTY_DRIVE" --expect 'passphrase: ' --send-file "$TEST_DIR/typed" -- \
+        "$UNLOCKD" --test --console=/dev/tty --ask-password=no --state-dir="$STATE" --tcti="$TCTI" "$IMG" >/dev/null
+[ -e "$STATE/reseal/$(cryptsetup luksUUID "$IMG").json" ] && fail "a job was queued with rd.unlockd.reseal=0"
+assert_eq "$(n_tokens "$IMG" unlockd-pending)" 0 "pending tokens with re-seal off"
+
+STEPS="after-load before-token after-token after-pending after-verify after-stale-token after-stale-keyslot after-drop-key"
+for step in $STEPS; do
+        say "fault injection: SIGKILL at $step"
+        IMG=$TEST_DIR/crash-$step.img
+        setup "$IMG"
+        OLD_TOKEN=$(cryptsetup token export --token-id 1 "$IMG")
+        recover "$IMG"
+        rc=0
+        UNLOCKD_RESEAL_CRASH_AT=$step "$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>/dev/null || rc=$?
+        assert_eq "$rc" 137 "exit status of the killed reseal at $step"
+        assert_invariants "$IMG" "killed at $step"
+        # At least one TPM path: the old token still there, or the new one opens.
+        if ! tpm_opens "$IMG"; then
+                cryptsetup luksDump "$IMG" | grep -q ': systemd-tpm2' || fail "killed at $step: no TPM path left at all"
+                opens_with "$IMG" "$KEY" || fail "killed at $step: neither TPM nor recovery"
+        fi
+        "$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>"$TEST_DIR/reseal.log" || { cat "$TEST_DIR/reseal.log"; fail "reseal after a crash at $step failed"; }
+        tpm_opens "$IMG" || fail "killed at $step: the TPM does not open after the second reseal"
+        assert_invariants "$IMG" "after recovery from $step"
+        assert_eq "$(n_keyslots "$IMG")" 3 "keyslots after recovery from $step"
+        assert_eq "$(n_tokens "$IMG" unlockd-pending)" 0 "pending tokens after recovery from $step"
+        [ -e "$STATE/reseal/$UUID.json" ] && fail "job left after recovery from $step"
+        key_in_keyring "$UUID" && fail "secret left in the keyring after recovery from $step"
+done
+
+say "a torn job file is removed; its keyslot is cleaned as an orphan"
+IMG=$TEST_DIR/torn.img
+setup "$IMG"
+recover "$IMG"
+JOB=$STATE/reseal/$UUID.json
+head -c 40 "$JOB" > "$JOB.torn" && mv "$JOB.torn" "$JOB"
+"$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>"$TEST_DIR/reseal.log" || fail "reseal failed on a torn job"
+grep -q "unreadable" "$TEST_DIR/reseal.log" || fail "no message about the torn job: $(cat "$TEST_DIR/reseal.log")"
+[ -e "$JOB" ] && fail "torn job still there"
+"$UNLOCKCTL" status --json --state-dir="$STATE" --tcti="$TCTI" "$IMG" > "$TEST_DIR/st.json"
+assert_eq "$(json_get "$(cat "$TEST_DIR/st.json")" 'len(j["volumes"][0]["orphaned-keyslots"])')" 1 "orphans reported"
+# The next boot (TPM still refusing) cleans the orphan before queueing again.
+recover "$IMG"
+assert_eq "$(n_tokens "$IMG" unlockd-pending)" 1 "pending tokens after the orphan was cleaned"
+"$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>/dev/null || fail "reseal after the torn job failed"
+tpm_opens "$IMG" || fail "TPM does not open after the torn-job recovery"
+assert_eq "$(n_keyslots "$IMG")" 3 "keyslots after the torn-job recovery"
+assert_invariants "$IMG" "torn job"
+
+say "a missing keyring secret: the pending keyslot is removed, nothing else"
+IMG=$TEST_DIR/nokey.img
+setup "$IMG"
+recover "$IMG"
+keyctl unlink "$(keyctl search @u user "unlockd:reseal:$UUID")" @u >/dev/null
+"$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>"$TEST_DIR/reseal.log" || fail "reseal failed without its secret"
+grep -q "gone from the keyring" "$TEST_DIR/reseal.log" || fail "no message about the missing secret"
+assert_eq "$(n_keyslots "$IMG")" 3 "keyslots after the orphan was removed (passphrase, recovery, old TPM)"
+assert_eq "$(n_tokens "$IMG" unlockd-pending)" 0 "pending tokens after the orphan was removed"
+assert_invariants "$IMG" "missing secret"
+
+say "a job for a volume that is not there fails clearly and harms nothing"
+mkdir -p "$STATE/reseal"
+cat > "$STATE/reseal/0bad0bad-0000-4000-8000-000000000000.json" <<JSON
+{"version":1,"uuid":"0bad0bad-0000-4000-8000-000000000000","device":"$TEST_DIR/gone.img","method":"recovery-key",
+ "keyslot":2,"generation":1,"pcr-bank":"sha256","pcrs":[7],"pcr-values":["$(printf '%064x' 0)"],"stale":[]}
+JSON
+rc=0
+"$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>"$TEST_DIR/reseal.log" || rc=$?
+[ "$rc" != 0 ] || fail "a job for an absent volume reported success"
+grep -q "not present" "$TEST_DIR/reseal.log" || fail "no clear message for the absent volume: $(cat "$TEST_DIR/reseal.log")"
+rm -f "$STATE/reseal/0bad0bad-0000-4000-8000-000000000000.json"
+
+say "two jobs for one volume: the larger generation wins"
+IMG=$TEST_DIR/two.img
+setup "$IMG"
+recover "$IMG"
+cp "$STATE/reseal/$UUID.json" "$TEST_DIR/first.json"
+extend_pcr7
+recover "$IMG"
+python3 - "$TEST_DIR/first.json" "$STATE/reseal/$UUID-older.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+json.dump(j, open(sys.argv[2], "w"))
+PY
+assert_eq "$(json_get "$(cat "$STATE/reseal/$UUID.json")" 'j["generation"]')" "$(( $(json_get "$(cat "$TEST_DIR/first.json")" 'j["generation"]') + 1 ))" "second job's generation"
+"$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>"$TEST_DIR/reseal.log" || { cat "$TEST_DIR/reseal.log"; fail "reseal with two jobs failed"; }
+grep -q "superseded" "$TEST_DIR/reseal.log" || fail "the older job was not reported as superseded"
+ls "$STATE/reseal/" | grep -q . && fail "jobs left: $(ls "$STATE/reseal/")"
+tpm_opens "$IMG" || fail "TPM does not open after two jobs"
+assert_eq "$(n_keyslots "$IMG")" 3 "keyslots after two jobs"
+assert_invariants "$IMG" "two jobs"
+
+echo PASS
