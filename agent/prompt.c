@@ -94,3 +94,254 @@ int prompt_ask_tty(const char *message, const char *prompt, char **ret) {
         *ret = TAKE_PTR(buf);
         return 0;
 }
+
+/* ---- multi-console prompt ------------------------------------------------ */
+
+#include <poll.h>
+#include <time.h>
+
+#define CONSOLES_MAX 16
+
+typedef struct Console {
+        char *path;
+        int fd;
+        bool restore;
+        struct termios saved;
+        char *buf;                      /* secret */
+        size_t len;
+        bool gone;
+} Console;
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static size_t active_consoles(char *paths[CONSOLES_MAX]) {
+        _cleanup_close_ int fd = -1;
+        char buf[512];
+        ssize_t n;
+        size_t k = 0;
+        char *save = NULL;
+
+        fd = open("/sys/class/tty/console/active", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return 0;
+        buf[n] = 0;
+        for (char *w = strtok_r(buf, " \t\n", &save); w && k < CONSOLES_MAX; w = strtok_r(NULL, " \t\n", &save))
+                if (asprintf(&paths[k], "/dev/%s", w) >= 0)
+                        k++;
+        return k;
+}
+
+static void console_say(Console *c, const char *s) {
+        if (!c->gone)
+                (void) !write(c->fd, s, strlen(s));
+}
+
+static void console_prompt(Console *c, const PromptOptions *o, bool with_message) {
+        if (with_message && o->message) {
+                console_say(c, "\r\n");
+                for (const char *p = o->message; *p;) {
+                        size_t n = strcspn(p, "\n");
+                        (void) !write(c->fd, p, n);
+                        console_say(c, "\r\n");
+                        p += n;
+                        if (*p)
+                                p++;
+                }
+        }
+        console_say(c, o->prompt ?: "Passphrase");
+        console_say(c, ": ");
+}
+
+static void console_close(Console *c, const char *farewell) {
+        if (c->fd >= 0) {
+                if (farewell && !c->gone)
+                        console_say(c, farewell);
+                if (c->restore) {
+                        (void) tcflush(c->fd, TCIFLUSH);
+                        (void) tcsetattr(c->fd, TCSANOW, &c->saved);
+                }
+                close(c->fd);
+        }
+        c->fd = -1;
+        secret_free(c->buf);
+        c->buf = NULL;
+        free(c->path);
+        c->path = NULL;
+}
+
+/* Feeds one byte to a console's line editor. Returns 1 when a line is
+ * complete, -ECANCELED on cancel, 0 otherwise. */
+static int console_feed(Console *c, char ch) {
+        switch (ch) {
+        case '\r':
+        case '\n':
+                c->buf[c->len] = 0;
+                return 1;
+        case 3:         /* Ctrl-C */
+        case 27:        /* ESC */
+                explicit_bzero(c->buf, PROMPT_MAX_INPUT);
+                c->len = 0;
+                return -ECANCELED;
+        case 21:        /* Ctrl-U */
+                explicit_bzero(c->buf, PROMPT_MAX_INPUT);
+                c->len = 0;
+                return 0;
+        case 8:
+        case 127:       /* backspace */
+                if (c->len > 0)
+                        c->buf[--c->len] = 0;
+                return 0;
+        }
+        if ((unsigned char) ch < 32)
+                return 0;
+        if (c->len + 1 < PROMPT_MAX_INPUT)
+                c->buf[c->len++] = ch;
+        return 0;
+}
+
+int prompt_ask_check(const PromptOptions *o, PromptCheck check, void *userdata) {
+        char *paths[CONSOLES_MAX] = {};
+        Console cons[CONSOLES_MAX];
+        size_t n_paths = 0, n = 0, alive;
+        uint64_t deadline = o->timeout_usec ? now_usec() + o->timeout_usec : 0;
+        unsigned tries = 0;
+        int winner = -1, r;
+
+        if (o->consoles)
+                for (char *const *p = o->consoles; *p && n_paths < CONSOLES_MAX; p++)
+                        paths[n_paths++] = strdup(*p);
+        else
+                n_paths = active_consoles(paths);
+
+        for (size_t i = 0; i < n_paths; i++) {
+                Console *c = &cons[n];
+
+                if (!paths[i])
+                        continue;
+                *c = (Console) { .path = paths[i], .fd = -1 };
+                paths[i] = NULL;
+                c->fd = open(c->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+                if (c->fd < 0) {
+                        log_debug_errno(errno, "Cannot open console %s: %m", c->path);
+                        free(c->path);
+                        continue;
+                }
+                c->buf = secret_alloc(PROMPT_MAX_INPUT);
+                if (!c->buf) {
+                        console_close(c, NULL);
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                if (tcgetattr(c->fd, &c->saved) == 0) {
+                        struct termios raw = c->saved;
+                        raw.c_lflag &= ~(ECHO | ICANON | ISIG | IEXTEN);
+                        raw.c_iflag &= ~(ICRNL | IXON);
+                        raw.c_cc[VMIN] = 1;
+                        raw.c_cc[VTIME] = 0;
+                        c->restore = tcsetattr(c->fd, TCSANOW, &raw) == 0;
+                }
+                console_prompt(c, o, true);
+                n++;
+        }
+        if (n == 0)
+                return log_debug_errno(ENXIO, "No console to ask on.");
+
+        for (;;) {
+                struct pollfd p[CONSOLES_MAX];
+                int timeout_ms = -1, k;
+
+                alive = 0;
+                for (size_t i = 0; i < n; i++) {
+                        p[i] = (struct pollfd) { .fd = cons[i].gone ? -1 : cons[i].fd, .events = POLLIN };
+                        alive += !cons[i].gone;
+                }
+                if (alive == 0) {
+                        r = -EPIPE;
+                        goto finish;
+                }
+                if (deadline) {
+                        uint64_t now = now_usec();
+                        if (now >= deadline) {
+                                r = -ETIME;
+                                goto finish;
+                        }
+                        timeout_ms = (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT32_MAX);
+                }
+                k = poll(p, n, timeout_ms);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto finish;
+                }
+                for (size_t i = 0; i < n; i++) {
+                        Console *c = &cons[i];
+                        char chunk[64];
+                        ssize_t got;
+
+                        if (c->gone || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                                continue;
+                        got = read(c->fd, chunk, sizeof(chunk));
+                        if (got < 0 && (errno == EAGAIN || errno == EINTR))
+                                continue;
+                        if (got <= 0) {
+                                /* EOF or a line unplugged: this console only. */
+                                log_debug("Console %s went away.", c->path);
+                                c->gone = true;
+                                continue;
+                        }
+                        for (ssize_t b = 0; b < got; b++) {
+                                int f = console_feed(c, chunk[b]);
+                                if (f == -ECANCELED) {
+                                        console_say(c, "\r\n(cancelled)\r\n");
+                                        console_prompt(c, o, false);
+                                        continue;
+                                }
+                                if (f == 0)
+                                        continue;
+                                console_say(c, "\r\n");
+                                if (c->len == 0) {
+                                        console_prompt(c, o, false);
+                                        continue;
+                                }
+                                r = check(c->buf, userdata);
+                                explicit_bzero(c->buf, PROMPT_MAX_INPUT);
+                                c->len = 0;
+                                if (r == 0) {
+                                        winner = (int) i;
+                                        explicit_bzero(chunk, sizeof(chunk));
+                                        goto finish;
+                                }
+                                if (r != -EPERM) {
+                                        explicit_bzero(chunk, sizeof(chunk));
+                                        goto finish;
+                                }
+                                tries++;
+                                if (o->max_tries > 0 && tries >= o->max_tries) {
+                                        console_say(c, "That did not unlock it. No more tries.\r\n");
+                                        explicit_bzero(chunk, sizeof(chunk));
+                                        r = -EDQUOT;
+                                        goto finish;
+                                }
+                                console_say(c, "That did not unlock it. Try again.\r\n");
+                                console_prompt(c, o, false);
+                        }
+                        explicit_bzero(chunk, sizeof(chunk));
+                }
+        }
+
+finish:
+        for (size_t i = 0; i < n; i++)
+                console_close(&cons[i], winner >= 0 && (int) i != winner ? "\r\n(answered on another console)\r\n" :
+                                        r == -ETIME ? "\r\n(timed out)\r\n" : NULL);
+        for (size_t i = 0; i < n_paths; i++)
+                free(paths[i]);
+        return r;
+}
