@@ -33,7 +33,13 @@ static int find_key(const char *description) {
 
 int keyring_store(const char *description, const void *data, size_t size, unsigned timeout_sec) {
         long k;
+        int r;
 
+        /* An old key of this name has no write permission (see below), so
+         * add_key() could not update it: replace it. */
+        r = keyring_drop(description);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot replace the old key %s: %m", description);
         k = syscall(SYS_add_key, KEY_TYPE, description, data, size, KEY_SPEC_USER_KEYRING);
         if (k < 0)
                 return log_debug_errno(errno, "add_key(%s) failed: %m", description);
@@ -42,12 +48,12 @@ int keyring_store(const char *description, const void *data, size_t size, unsign
         if (keyctl(KEYCTL_SETPERM, (unsigned long) k,
                    KEY_POS_VIEW | KEY_POS_READ | KEY_POS_SEARCH | KEY_POS_SETATTR |
                    KEY_USR_VIEW | KEY_USR_READ | KEY_USR_SEARCH | KEY_USR_SETATTR, 0, 0) < 0) {
-                int r = -errno;
+                r = -errno;
                 (void) keyctl(KEYCTL_INVALIDATE, (unsigned long) k, 0, 0, 0);
                 return log_debug_errno(r, "Failed to restrict key permissions: %m");
         }
         if (timeout_sec > 0 && keyctl(KEYCTL_SET_TIMEOUT, (unsigned long) k, timeout_sec, 0, 0) < 0) {
-                int r = -errno;
+                r = -errno;
                 (void) keyctl(KEYCTL_INVALIDATE, (unsigned long) k, 0, 0, 0);
                 return log_debug_errno(r, "Failed to set key expiry: %m");
         }

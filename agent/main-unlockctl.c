@@ -558,7 +558,7 @@ static int verb_status(int argc, char *argv[]) {
         json_object_object_add(out, "tpm", json_object_new_boolean(tpm != NULL));
 
         if (arg_json)
-                printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY));
+                printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         else
                 print_status_text(state, vols);
 

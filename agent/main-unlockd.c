@@ -340,7 +340,7 @@ static int write_state(const Volume *volumes, size_t n) {
         if (r >= 0 && asprintf(&path, "%s/state.json", arg_state_dir) < 0)
                 r = -ENOMEM;
         if (r >= 0) {
-                const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
+                const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
                 r = write_file_atomic(path, s, strlen(s), 0644);
         }
         json_object_put(o);
@@ -411,7 +411,7 @@ static int run(int argc, char *argv[]) {
                 for (size_t i = 0; i < n_specs; i++)
                         json_object_array_add(arr, volume_to_json(&volumes[i]));
                 json_object_object_add(all, "volumes", arr);
-                printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PLAIN));
+                printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(all);
         }
         for (size_t i = 0; i < n_specs; i++)

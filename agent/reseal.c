@@ -271,7 +271,7 @@ int reseal_job_format(const ResealJob *j, char **ret_json) {
                 json_object_object_add(e, "salt", json_object_new_string(j->stale[k].salt ?: ""));
                 json_object_array_add(stale, e);
         }
-        *ret_json = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+        *ret_json = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         r = *ret_json ? 0 : -ENOMEM;
 finish:
         json_object_put(o);
@@ -681,8 +681,16 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
         if (r < 0) {
                 /* A torn job cannot be finished; its pending keyslot, if
                  * any, is an orphan and goes with the next orphan scan. */
+                _cleanup_free_ char *base = strdup(strrchr(path, '/') ? strrchr(path, '/') + 1 : path), *tdesc = NULL;
+
                 result_message(res, "job %s is unreadable (%s); removed", path, error ?: "malformed");
                 (void) unlink(path);
+                /* Its secret is useless now; the file name names the volume. */
+                if (base && strlen(base) > 5 && streq(base + strlen(base) - 5, ".json")) {
+                        base[strlen(base) - 5] = 0;
+                        if (uuid_valid(base) && (tdesc = reseal_key_description(base)))
+                                (void) keyring_drop(tdesc);
+                }
                 return 1;
         }
         res->uuid = strdup(j->uuid);
