@@ -9,6 +9,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "luks.h"
+#include "modload.h"
 #include "prompt.h"
 #include "reseal.h"
 #include "secret.h"
@@ -378,6 +379,15 @@ static int run(int argc, char *argv[]) {
 
         if (!kernel_cmdline_bool("rd.unlockd.reseal", true))
                 arg_reseal = false;
+
+        /* In the initrd: the TPM drivers and dm-crypt may be modules. The
+         * TPM driver probes while it is inserted, so its device node exists
+         * when the insert returns; a short bounded wait covers devtmpfs. */
+        if (!arg_test && access("/etc/initrd-release", F_OK) == 0) {
+                (void) modload_boot_modules();
+                if (!arg_tcti && access("/sys/class/tpm/tpm0", F_OK) == 0)
+                        (void) wait_for_path("/dev/tpmrm0", 2 * 1000000);
+        }
 
         r = volumes_collect(arg_devices, arg_n_devices, arg_name, &specs, &n_specs);
         if (r < 0)
