@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* Minimal assertions for the unit tests: print where and abort. */
 #define ASSERT(expr)                                                                   \
