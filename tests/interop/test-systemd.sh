@@ -158,6 +158,41 @@ make_luks "$IMG" "interop pass"
 tools_enroll "$IMG" "$TEST_DIR/srk.tr" ecc "$TEST_DIR/srk.tr"
 unlockd_opens "$IMG"
 
+say "PIN token with tpm2_salt (newer systemd's PIN hashing), built with tpm2-tools → unlockd"
+# authValue = SHA256(base64(PBKDF2-HMAC-SHA256(pin, salt, 10000, 32))).
+IMG=$TEST_DIR/salted.img
+make_luks "$IMG" "interop pass"
+d=$TEST_DIR/salted; mkdir -p "$d"
+head -c 32 /dev/urandom > "$d/salt"
+AUTH=$(python3 -c 'import base64,hashlib,sys; s=open(sys.argv[1],"rb").read(); k=hashlib.pbkdf2_hmac("sha256",b"97531",s,10000,32); print(hashlib.sha256(base64.b64encode(k)).hexdigest())' "$d/salt")
+head -c 32 /dev/urandom > "$d/secret"
+tpm2_startauthsession -Q -S "$d/trial.ctx"
+tpm2_policypcr -Q -S "$d/trial.ctx" -l sha256:7 -L "$d/policy"
+tpm2_policyauthvalue -Q -S "$d/trial.ctx" -L "$d/policy"
+tpm2_flushcontext "$d/trial.ctx"
+tpm2_createprimary -Q -C o -g sha256 -G ecc256:aes128cfb \
+        -a 'restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth' -c "$d/primary.ctx"
+tpm2_flushcontext -t
+tpm2_create -Q -C "$d/primary.ctx" -g sha256 -a 'fixedtpm|fixedparent' -L "$d/policy" -p "hex:$AUTH" \
+        -i "$d/secret" -u "$d/pub" -r "$d/priv"
+tpm2_flushcontext -t
+base64 -w0 "$d/secret" > "$d/pass"
+cryptsetup luksAddKey --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file "$TEST_DIR/pass" "$IMG" "$d/pass"
+python3 - "$d" > "$d/token.json" <<'PY'
+import base64, json, sys
+d = sys.argv[1]
+blob = open(d + "/priv", "rb").read() + open(d + "/pub", "rb").read()
+print(json.dumps({"type": "systemd-tpm2", "keyslots": ["1"], "tpm2-blob": base64.b64encode(blob).decode(),
+  "tpm2-pcrs": [7], "tpm2-pcr-bank": "sha256", "tpm2-primary-alg": "ecc",
+  "tpm2-policy-hash": open(d + "/policy", "rb").read().hex(), "tpm2-pin": True,
+  "tpm2_salt": base64.b64encode(open(d + "/salt", "rb").read()).decode()}))
+PY
+cryptsetup token import --json-file "$d/token.json" "$IMG"
+unlockd_opens "$IMG" PIN=97531
+OUT=$(PIN=97530 "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG" 2>/dev/null) && fail "a wrong PIN opened the salted token"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pin-wrong "wrong PIN on the salted token"
+tpm2_dictionarylockout --clear-lockout >/dev/null
+
 say "with the SRK present, unlockctl seals under it and records tpm2_srk; both sides unseal"
 IMG=$TEST_DIR/ours-srk.img
 make_luks "$IMG" "interop pass"

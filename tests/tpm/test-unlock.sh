@@ -103,4 +103,23 @@ opens_with "$IMG3" "correct horse" && fail "password slot was not wiped"
 opens_with "$IMG3" "$KEY3" || fail "recovery key does not open after the wipe"
 "$UNLOCKD" --test --no-prompt --tcti="$TCTI" "$IMG3" || fail "TPM does not open after the wipe"
 
+say "escrow: the recovery key is printed only encrypted, and decrypts to a key that opens"
+need openssl
+IMG4=$TEST_DIR/escrow.img
+make_luks "$IMG4" "correct horse"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TEST_DIR/escrow.key" 2>/dev/null
+openssl pkey -in "$TEST_DIR/escrow.key" -pubout -out "$TEST_DIR/escrow.pub"
+OUT=$("$UNLOCKCTL" enroll --recovery-key --escrow-pubkey="$TEST_DIR/escrow.pub" --unlock-key-file="$TEST_DIR/pass" "$IMG4")
+[[ "$OUT" =~ ^\{\"EncryptionKey\":\"[A-Za-z0-9+/=]+\"\}$ ]] || fail "escrow output is not the EncryptionKey JSON: $OUT"
+[[ "$OUT" =~ [cbdefghijklnrtuv]{8}- ]] && fail "the clear recovery key was printed with escrow"
+json_get "$OUT" 'j["EncryptionKey"]' | base64 -d > "$TEST_DIR/escrow.bin"
+DECRYPTED=$(openssl pkeyutl -decrypt -inkey "$TEST_DIR/escrow.key" -pkeyopt rsa_padding_mode:oaep \
+        -pkeyopt rsa_oaep_md:sha256 -in "$TEST_DIR/escrow.bin")
+[[ "$DECRYPTED" =~ ^([cbdefghijklnrtuv]{8}-){7}[cbdefghijklnrtuv]{8}$ ]] || fail "escrow decrypts to something else"
+opens_with "$IMG4" "$DECRYPTED" || fail "the escrowed recovery key does not open the volume"
+# A bad public key enrolls nothing.
+echo "not a key" > "$TEST_DIR/bad.pub"
+"$UNLOCKCTL" enroll --recovery-key --escrow-pubkey="$TEST_DIR/bad.pub" --unlock-key-file="$TEST_DIR/pass" "$IMG4" 2>/dev/null && fail "enroll accepted a bad escrow key"
+assert_eq "$(cryptsetup luksDump "$IMG4" | grep -c ': systemd-recovery')" 1 "recovery tokens after a refused escrow"
+
 echo "PASS"
