@@ -162,7 +162,7 @@ static int enroll_tpm2(struct crypt_device *cd, const char *device, const char *
                 r = base64_encode(secret, TPM2_SECRET_SIZE, true, &b64);
         secret_free(secret);
         if (r < 0)
-                return log_error_errno(r, "Failed to seal to the TPM: %m");
+                return log_error_errno(r, "Failed to seal to the TPM: %s.", tpm2_strerror(r));
 
         r = add_slot_and_token(cd, pass, pass_len, b64, (size_t) r, t, &slot);
         if (r == -EPERM)

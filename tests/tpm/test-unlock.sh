@@ -103,6 +103,24 @@ opens_with "$IMG3" "correct horse" && fail "password slot was not wiped"
 opens_with "$IMG3" "$KEY3" || fail "recovery key does not open after the wipe"
 "$UNLOCKD" --test --no-prompt --tcti="$TCTI" "$IMG3" || fail "TPM does not open after the wipe"
 
+say "dictionary-attack lockout: its own outcome, and the recovery key still works"
+tpm2_dictionarylockout -Q --setup-parameters --max-tries=2 --recovery-time=600 --lockout-recovery-time=600
+for pin in 1 2; do PIN=$pin "$UNLOCKD" --test --no-prompt --tcti="$TCTI" "$IMG2" >/dev/null 2>&1 || true; done
+OUT=$(PIN=1234 "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG2" 2>"$TEST_DIR/err") && fail "opened while locked out"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" lockout "result in lockout"
+grep -q "lockout" "$TEST_DIR/err" || fail "no lockout message: $(cat "$TEST_DIR/err")"
+# The legacy primary (systemd's template, no NODA) is itself DA-protected:
+# during lockout every token under it reports lockout, PIN or not.
+OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG3" 2>/dev/null) && fail "opened a legacy-primary token during lockout"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" lockout "PIN-less token during lockout"
+# Enrolling says why it cannot seal.
+"$UNLOCKCTL" enroll --tpm2 --pcrs=1 --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG2" 2>"$TEST_DIR/err" && fail "enrolled during lockout"
+grep -q "dictionary-attack lockout" "$TEST_DIR/err" || fail "enroll during lockout does not say why: $(cat "$TEST_DIR/err")"
+opens_with "$IMG2" "correct horse" || fail "passphrase does not open during lockout"
+tpm2_dictionarylockout -Q --clear-lockout
+PIN=1234 "$UNLOCKD" --test --no-prompt --tcti="$TCTI" "$IMG2" 2>/dev/null || fail "PIN does not open after the lockout was cleared"
+assert_no_tpm_leaks "lockout"
+
 say "escrow: the recovery key is printed only encrypted, and decrypts to a key that opens"
 need openssl
 IMG4=$TEST_DIR/escrow.img
