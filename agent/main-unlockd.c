@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 
 #include "config.h"
@@ -184,6 +185,13 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
+/* Under systemd, start-up is bounded (TimeoutStartSec=); while unlockd is
+ * alive and working or waiting for the admin it extends the bound, so only
+ * a hung unlockd runs into it. */
+static void notify_alive(void *userdata) {
+        (void) sd_notify(false, "EXTEND_TIMEOUT_USEC=60000000");
+}
+
 typedef struct PromptContext {
         Unlocker *u;
         struct crypt_device *cd;
@@ -221,6 +229,7 @@ static int prompt_volume(Unlocker *u, struct crypt_device *cd, Volume *v, char *
                         .ask_password = arg_ask_password,
                         .timeout_usec = arg_timeout_usec,
                         .max_tries = arg_tries,
+                        .alive = notify_alive,
                 }, check_input, &p);
         if (r < 0) {
                 secret_free(p.pass);
@@ -389,6 +398,7 @@ static int run(int argc, char *argv[]) {
                         (void) wait_for_path("/dev/tpmrm0", 2 * 1000000);
         }
 
+        notify_alive(NULL);
         r = volumes_collect(arg_devices, arg_n_devices, arg_name, &specs, &n_specs);
         if (r < 0)
                 return log_error_errno(r, "Cannot find the volumes to unlock: %m");
@@ -405,6 +415,7 @@ static int run(int argc, char *argv[]) {
                 return log_oom();
         }
         for (size_t i = 0; i < n_specs; i++) {
+                notify_alive(NULL);
                 r = unlock_one(&u, &specs[i], &volumes[i]);
                 if (r < 0 && ret == 0)
                         ret = r;

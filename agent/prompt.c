@@ -274,6 +274,11 @@ int prompt_ask_check(const PromptOptions *o, PromptCheck check, void *userdata) 
                         }
                         timeout_ms = (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT32_MAX);
                 }
+                if (o->alive) {
+                        o->alive(userdata);
+                        if (timeout_ms < 0 || (uint64_t) timeout_ms > PROMPT_ALIVE_USEC / 1000)
+                                timeout_ms = (int) (PROMPT_ALIVE_USEC / 1000);
+                }
                 k = poll(p, n, timeout_ms);
                 if (k < 0) {
                         if (errno == EINTR)

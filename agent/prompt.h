@@ -30,7 +30,10 @@ typedef struct PromptOptions {
         const char *ask_password_dir;   /* NULL = /run/systemd/ask-password */
         uint64_t timeout_usec;          /* 0 = wait forever */
         unsigned max_tries;             /* 0 = unlimited wrong answers */
+        void (*alive)(void *userdata);  /* called at least every PROMPT_ALIVE_USEC while waiting */
 } PromptOptions;
+
+#define PROMPT_ALIVE_USEC (20 * 1000000ULL)
 
 /* Asks on every console at once (or through systemd's ask-password
  * protocol) until check() accepts an answer. The first accepted answer wins;
