@@ -82,9 +82,9 @@ class VM:
     def tail(self, n=3000):
         return self.buf[-n:].decode(errors="replace")
 
-    def expect(self, pattern, timeout, what=None):
+    def expect(self, pattern, timeout, what=None, flags=0):
         """Waits for pattern in the output after the last match; returns the match."""
-        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern, flags)
         deadline = time.monotonic() + timeout
         progress(f"{self.name}: waiting for {what or pattern!r} (up to {timeout}s)")
         with self.lock:
@@ -117,7 +117,8 @@ class VM:
         """Runs a shell command in the guest; returns (status, output)."""
         tag = f"__{int(time.monotonic() * 1000) % 100000000}__"
         self.send(f"echo {tag}B; {cmd}; echo {tag}E$?\n")
-        m = self.expect(re.escape(tag) + r"B\r?\n(.*?)" + re.escape(tag) + r"E(\d+)", timeout, f"`{cmd}`")
+        m = self.expect(re.escape(tag) + r"B\r?\n(.*?)" + re.escape(tag) + r"E(\d+)", timeout, f"`{cmd}`",
+                        flags=re.S)
         out = m.group(1).decode(errors="replace").replace("\r", "")
         rc = int(m.group(2))
         if check and rc != 0:
