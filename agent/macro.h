@@ -68,3 +68,8 @@ static inline const char *startswith(const char *s, const char *prefix) {
 }
 
 #define ERRNO_VALUE(e) (abs(e))
+
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}

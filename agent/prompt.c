@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <termios.h>
 
 #include "log.h"
@@ -206,6 +207,8 @@ static int console_feed(Console *c, char ch) {
         return 0;
 }
 
+static int ask_password_check(const PromptOptions *o, PromptCheck check, void *userdata);
+
 int prompt_ask_check(const PromptOptions *o, PromptCheck check, void *userdata) {
         char *paths[CONSOLES_MAX] = {};
         Console cons[CONSOLES_MAX];
@@ -213,6 +216,10 @@ int prompt_ask_check(const PromptOptions *o, PromptCheck check, void *userdata) 
         uint64_t deadline = o->timeout_usec ? now_usec() + o->timeout_usec : 0;
         unsigned tries = 0;
         int winner = -1, r;
+
+        /* Under systemd, its agents (console, Plymouth, wall) ask for us. */
+        if (o->ask_password > 0 || (o->ask_password < 0 && access("/run/systemd/system", F_OK) == 0))
+                return ask_password_check(o, check, userdata);
 
         if (o->consoles)
                 for (char *const *p = o->consoles; *p && n_paths < CONSOLES_MAX; p++)
@@ -348,5 +355,191 @@ finish:
                                         r == -ETIME ? "\r\n(timed out)\r\n" : NULL);
         for (size_t i = 0; i < n_paths; i++)
                 free(paths[i]);
+        return r;
+}
+
+/* ---- systemd's ask-password protocol ------------------------------------------ */
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#define ASK_REPLY_MAX (64 * 1024)
+
+static int random_hex(char *buf, size_t n) {
+        static const char hex[] = "0123456789abcdef";
+        uint8_t b[16];
+
+        if (n / 2 > sizeof(b) || getrandom(b, n / 2, 0) != (ssize_t) (n / 2))
+                return -EIO;
+        for (size_t i = 0; i < n / 2; i++) {
+                buf[2 * i] = hex[b[i] >> 4];
+                buf[2 * i + 1] = hex[b[i] & 15];
+        }
+        buf[n / 2 * 2] = 0;
+        return 0;
+}
+
+/* Writes an ask file atomically; *ret_path is the file to remove later. */
+static int write_ask_file(const char *dir, const char *socket_path, const PromptOptions *o, const char *note,
+                          uint64_t not_after, char **ret_path) {
+        _cleanup_free_ char *tmp = NULL, *path = NULL, *msg = NULL;
+        _cleanup_close_ int fd = -1;
+        char id[17];
+        FILE *f;
+        int r;
+
+        r = random_hex(id, 16);
+        if (r < 0)
+                return r;
+        if (asprintf(&tmp, "%s/.tmp.ask.%s", dir, id) < 0 || asprintf(&path, "%s/ask.%s", dir, id) < 0 ||
+            asprintf(&msg, "%s%s%s", note ?: "", note ? " " : "", o->message ?: "") < 0)
+                return -ENOMEM;
+        /* One line: the agents show Message= as it is. */
+        for (char *p = msg; *p; p++)
+                if (*p == '\n' || *p == '\r')
+                        *p = ' ';
+
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return -errno;
+        f = fdopen(fd, "w");
+        if (!f)
+                return -errno;
+        fd = -1;
+        fprintf(f, "[Ask]\nPID=%d\nSocket=%s\nAcceptCached=0\nEcho=0\nNotAfter=%llu\nIcon=drive-harddisk\n"
+                   "Message=%s (%s)\n",
+                (int) getpid(), socket_path, (unsigned long long) not_after, msg, o->prompt ?: "Passphrase");
+        if (o->id)
+                fprintf(f, "Id=%s\n", o->id);
+        r = fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -errno;
+        fclose(f);
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlink(tmp);
+                return r;
+        }
+        *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
+static int ask_password_check(const PromptOptions *o, PromptCheck check, void *userdata) {
+        const char *dir = o->ask_password_dir ?: getenv("UNLOCKD_ASK_PASSWORD_DIR") ?: "/run/systemd/ask-password";
+        uint64_t deadline = o->timeout_usec ? now_usec() + o->timeout_usec : 0;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_free_ char *ask = NULL;
+        _cleanup_close_ int fd = -1;
+        char *buf = NULL;
+        const char *note = NULL;
+        unsigned tries = 0;
+        char id[17];
+        int one = 1, r;
+
+        (void) mkdir(dir, 0755);
+        r = random_hex(id, 16);
+        if (r < 0)
+                return r;
+        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sck.unlockd.%s", dir, id) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
+            bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return log_debug_errno(errno, "Cannot make the ask-password socket in %s: %m", dir);
+        buf = secret_alloc(ASK_REPLY_MAX + 1);
+        if (!buf) {
+                r = -ENOMEM;
+                goto finish;
+        }
+
+        for (;;) {
+                union {
+                        struct cmsghdr h;
+                        uint8_t b[CMSG_SPACE(sizeof(struct ucred))];
+                } control = {};
+                struct iovec iov = { .iov_base = buf, .iov_len = ASK_REPLY_MAX };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+                                     .msg_controllen = sizeof(control) };
+                struct ucred *cred = NULL;
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int timeout_ms = -1;
+                ssize_t n;
+
+                if (!ask) {
+                        r = write_ask_file(dir, sa.sun_path, o, note, deadline, &ask);
+                        if (r < 0) {
+                                log_debug_errno(r, "Cannot write the ask-password file in %s: %m", dir);
+                                goto finish;
+                        }
+                }
+                if (deadline) {
+                        uint64_t now = now_usec();
+                        if (now >= deadline) {
+                                r = -ETIME;
+                                goto finish;
+                        }
+                        timeout_ms = (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT32_MAX);
+                }
+                if (o->alive) {
+                        o->alive(userdata);
+                        if (timeout_ms < 0 || (uint64_t) timeout_ms > PROMPT_ALIVE_USEC / 1000)
+                                timeout_ms = (int) (PROMPT_ALIVE_USEC / 1000);
+                }
+                if (poll(&p, 1, timeout_ms) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto finish;
+                }
+                n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto finish;
+                }
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+                            c->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
+                                cred = (struct ucred *) CMSG_DATA(c);
+                if (!cred || cred->uid != 0) {
+                        log_debug("Ignoring an ask-password reply from uid %d.", cred ? (int) cred->uid : -1);
+                        explicit_bzero(buf, ASK_REPLY_MAX);
+                        continue;
+                }
+                if (n == 0 || n > ASK_REPLY_MAX || (mh.msg_flags & MSG_TRUNC)) {
+                        explicit_bzero(buf, ASK_REPLY_MAX);
+                        continue;
+                }
+                buf[n] = 0;
+                /* Every reply ends this ask file; a new one asks again. */
+                (void) unlink(ask);
+                ask = mfree(ask);
+                if (buf[0] != '+') {            /* "-": the agent gave up; ask again */
+                        explicit_bzero(buf, (size_t) n);
+                        note = NULL;
+                        continue;
+                }
+                r = check(buf + 1, userdata);
+                explicit_bzero(buf, (size_t) n);
+                if (r == 0)
+                        goto finish;
+                if (r != -EPERM)
+                        goto finish;
+                tries++;
+                if (o->max_tries > 0 && tries >= o->max_tries) {
+                        r = -EDQUOT;
+                        goto finish;
+                }
+                note = "That did not unlock it. Try again.";
+        }
+
+finish:
+        if (ask)
+                (void) unlink(ask);
+        (void) unlink(sa.sun_path);
+        secret_free(buf);
         return r;
 }
