@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vm  # noqa: E402
 
-PROMPT = r"Recovery key or passphrase: "
+PROMPT = r"Recovery key or passphrase\)?: "
 PASSPHRASE = "vm test passphrase"
 
 
