@@ -407,7 +407,14 @@ static int run(int argc, char *argv[]) {
                 return 0;
         }
 
-        u.opts = (UnlockOptions) { .tcti = arg_tcti, .test = arg_test, .prompt = arg_prompt };
+        u.opts = (UnlockOptions) {
+                .tcti = arg_tcti,
+                .test = arg_test,
+                .prompt = arg_prompt,
+                .consoles = arg_consoles,
+                .ask_password = arg_ask_password,
+                .alive = notify_alive,
+        };
 
         volumes = calloc(n_specs, sizeof(Volume));
         if (!volumes) {

@@ -407,8 +407,10 @@ static int write_ask_file(const char *dir, const char *socket_path, const Prompt
         if (!f)
                 return -errno;
         fd = -1;
+        /* Like systemd-cryptsetup's, the message ends in the question and
+         * a colon; the agents add the input field after it. */
         fprintf(f, "[Ask]\nPID=%d\nSocket=%s\nAcceptCached=0\nEcho=0\nNotAfter=%llu\nIcon=drive-harddisk\n"
-                   "Message=%s (%s)\n",
+                   "Message=%s %s:\n",
                 (int) getpid(), socket_path, (unsigned long long) not_after, msg, o->prompt ?: "Passphrase");
         if (o->id)
                 fprintf(f, "Id=%s\n", o->id);

@@ -129,26 +129,68 @@ static void diagnose_pcrs(Tpm2Context *tpm, const Tpm2Token *t, TokenOutcome *o)
         o->pcrs_known = true;
 }
 
-static int get_pin(Unlocker *u, const Volume *v, int token, char **ret) {
-        _cleanup_free_ char *msg = NULL;
-        const char *e = getenv("PIN");
+typedef struct PinContext {
+        Tpm2Context *tpm;
+        const Tpm2Token *token;
+        void *secret;
+        size_t secret_size;
+        int error;                      /* the TPM's last answer */
+} PinContext;
 
-        if (e) {
-                *ret = secret_strdup(e);
-                return *ret ? 0 : -ENOMEM;
-        }
+static int pin_check(const char *pin, void *userdata) {
+        PinContext *p = userdata;
+        int r;
+
+        if (!*pin)
+                return -EPERM;
+        r = tpm2_unseal(p->tpm, p->token, pin, &p->secret, &p->secret_size);
+        p->error = r;
+        if (r == -EACCES)
+                return -EPERM;          /* wrong PIN: ask again (bounded) */
+        return r;                       /* 0, or lockout/PCR mismatch/…: stop at once */
+}
+
+/* Unseals a PIN token: the PIN from $PIN, else asked (bounded tries, on the
+ * same consoles or agents as the recovery prompt). */
+static int unseal_with_pin(Unlocker *u, Tpm2Context *tpm, const Volume *v, int token, const Tpm2Token *t,
+                           void **ret_secret, size_t *ret_size) {
+        _cleanup_free_ char *msg = NULL, *id = NULL;
+        PinContext p = { .tpm = tpm, .token = t };
+        const char *e = getenv("PIN");
+        int r;
+
+        if (e)
+                return tpm2_unseal(tpm, t, e, ret_secret, ret_size);
         if (!u->opts.prompt)
                 return -ENOKEY;
-        if (asprintf(&msg, "The TPM2 token %d of %s needs its PIN.", token, v->device) < 0)
+        if (asprintf(&msg, "TPM2 token %d of %s (%s) is protected by a PIN.", token, v->device, v->uuid ?: "") < 0 ||
+            asprintf(&id, "unlockd-pin:%s", v->device) < 0)
                 return -ENOMEM;
-        return prompt_ask_tty(msg, "TPM2 PIN", ret);
+        r = prompt_ask_check(&(PromptOptions) {
+                        .message = msg,
+                        .prompt = "TPM2 PIN",
+                        .id = id,
+                        .consoles = u->opts.consoles,
+                        .ask_password = u->opts.ask_password,
+                        .max_tries = UNLOCK_PIN_TRIES,
+                        .alive = u->opts.alive,
+                }, pin_check, &p);
+        if (r == 0) {
+                *ret_secret = p.secret;
+                *ret_size = p.secret_size;
+                return 0;
+        }
+        if (r == -EDQUOT)
+                return -EACCES;
+        if (p.error < 0 && p.error != -EACCES)
+                return p.error;
+        return r == -ETIME || r == -EPIPE || r == -ENXIO || r == -ECANCELED ? -ENOKEY : r;
 }
 
 /* One systemd-tpm2 token. Returns 0 when it opened the volume. */
 static int try_token(Unlocker *u, struct crypt_device *cd, Volume *v, int token, const char *json) {
         _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
         _cleanup_free_ char *error = NULL;
-        _cleanup_secret_ char *pin = NULL;
         _cleanup_secret_ char *pass = NULL;
         void *secret = NULL;
         size_t secret_size = 0;
@@ -187,17 +229,15 @@ static int try_token(Unlocker *u, struct crypt_device *cd, Volume *v, int token,
                 return r;
         }
 
-        if (t->pin) {
-                r = get_pin(u, v, token, &pin);
-                if (r < 0) {
-                        o->result = TOKEN_PIN_REQUIRED;
-                        outcome_detail(o, "token %d needs a PIN and none was given", token);
-                        return r;
-                }
-        }
-
-        r = tpm2_unseal(tpm, t, pin, &secret, &secret_size);
+        if (t->pin)
+                r = unseal_with_pin(u, tpm, v, token, t, &secret, &secret_size);
+        else
+                r = tpm2_unseal(tpm, t, NULL, &secret, &secret_size);
         switch (r) {
+        case -ENOKEY:
+                o->result = TOKEN_PIN_REQUIRED;
+                outcome_detail(o, "token %d needs a PIN and none was given", token);
+                return r;
         case 0:
                 break;
         case -ESTALE:

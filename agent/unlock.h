@@ -65,7 +65,12 @@ typedef struct UnlockOptions {
         bool test;                      /* verify only, no activation */
         bool prompt;                    /* may ask for PINs */
         uint32_t activate_flags;        /* CRYPT_ACTIVATE_* */
+        char *const *consoles;          /* where to ask for a PIN (NULL: active consoles) */
+        int ask_password;               /* see PromptOptions */
+        void (*alive)(void *userdata);  /* see PromptOptions */
 } UnlockOptions;
+
+#define UNLOCK_PIN_TRIES 3
 
 typedef struct Unlocker {
         UnlockOptions opts;

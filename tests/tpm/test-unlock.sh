@@ -84,6 +84,23 @@ assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pin-requ
 assert_no_tpm_leaks "PIN paths"
 tpm2_dictionarylockout --clear-lockout >/dev/null
 
+say "PIN asked at the prompt: a wrong PIN is asked again; three wrong PINs fall back to the recovery prompt"
+tpm2_dictionarylockout -Q --setup-parameters --max-tries=32 --recovery-time=1 --lockout-recovery-time=1
+tpm2_dictionarylockout -Q --clear-lockout
+OUT=$("$SOURCE_DIR/tools/pty-drive" --timeout 60 --expect 'TPM2 PIN: ' --send '9999\r' --expect 'Try again' \
+        --expect 'TPM2 PIN: ' --send '1234\r' -- \
+        "$UNLOCKD" --test --json --console=/dev/tty --ask-password=no --no-reseal --state-dir="$TEST_DIR/st1" --tcti="$TCTI" "$IMG2")
+assert_eq "$(json_get "$(cat "$TEST_DIR/st1/state.json")" 'j["volumes"][0]["method"]')" tpm2 "PIN typed at the prompt"
+"$SOURCE_DIR/tools/pty-drive" --timeout 60 --expect 'TPM2 PIN: ' --send '1\r' --expect 'TPM2 PIN: ' --send '2\r' \
+        --expect 'TPM2 PIN: ' --send '3\r' --expect 'wrong PIN' --expect 'Recovery key or passphrase: ' \
+        --send 'correct horse\r' -- \
+        "$UNLOCKD" --test --console=/dev/tty --ask-password=no --no-reseal --state-dir="$TEST_DIR/st2" --tcti="$TCTI" "$IMG2" >/dev/null \
+        || fail "three wrong PINs did not fall back to the recovery prompt"
+assert_eq "$(json_get "$(cat "$TEST_DIR/st2/state.json")" 'j["volumes"][0]["method"]')" passphrase "after three wrong PINs"
+assert_eq "$(json_get "$(cat "$TEST_DIR/st2/state.json")" 'j["volumes"][0]["tokens"][0]["result"]')" pin-wrong "token result after three wrong PINs"
+tpm2_dictionarylockout -Q --clear-lockout
+assert_no_tpm_leaks "PIN prompt"
+
 say "no TPM: the outcome says so"
 OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="swtpm:path=$TEST_DIR/nonexistent" "$IMG" 2>/dev/null) && fail "opened without a TPM"
 assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" no-tpm "no TPM result"
