@@ -1,20 +1,30 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""VM harness for unlockd's boot tests: swtpm + QEMU (q35, OVMF, TCG) with
-the serial console on a pipe that the test reads and writes.
+"""VM harness for unlockd's boot tests (python3 standard library only).
 
-Every wait has a timeout; a timeout raises VMError with the tail of the
-serial log. Each boot's serial log is kept in the artefacts directory."""
+VM:      swtpm + QEMU (q35, OVMF, TCG by default) booting DIR/disk.img made by
+         `tests/vm/setup disk DIR ...`, with the serial console on a pipe that
+         the test reads (expect) and writes (send, run).
+HostTPM: swtpm alone on the same TPM state, for host-side TPM operations
+         between boots (QEMU stopped), through the TCTI "swtpm:path=...".
+
+One scenario = one DIR; its TPM state (DIR/tpm) and UEFI variables
+(DIR/OVMF_VARS.fd) persist across its boots. Every wait has a timeout; a
+timeout or an early QEMU exit raises VMError with the tail of the serial log.
+Each boot's serial log is written as it comes to $UNLOCKD_VM_ARTIFACTS/NAME.log
+(default $UNLOCKD_VM_CACHE/artifacts), with swtpm's log next to it."""
 import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 
 CACHE = os.environ.get("UNLOCKD_VM_CACHE", "/var/tmp/unlockd-vm")
 ARTIFACTS = os.environ.get("UNLOCKD_VM_ARTIFACTS", os.path.join(CACHE, "artifacts"))
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+HERE = os.path.dirname(os.path.abspath(__file__))
 T0 = time.monotonic()
+PHASES = []
 
 
 def progress(msg):
@@ -25,13 +35,128 @@ class VMError(Exception):
     pass
 
 
-class VM:
-    def __init__(self, workdir, name):
-        self.workdir = workdir
+class phase:
+    """`with vm.phase("boot 1"):` prints and records how long a phase took."""
+
+    def __init__(self, name):
         self.name = name
+
+    def __enter__(self):
+        self.t = time.monotonic()
+        progress(f"--- {self.name}")
+        return self
+
+    def __exit__(self, *exc):
+        d = time.monotonic() - self.t
+        PHASES.append((self.name, d, exc[0] is None))
+        progress(f"--- {self.name}: {d:.1f}s{'' if exc[0] is None else ' (failed)'}")
+        return False
+
+
+def summary():
+    """Prints the time of every phase so far."""
+    for name, d, ok in PHASES:
+        print(f"    {d:7.1f}s  {name}{'' if ok else '  (failed)'}", flush=True)
+    print(f"    {time.monotonic() - T0:7.1f}s  total", flush=True)
+
+
+def missing_tools():
+    """Host programs the VM suite needs that are not installed (empty: none)."""
+    tools = ("qemu-system-x86_64", "swtpm", "swtpm_ioctl", "dracut", "debootstrap", "cryptsetup",
+             "mkfs.ext4", "mkfs.vfat", "mcopy", "sfdisk", "gcc")
+    miss = [t for t in tools if not shutil.which(t)]
+    if not os.path.exists(OVMF_CODE):
+        miss.append(OVMF_CODE)
+    return miss
+
+
+def setup(*args):
+    """Runs tests/vm/setup with args (raises on failure)."""
+    progress("setup " + " ".join(args))
+    subprocess.run([os.path.join(HERE, "setup"), *args], check=True)
+
+
+def _wait_path(path, proc, what, timeout=10):
+    # swtpm creates its sockets before it accepts: wait for the file.
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if proc.poll() is not None:
+            raise VMError(f"{what} exited with {proc.returncode} before creating {path}")
+        if time.monotonic() > deadline:
+            raise VMError(f"{what} did not create {path} within {timeout}s")
+        time.sleep(0.02)
+
+
+def _stop_swtpm(proc, ctrl):
+    """Stops swtpm cleanly (its state is saved), by its control channel."""
+    if proc is None or proc.poll() is not None:
+        return
+    if ctrl and os.path.exists(ctrl):
+        subprocess.run(["swtpm_ioctl", "--unix", ctrl, "-s"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=10, check=False)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class HostTPM:
+    """swtpm alone on a scenario's TPM state, for host-side TPM operations
+    while no VM runs:
+
+        with vm.HostTPM(workdir) as tpm:
+            subprocess.run(["unlockctl", "enroll", f"--tcti={tpm.tcti}", ...])
+
+    No firmware drives it, so it starts itself (TPM2_Startup(CLEAR)): PCRs
+    are reset, unlike in a booted VM. Persistent objects, NV indexes and the
+    dictionary-attack state are shared with the VM's boots."""
+
+    def __init__(self, workdir, name="host-tpm"):
         self.tpmdir = os.path.join(workdir, "tpm")
+        self.sock = os.path.join(self.tpmdir, "host-sock")
+        self.ctrl = self.sock + ".ctrl"
+        self.tcti = f"swtpm:path={self.sock}"
+        self.name = name
+        self.proc = None
+
+    def __enter__(self):
         os.makedirs(self.tpmdir, exist_ok=True)
         os.makedirs(ARTIFACTS, exist_ok=True)
+        for p in (self.sock, self.ctrl):
+            if os.path.exists(p):
+                os.unlink(p)
+        self.proc = subprocess.Popen(
+            ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={self.tpmdir}",
+             "--server", f"type=unixio,path={self.sock}", "--ctrl", f"type=unixio,path={self.ctrl}",
+             "--flags", "not-need-init,startup-clear",
+             "--log", f"file={os.path.join(ARTIFACTS, self.name + '.swtpm.log')},level=1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_path(self.sock, self.proc, "swtpm")
+        _wait_path(self.ctrl, self.proc, "swtpm")
+        progress(f"host-side swtpm on {self.tpmdir}: --tcti={self.tcti}")
+        return self
+
+    def __exit__(self, *exc):
+        _stop_swtpm(self.proc, self.ctrl)
+        progress("host-side swtpm stopped")
+        return False
+
+
+class VM:
+    """One boot of a scenario's disk. start(), then expect()/send()/run(),
+    then poweroff() (or kill() on any failure)."""
+
+    def __init__(self, workdir, name, memory="1536", extra_args=()):
+        self.workdir = workdir
+        self.name = name
+        self.memory = memory
+        self.extra_args = list(extra_args)
+        self.tpmdir = os.path.join(workdir, "tpm")
         self.log_path = os.path.join(ARTIFACTS, f"{name}.log")
         self.buf = b""
         self.pos = 0
@@ -39,32 +164,38 @@ class VM:
         self.swtpm = None
         self.qemu = None
         self.eof = False
+        self.started = None
 
     def start(self):
+        os.makedirs(self.tpmdir, exist_ok=True)
+        os.makedirs(ARTIFACTS, exist_ok=True)
         sock = os.path.join(self.tpmdir, "swtpm-sock")
         if os.path.exists(sock):
             os.unlink(sock)
+        # --terminate: swtpm exits when QEMU closes the connection; the
+        # state stays in tpmdir for the next boot.
         self.swtpm = subprocess.Popen(
             ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={self.tpmdir}",
-             "--ctrl", f"type=unixio,path={sock}", "--terminate"],
+             "--ctrl", f"type=unixio,path={sock}", "--terminate",
+             "--log", f"file={os.path.join(ARTIFACTS, self.name + '.swtpm.log')},level=1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.05)
+        _wait_path(sock, self.swtpm, "swtpm")
         accel = os.environ.get("UNLOCKD_VM_ACCEL", "tcg")
-        cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-m", "1536", "-smp", "2",
-               "-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+        cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-m", self.memory, "-smp", "2",
+               "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
                "-drive", f"if=pflash,format=raw,file={os.path.join(self.workdir, 'OVMF_VARS.fd')}",
                "-drive", f"file={os.path.join(self.workdir, 'disk.img')},format=raw,if=virtio",
                "-chardev", f"socket,id=chrtpm,path={sock}",
                "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0",
-               "-serial", "stdio", "-display", "none", "-monitor", "none", "-nic", "none", "-no-reboot"]
+               "-serial", "stdio", "-display", "none", "-monitor", "none", "-nic", "none", "-no-reboot",
+               *self.extra_args]
         self.logf = open(self.log_path, "wb")
         self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
+        self.started = time.monotonic()
         threading.Thread(target=self._reader, daemon=True).start()
-        progress(f"{self.name}: QEMU started (serial log {self.log_path})")
+        progress(f"{self.name}: QEMU started (serial log: {self.log_path})")
+        return self
 
     def _reader(self):
         while True:
@@ -83,39 +214,48 @@ class VM:
         return self.buf[-n:].decode(errors="replace")
 
     def expect(self, pattern, timeout, what=None, flags=0):
-        """Waits for pattern in the output after the last match; returns the match."""
+        """Waits for pattern (str or bytes regex) in the serial output after
+        the previous match; returns the match (on bytes)."""
         rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern, flags)
+        what = what or repr(pattern)
         deadline = time.monotonic() + timeout
-        progress(f"{self.name}: waiting for {what or pattern!r} (up to {timeout}s)")
+        progress(f"{self.name}: waiting for {what} (up to {timeout}s)")
         with self.lock:
             while True:
                 m = rx.search(self.buf, self.pos)
                 if m:
                     self.pos = m.end()
-                    progress(f"{self.name}: saw {what or pattern!r}")
+                    progress(f"{self.name}: saw {what} ({time.monotonic() - self.started:.1f}s after start)")
                     return m
                 left = deadline - time.monotonic()
                 if left <= 0 or self.eof:
-                    raise VMError(f"{self.name}: {'timed out' if left <= 0 else 'VM stopped'} waiting for "
-                                  f"{what or pattern!r}\n--- serial tail ---\n{self.tail()}")
+                    raise VMError(f"{self.name}: {'timed out' if left <= 0 else 'QEMU exited'} waiting for "
+                                  f"{what}\n--- serial log tail ({self.log_path}) ---\n{self.tail()}\n---")
                 self.lock.wait(min(left, 1.0))
-
-    def since(self, mark):
-        return self.buf[mark:].decode(errors="replace")
 
     def mark(self):
         return self.pos
 
+    def since(self, mark):
+        """The serial output from mark (see mark()) to now, as text."""
+        return self.buf[mark:].decode(errors="replace")
+
     def send(self, text):
-        self.qemu.stdin.write(text.encode())
-        self.qemu.stdin.flush()
+        """Types text on the serial console (add "\\r" to press Enter)."""
+        try:
+            self.qemu.stdin.write(text.encode())
+            self.qemu.stdin.flush()
+        except (BrokenPipeError, ValueError) as e:
+            raise VMError(f"{self.name}: cannot type on the console: QEMU is gone ({e})\n{self.tail()}")
 
     def shell_ready(self, timeout=300):
+        """Waits for the booted system's root shell (autologin on ttyS0)."""
         self.expect(r"vm# ", timeout, "the booted system's shell")
 
     def run(self, cmd, timeout=120, check=True):
-        """Runs a shell command in the guest; returns (status, output)."""
-        tag = f"__{int(time.monotonic() * 1000) % 100000000}__"
+        """Runs a shell command in the booted guest; returns (status, output).
+        With check, a non-zero status raises VMError."""
+        tag = f"__{os.getpid()}_{int(time.monotonic() * 1000) % 100000000}__"
         self.send(f"echo {tag}B; {cmd}; echo {tag}E$?\n")
         m = self.expect(re.escape(tag) + r"B\r?\n(.*?)" + re.escape(tag) + r"E(\d+)", timeout, f"`{cmd}`",
                         flags=re.S)
@@ -124,6 +264,11 @@ class VM:
         if check and rc != 0:
             raise VMError(f"{self.name}: `{cmd}` failed with {rc}:\n{out}")
         return rc, out
+
+    def pcr(self, index, bank="sha256"):
+        """Reads a PCR in the guest (sysfs, kernel 5.12+); returns lowercase hex."""
+        _, out = self.run(f"cat /sys/class/tpm/tpm0/pcr-{bank}/{index}")
+        return out.strip().lower()
 
     def poweroff(self, timeout=180):
         progress(f"{self.name}: powering off")
@@ -135,26 +280,23 @@ class VM:
             self.qemu.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise VMError(f"{self.name}: did not power off\n{self.tail()}")
+            raise VMError(f"{self.name}: QEMU did not exit within {timeout}s\n{self.tail()}")
         self._stop_swtpm()
         self.logf.close()
+        progress(f"{self.name}: QEMU exited ({time.monotonic() - self.started:.1f}s after start)")
 
     def kill(self):
+        """Stops QEMU and swtpm now, whatever their state. Safe to call twice."""
         if self.qemu and self.qemu.poll() is None:
             self.qemu.kill()
             self.qemu.wait()
         self._stop_swtpm()
 
     def _stop_swtpm(self):
+        # With --terminate swtpm leaves once QEMU has gone.
         if self.swtpm and self.swtpm.poll() is None:
             try:
                 self.swtpm.wait(10)
             except subprocess.TimeoutExpired:
                 self.swtpm.kill()
                 self.swtpm.wait()
-
-
-def setup(*args):
-    here = os.path.dirname(os.path.abspath(__file__))
-    progress("setup " + " ".join(args))
-    subprocess.run([os.path.join(here, "setup"), *args], check=True)
