@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,41 +7,65 @@
 #include "macro.h"
 #include "secret.h"
 
+/* Both decoders validate the whole input before they allocate anything, so
+ * a reject never leaves a half-decoded copy (of a possible secret) behind,
+ * and the output buffer has exactly the decoded size (secret_size() of a
+ * secure result is the real length). */
+
 static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static void *alloc(size_t n, bool secure) {
-        return secure ? secret_alloc(n) : calloc(1, n + 1);
-}
+/* n bytes plus a NUL after them. */
+static void *out_alloc(size_t n, bool secure) {
+        char *p;
 
-static void dealloc(void *p, size_t n, bool secure) {
         if (secure)
-                secret_free(p);
-        else
-                erase_and_free(p, n);
+                return secret_alloc(n);
+        if (n == SIZE_MAX)
+                return NULL;
+        p = malloc(n + 1);
+        if (p)
+                p[n] = 0;
+        return p;
 }
 
 int base64_encode(const void *p, size_t n, bool secure, char **ret) {
-        const uint8_t *s = p;
-        size_t len, k = 0;
+        const uint8_t *in = p;
+        size_t len, k = 0, i;
+        uint32_t v = 0;
         char *out;
 
-        if (n > (SIZE_MAX / 4) * 3 - 3)
+        if (!ret || (!p && n > 0))
+                return -EINVAL;
+        /* The result length must fit the int we return. */
+        if (n > (size_t) INT_MAX / 4 * 3)
                 return -ENOMEM;
         len = (n + 2) / 3 * 4;
-        out = alloc(len, secure);
+
+        out = out_alloc(len, secure);
         if (!out)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i += 3) {
-                uint32_t v = (uint32_t) s[i] << 16;
-                if (i + 1 < n)
-                        v |= (uint32_t) s[i + 1] << 8;
-                if (i + 2 < n)
-                        v |= s[i + 2];
-                out[k++] = b64_alphabet[(v >> 18) & 63];
+
+        for (i = 0; i + 3 <= n; i += 3) {
+                v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8 | in[i + 2];
+                out[k++] = b64_alphabet[v >> 18];
                 out[k++] = b64_alphabet[(v >> 12) & 63];
-                out[k++] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
-                out[k++] = i + 2 < n ? b64_alphabet[v & 63] : '=';
+                out[k++] = b64_alphabet[(v >> 6) & 63];
+                out[k++] = b64_alphabet[v & 63];
         }
+        if (n - i == 1) {
+                v = (uint32_t) in[i] << 16;
+                out[k++] = b64_alphabet[v >> 18];
+                out[k++] = b64_alphabet[(v >> 12) & 63];
+                out[k++] = '=';
+                out[k++] = '=';
+        } else if (n - i == 2) {
+                v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8;
+                out[k++] = b64_alphabet[v >> 18];
+                out[k++] = b64_alphabet[(v >> 12) & 63];
+                out[k++] = b64_alphabet[(v >> 6) & 63];
+                out[k++] = '=';
+        }
+        explicit_bzero(&v, sizeof(v));
         out[k] = 0;
         *ret = out;
         return (int) k;
@@ -60,77 +85,88 @@ static int b64_value(char c) {
         return -1;
 }
 
-int base64_decode(const char *s, size_t len, bool secure, void **ret, size_t *ret_size) {
-        uint8_t *out;
-        uint32_t acc = 0;
-        size_t n = 0, chars = 0, pad = 0;
+static bool is_b64_space(char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
+int base64_decode(const char *s, size_t len, bool secure, void **ret, size_t *ret_size) {
+        size_t data = 0, pad = 0, size, k = 0;
+        uint32_t acc = 0;
+        unsigned bits = 0;
+        int last = 0;
+        uint8_t *out;
+
+        if (!s || !ret || !ret_size)
+                return -EINVAL;
         if (len == SIZE_MAX)
                 len = strlen(s);
-        out = alloc(len / 4 * 3 + 3, secure);
-        if (!out)
-                return -ENOMEM;
 
+        /* Pass 1: syntax. Data characters, then at most two '=', nothing
+         * but white space after the first '='; a multiple of 4 in all. */
         for (size_t i = 0; i < len; i++) {
                 char c = s[i];
-                int v;
 
-                if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+                if (is_b64_space(c))
                         continue;
                 if (c == '=') {
                         pad++;
-                        chars++;
                         continue;
                 }
                 if (pad > 0)
-                        goto fail;              /* data after padding */
-                v = b64_value(c);
+                        return -EINVAL;         /* data after padding */
+                last = b64_value(c);
+                if (last < 0)
+                        return -EINVAL;
+                data++;
+        }
+        if (pad > 2 || (data + pad) % 4 != 0)
+                return -EINVAL;
+        /* Canonical form only: the bits that padding cuts off must be zero
+         * ("Zh==" is not another spelling of "Zg=="). */
+        if ((pad == 2 && (last & 0x0F)) || (pad == 1 && (last & 0x03)))
+                return -EINVAL;
+
+        size = data / 4 * 3 + (data % 4 == 0 ? 0 : data % 4 - 1);
+        out = out_alloc(size, secure);
+        if (!out)
+                return -ENOMEM;
+
+        /* Pass 2: decode; the input is known to be well-formed. */
+        for (size_t i = 0; i < len && k < size; i++) {
+                int v = b64_value(s[i]);
+
                 if (v < 0)
-                        goto fail;
-                acc = (acc << 6) | (uint32_t) v;
-                chars++;
-                if (chars % 4 == 0) {
-                        out[n++] = (uint8_t) (acc >> 16);
-                        out[n++] = (uint8_t) (acc >> 8);
-                        out[n++] = (uint8_t) acc;
-                        acc = 0;
+                        continue;               /* white space */
+                acc = acc << 6 | (uint32_t) v;
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        out[k++] = (uint8_t) (acc >> bits);
+                        acc &= (1u << bits) - 1;
                 }
         }
-        if (chars % 4 != 0 || pad > 2)
-                goto fail;
-        if (pad > 0) {
-                /* The last group: 4 chars with pad '=' at the end. */
-                size_t data = 4 - pad;
-                acc <<= 6 * pad;
-                out[n++] = (uint8_t) (acc >> 16);
-                if (data == 3)
-                        out[n++] = (uint8_t) (acc >> 8);
-                /* Non-zero bits in the padding are not canonical. */
-                if ((data == 2 && (acc & 0xFFFF)) || (data == 3 && (acc & 0xFF)))
-                        goto fail;
-        }
-        out[n] = 0;
+        explicit_bzero(&acc, sizeof(acc));
+
         *ret = out;
-        *ret_size = n;
+        *ret_size = size;
         return 0;
-fail:
-        dealloc(out, len / 4 * 3 + 3, secure);
-        return -EINVAL;
 }
 
 int hex_encode(const void *p, size_t n, char **ret) {
         static const char digits[] = "0123456789abcdef";
-        const uint8_t *s = p;
+        const uint8_t *in = p;
         char *out;
 
-        if (n > SIZE_MAX / 2 - 1)
+        if (!ret || (!p && n > 0))
+                return -EINVAL;
+        if (n > (size_t) INT_MAX / 2)
                 return -ENOMEM;
         out = malloc(n * 2 + 1);
         if (!out)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                out[2 * i] = digits[s[i] >> 4];
-                out[2 * i + 1] = digits[s[i] & 15];
+                out[2 * i] = digits[in[i] >> 4];
+                out[2 * i + 1] = digits[in[i] & 15];
         }
         out[n * 2] = 0;
         *ret = out;
@@ -150,21 +186,21 @@ static int hex_value(char c) {
 int hex_decode(const char *s, size_t len, void **ret, size_t *ret_size) {
         uint8_t *out;
 
+        if (!s || !ret || !ret_size)
+                return -EINVAL;
         if (len == SIZE_MAX)
                 len = strlen(s);
         if (len % 2 != 0)
                 return -EINVAL;
+        for (size_t i = 0; i < len; i++)
+                if (hex_value(s[i]) < 0)
+                        return -EINVAL;
+
         out = malloc(len / 2 + 1);
         if (!out)
                 return -ENOMEM;
-        for (size_t i = 0; i < len; i += 2) {
-                int a = hex_value(s[i]), b = hex_value(s[i + 1]);
-                if (a < 0 || b < 0) {
-                        free(out);
-                        return -EINVAL;
-                }
-                out[i / 2] = (uint8_t) (a << 4 | b);
-        }
+        for (size_t i = 0; i < len; i += 2)
+                out[i / 2] = (uint8_t) (hex_value(s[i]) << 4 | hex_value(s[i + 1]));
         out[len / 2] = 0;
         *ret = out;
         *ret_size = len / 2;
