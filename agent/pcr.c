@@ -3,10 +3,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "macro.h"
 #include "pcr.h"
 
+#define PCR_MASK_ALL ((1u << PCR_MAX) - 1)
+
+/* TPM2_CC values that go into policy digests. */
+static const uint8_t cc_policy_pcr[4] = { 0x00, 0x00, 0x01, 0x7F };
+static const uint8_t cc_policy_auth_value[4] = { 0x00, 0x00, 0x01, 0x6B };
+
+/* The names systemd gives PCRs (its "TPM2 PCR Measurements" documentation),
+ * so that "--pcrs=boot-loader-code+kernel-initrd" reads the same in both. */
 static const struct {
         const char *name;
         unsigned index;
@@ -30,56 +39,62 @@ static const struct {
         { "application-support", 23 },
 };
 
+/* One word of a PCR list: a decimal index or a name. */
+static int pcr_word(const char *w, size_t n, unsigned *ret) {
+        if (n == 0)
+                return -EINVAL;
+        if (w[0] >= '0' && w[0] <= '9') {
+                unsigned v = 0;
+
+                if (n > 2)
+                        return -EINVAL;         /* 0..23: at most two digits */
+                for (size_t i = 0; i < n; i++) {
+                        if (w[i] < '0' || w[i] > '9')
+                                return -EINVAL;
+                        v = v * 10 + (unsigned) (w[i] - '0');
+                }
+                if (v >= PCR_MAX)
+                        return -EINVAL;
+                *ret = v;
+                return 0;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(pcr_names); i++)
+                if (strlen(pcr_names[i].name) == n && memcmp(pcr_names[i].name, w, n) == 0) {
+                        *ret = pcr_names[i].index;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
 int pcr_mask_from_string(const char *s, uint32_t *ret_mask) {
         uint32_t mask = 0;
-        const char *p = s;
+        const char *p;
 
-        if (!s)
+        if (!s || !ret_mask)
                 return -EINVAL;
-        while (*p) {
+        for (p = s; *p;) {
                 size_t n = strcspn(p, "+,");
-                char word[32];
-                bool found = false;
+                unsigned idx;
 
-                if (n == 0 || n >= sizeof(word)) {
-                        /* A trailing separator is fine ("4+9+"); an empty word elsewhere is not. */
-                        if (n == 0 && p[1] == 0 && p != s)
-                                break;
+                if (pcr_word(p, n, &idx) < 0)
                         return -EINVAL;
-                }
-                memcpy(word, p, n);
-                word[n] = 0;
-
-                if (word[0] >= '0' && word[0] <= '9') {
-                        char *end;
-                        unsigned long v;
-
-                        errno = 0;
-                        v = strtoul(word, &end, 10);
-                        if (errno || *end || v >= PCR_MAX)
-                                return -EINVAL;
-                        mask |= 1u << v;
-                        found = true;
-                } else
-                        for (size_t i = 0; i < ELEMENTSOF(pcr_names); i++)
-                                if (streq(word, pcr_names[i].name)) {
-                                        mask |= 1u << pcr_names[i].index;
-                                        found = true;
-                                }
-                if (!found)
-                        return -EINVAL;
+                mask |= 1u << idx;
                 p += n;
-                if (*p)
-                        p++;
+                if (*p == 0)
+                        break;
+                p++;                    /* the separator */
+                /* A single trailing separator is fine ("4+9+"); an empty
+                 * word anywhere else ("7++9", "+7") is not. */
         }
         *ret_mask = mask;
         return 0;
 }
 
 char *pcr_mask_to_string(uint32_t mask) {
-        char buf[PCR_MAX * 3 + 1] = "";
+        char buf[PCR_MAX * 3 + 1];
         size_t k = 0;
 
+        buf[0] = 0;
         for (unsigned i = 0; i < PCR_MAX; i++)
                 if (mask & (1u << i))
                         k += (size_t) snprintf(buf + k, sizeof(buf) - k, "%s%u", k > 0 ? "+" : "", i);
@@ -87,7 +102,7 @@ char *pcr_mask_to_string(uint32_t mask) {
 }
 
 unsigned pcr_mask_count(uint32_t mask) {
-        return (unsigned) __builtin_popcount(mask & ((1u << PCR_MAX) - 1));
+        return (unsigned) __builtin_popcount(mask & PCR_MASK_ALL);
 }
 
 static const struct {
@@ -102,8 +117,11 @@ static const struct {
 };
 
 int pcr_bank_from_string(const char *s, uint16_t *ret_bank) {
+        if (!s || !ret_bank)
+                return -EINVAL;
+        /* Any case, as systemd reads tpm2-pcr-bank. */
         for (size_t i = 0; i < ELEMENTSOF(banks); i++)
-                if (streq(s, banks[i].name)) {
+                if (strcasecmp(s, banks[i].name) == 0) {
                         *ret_bank = banks[i].bank;
                         return 0;
                 }
@@ -125,56 +143,57 @@ size_t pcr_bank_digest_size(uint16_t bank) {
 }
 
 void pcr_selection_marshal(uint16_t bank, uint32_t mask, uint8_t ret[10]) {
-        ret[0] = 0, ret[1] = 0, ret[2] = 0, ret[3] = 1;         /* count */
-        ret[4] = (uint8_t) (bank >> 8), ret[5] = (uint8_t) bank; /* hash */
-        ret[6] = 3;                                              /* sizeofSelect */
-        ret[7] = (uint8_t) mask, ret[8] = (uint8_t) (mask >> 8), ret[9] = (uint8_t) (mask >> 16);
+        /* TPML_PCR_SELECTION, big-endian: count, then one TPMS_PCR_SELECTION. */
+        ret[0] = 0;
+        ret[1] = 0;
+        ret[2] = 0;
+        ret[3] = 1;                             /* count */
+        ret[4] = (uint8_t) (bank >> 8);         /* hash */
+        ret[5] = (uint8_t) bank;
+        ret[6] = 3;                             /* sizeofSelect */
+        ret[7] = (uint8_t) mask;                /* pcrSelect: bit i%8 of byte i/8 is PCR i */
+        ret[8] = (uint8_t) (mask >> 8);
+        ret[9] = (uint8_t) (mask >> 16);
 }
 
-static int sha256(const void *a, size_t an, const void *b, size_t bn, const void *c, size_t cn,
-                  const void *d, size_t dn, uint8_t out[SHA256_DIGEST_SIZE]) {
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+static int sha256(const void *p, size_t n, uint8_t out[SHA256_DIGEST_SIZE]) {
         unsigned len = 0;
-        int ok;
 
-        if (!ctx)
-                return -ENOMEM;
-        ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-             (an == 0 || EVP_DigestUpdate(ctx, a, an) == 1) &&
-             (bn == 0 || EVP_DigestUpdate(ctx, b, bn) == 1) &&
-             (cn == 0 || EVP_DigestUpdate(ctx, c, cn) == 1) &&
-             (dn == 0 || EVP_DigestUpdate(ctx, d, dn) == 1) &&
-             EVP_DigestFinal_ex(ctx, out, &len) == 1 && len == SHA256_DIGEST_SIZE;
-        EVP_MD_CTX_free(ctx);
-        return ok ? 0 : -EIO;
+        /* EVP_Digest() with n == 0 hashes the empty string; p may be NULL then. */
+        if (EVP_Digest(n > 0 ? p : "", n, out, &len, EVP_sha256(), NULL) != 1 || len != SHA256_DIGEST_SIZE)
+                return -EIO;
+        return 0;
 }
 
 int policy_digest_pcr(uint8_t digest[SHA256_DIGEST_SIZE], uint16_t bank, uint32_t mask,
                       const uint8_t *values, size_t values_size) {
-        static const uint8_t cc[4] = { 0x00, 0x00, 0x01, 0x7F };
-        uint8_t sel[10], vdigest[SHA256_DIGEST_SIZE];
+        /* d ‖ TPM2_CC_PolicyPCR ‖ TPML_PCR_SELECTION ‖ SHA256(values) */
+        uint8_t buf[SHA256_DIGEST_SIZE + 4 + 10 + SHA256_DIGEST_SIZE];
+        size_t dsize = pcr_bank_digest_size(bank);
         int r;
 
-        if (pcr_bank_digest_size(bank) == 0 || mask >= (1u << PCR_MAX) ||
-            values_size != pcr_mask_count(mask) * pcr_bank_digest_size(bank))
+        if (!digest || dsize == 0 || (mask & ~PCR_MASK_ALL) ||
+            values_size != pcr_mask_count(mask) * dsize || (!values && values_size > 0))
                 return -EINVAL;
-        pcr_selection_marshal(bank, mask, sel);
-        r = sha256(values, values_size, NULL, 0, NULL, 0, NULL, 0, vdigest);
+
+        memcpy(buf, digest, SHA256_DIGEST_SIZE);
+        memcpy(buf + SHA256_DIGEST_SIZE, cc_policy_pcr, 4);
+        pcr_selection_marshal(bank, mask, buf + SHA256_DIGEST_SIZE + 4);
+        r = sha256(values, values_size, buf + SHA256_DIGEST_SIZE + 4 + 10);
         if (r < 0)
                 return r;
-        {
-                uint8_t prev[SHA256_DIGEST_SIZE];
-                memcpy(prev, digest, sizeof(prev));
-                return sha256(prev, sizeof(prev), cc, sizeof(cc), sel, sizeof(sel), vdigest, sizeof(vdigest), digest);
-        }
+        return sha256(buf, sizeof(buf), digest);
 }
 
 void policy_digest_auth_value(uint8_t digest[SHA256_DIGEST_SIZE]) {
-        static const uint8_t cc[4] = { 0x00, 0x00, 0x01, 0x6B };
-        uint8_t prev[SHA256_DIGEST_SIZE];
+        uint8_t buf[SHA256_DIGEST_SIZE + 4];
 
-        memcpy(prev, digest, sizeof(prev));
-        (void) sha256(prev, sizeof(prev), cc, sizeof(cc), NULL, 0, NULL, 0, digest);
+        memcpy(buf, digest, SHA256_DIGEST_SIZE);
+        memcpy(buf + SHA256_DIGEST_SIZE, cc_policy_auth_value, 4);
+        /* SHA256 of 36 bytes only fails when libcrypto cannot allocate. Then
+         * leave a digest that no TPM session produces, never the old one. */
+        if (sha256(buf, sizeof(buf), digest) < 0)
+                memset(digest, 0xFF, SHA256_DIGEST_SIZE);
 }
 
 int policy_digest_compute(uint16_t bank, uint32_t mask, const uint8_t *values, size_t values_size,
@@ -182,6 +201,8 @@ int policy_digest_compute(uint16_t bank, uint32_t mask, const uint8_t *values, s
         uint8_t d[SHA256_DIGEST_SIZE] = {};
         int r;
 
+        if (!ret)
+                return -EINVAL;
         r = policy_digest_pcr(d, bank, mask, values, values_size);
         if (r < 0)
                 return r;

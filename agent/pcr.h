@@ -15,8 +15,9 @@
 #define PCR_BANK_SHA512 0x000D
 
 /* Parses a PCR list: indexes 0..23 separated by '+' or ',' ("0+7", "7,9",
- * "4+9+"), or "" for none; duplicates are fine. A few names systemd knows are
- * accepted too ("secure-boot-policy" = 7, "kernel-boot" = 4 …).
+ * "4+9+"), or "" for none; duplicates are fine. The names systemd gives PCRs
+ * are accepted too ("boot-loader-code" = 4, "secure-boot-policy" = 7,
+ * "kernel-initrd" = 9, "kernel-boot" = 11 …).
  * Returns 0 and the bit mask, or -EINVAL. */
 int pcr_mask_from_string(const char *s, uint32_t *ret_mask);
 
@@ -26,8 +27,9 @@ char *pcr_mask_to_string(uint32_t mask);
 /* Number of bits set. */
 unsigned pcr_mask_count(uint32_t mask);
 
-/* "sha1" | "sha256" | "sha384" | "sha512" ⇄ TPM2_ALG_ID. from_string returns
- * 0 or -EOPNOTSUPP for an unknown name; to_string returns NULL for unknown. */
+/* "sha1" | "sha256" | "sha384" | "sha512" ⇄ TPM2_ALG_ID. from_string takes
+ * any case (as systemd reads tpm2-pcr-bank) and returns 0 or -EOPNOTSUPP for
+ * an unknown name; to_string returns NULL for unknown. */
 int pcr_bank_from_string(const char *s, uint16_t *ret_bank);
 const char *pcr_bank_to_string(uint16_t bank);
 /* Digest size of a bank's hash, 0 for unknown. */
@@ -50,6 +52,8 @@ int policy_digest_pcr(uint8_t digest[SHA256_DIGEST_SIZE], uint16_t bank, uint32_
 void policy_digest_auth_value(uint8_t digest[SHA256_DIGEST_SIZE]);
 
 /* Full policy digest of a token's policy (PolicyPCR, then PolicyAuthValue when
- * pin), starting from all-zeros. Returns 0 or -EINVAL. */
+ * pin), starting from all-zeros. Returns 0 or -EINVAL. With mask 0 this still
+ * includes PolicyPCR of an empty selection, as tpm2.c's unseal does; systemd
+ * omits PolicyPCR when its PCR mask is empty. */
 int policy_digest_compute(uint16_t bank, uint32_t mask, const uint8_t *values, size_t values_size,
                           bool pin, uint8_t ret[SHA256_DIGEST_SIZE]);
