@@ -1,16 +1,26 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "encoding.h"
 #include "pcr.h"
 #include "token.h"
 
+/* The token JSON comes from an unauthenticated LUKS2 header. Every field is
+ * checked for type, size and range; a field of the wrong JSON type is a
+ * malformed token (-EBADMSG with a sentence naming it), a well-formed field
+ * that asks for something unlockd cannot do marks the token unsupported.
+ * Nothing here is secret: the blob is sealed, the policy hash is public. */
+
 #define SALT_MAX 1024
 #define SRK_MAX 1024
+#define KEYSLOT_MAX 31                  /* LUKS2 keyslots 0..31 */
+#define JSON_DEPTH_MAX 16
 #define TPM2_ALG_RSA_ID 0x0001
 #define TPM2_ALG_ECC_ID 0x0023
 
@@ -27,12 +37,14 @@ Tpm2Token *tpm2_token_free(Tpm2Token *t) {
         return NULL;
 }
 
+/* Sets *ret_error (when asked for) to a sentence; returns -EBADMSG. */
 _printf_(2, 3)
 static int fail(char **ret_error, const char *fmt, ...) {
         va_list ap;
 
         if (ret_error) {
                 char *s = NULL;
+
                 va_start(ap, fmt);
                 if (vasprintf(&s, fmt, ap) < 0)
                         s = NULL;
@@ -43,7 +55,10 @@ static int fail(char **ret_error, const char *fmt, ...) {
         return -EBADMSG;
 }
 
-static json_object *parse_json(const char *json) {
+/* Parses a whole JSON text of at most TOKEN_JSON_MAX bytes: strict syntax,
+ * valid UTF-8, bounded nesting, nothing after the value but white space.
+ * Returns NULL on any fault. */
+static json_object *json_parse_bounded(const char *json) {
         json_tokener *tok;
         json_object *o;
         size_t len;
@@ -53,142 +68,424 @@ static json_object *parse_json(const char *json) {
         len = strnlen(json, TOKEN_JSON_MAX + 1);
         if (len == 0 || len > TOKEN_JSON_MAX)
                 return NULL;
-        tok = json_tokener_new_ex(32);          /* bounded nesting */
+        tok = json_tokener_new_ex(JSON_DEPTH_MAX);
         if (!tok)
                 return NULL;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
         o = json_tokener_parse_ex(tok, json, (int) len);
-        if (o && (json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != len)) {
-                json_object_put(o);
-                o = NULL;
-        }
+        if (o && (json_tokener_get_error(tok) != json_tokener_success ||
+                  json_tokener_get_parse_end(tok) != len))
+                o = (json_object_put(o), NULL);
         json_tokener_free(tok);
         return o;
 }
 
-/* The single keyslot of "keyslots": exactly one decimal string 0..31. */
-static int parse_keyslots(json_object *root, int *ret, char **ret_error) {
-        json_object *a, *e;
+/* Whether key is present; *ret is its value, which is NULL for a JSON null
+ * (json-c's representation), so that a null is a wrong type, not absence. */
+static bool field(json_object *root, const char *key, json_object **ret) {
+        *ret = NULL;
+        return json_object_object_get_ex(root, key, ret);
+}
+
+/* A JSON string without embedded NUL bytes, or NULL. */
+static const char *string_of(json_object *v, size_t *ret_len) {
         const char *s;
-        char *end;
-        long v;
+        size_t n;
 
-        if (!json_object_object_get_ex(root, "keyslots", &a) || !json_object_is_type(a, json_type_array))
-                return fail(ret_error, "keyslots: missing or not an array");
-        if (json_object_array_length(a) != 1)
-                return fail(ret_error, "keyslots: %zu entries, expected exactly one", json_object_array_length(a));
-        e = json_object_array_get_idx(a, 0);
-        if (!json_object_is_type(e, json_type_string))
-                return fail(ret_error, "keyslots: entry is not a string");
-        s = json_object_get_string(e);
-        errno = 0;
-        v = strtol(s, &end, 10);
-        if (errno || end == s || *end || s[0] < '0' || s[0] > '9' || v < 0 || v > 31)
-                return fail(ret_error, "keyslots: \"%.16s\" is not a keyslot number 0..31", s);
-        *ret = (int) v;
-        return 0;
+        if (!v || !json_object_is_type(v, json_type_string))
+                return NULL;
+        s = json_object_get_string(v);
+        n = (size_t) json_object_get_string_len(v);
+        if (!s || strlen(s) != n)
+                return NULL;
+        if (ret_len)
+                *ret_len = n;
+        return s;
 }
 
-int token_get_type_and_keyslot(const char *json, char **ret_type, int *ret_keyslot) {
-        json_object *root = parse_json(json), *t, *a;
-        int slot = -1;
+/* "0".."31" (at most two digits); returns the keyslot or -EINVAL. */
+static int keyslot_from_string(const char *s) {
+        size_t n = s ? strlen(s) : 0;
+        int v = 0;
 
-        if (!root || !json_object_is_type(root, json_type_object) ||
-            !json_object_object_get_ex(root, "type", &t) || !json_object_is_type(t, json_type_string)) {
-                json_object_put(root);
-                return -EBADMSG;
+        if (n < 1 || n > 2)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return -EINVAL;
+                v = v * 10 + (s[i] - '0');
         }
-        if (json_object_object_get_ex(root, "keyslots", &a) && json_object_is_type(a, json_type_array) &&
-            json_object_array_length(a) >= 1 && parse_keyslots(root, &slot, NULL) < 0)
-                slot = -1;
-        *ret_type = strdup(json_object_get_string(t));
-        json_object_put(root);
-        if (!*ret_type)
-                return -ENOMEM;
-        *ret_keyslot = slot;
+        return v <= KEYSLOT_MAX ? v : -EINVAL;
+}
+
+/* "keyslots": exactly one entry, a decimal string 0..31. */
+static int parse_keyslots(json_object *root, int *ret, char **ret_error) {
+        json_object *a;
+        const char *s;
+        size_t n;
+        int slot;
+
+        if (!field(root, "keyslots", &a))
+                return fail(ret_error, "keyslots: missing");
+        if (!json_object_is_type(a, json_type_array))
+                return fail(ret_error, "keyslots: not an array");
+        n = json_object_array_length(a);
+        if (n != 1)
+                return fail(ret_error, "keyslots: %zu entries, exactly one expected", n);
+        s = string_of(json_object_array_get_idx(a, 0), NULL);
+        if (!s)
+                return fail(ret_error, "keyslots: entry 0 is not a string");
+        slot = keyslot_from_string(s);
+        if (slot < 0)
+                return fail(ret_error, "keyslots: \"%.16s\" is not a keyslot number in 0..%d", s, KEYSLOT_MAX);
+        *ret = slot;
         return 0;
 }
 
-/* Decodes an optional base64 field. Absent: 0 with *ret NULL. */
-static int get_base64(json_object *root, const char *key, size_t max, uint8_t **ret, size_t *ret_size,
-                      char **ret_error) {
+/* An array of PCR indexes 0..23 (possibly empty) → mask. */
+static int parse_pcr_array(json_object *v, const char *key, uint32_t *ret, char **ret_error) {
+        uint32_t mask = 0;
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array))
+                return fail(ret_error, "%s: not an array", key);
+        n = json_object_array_length(v);
+        if (n > PCR_MAX)
+                return fail(ret_error, "%s: %zu entries, at most %d allowed", key, n, PCR_MAX);
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(v, i);
+                int64_t p;
+
+                if (!json_object_is_type(e, json_type_int) || (p = json_object_get_int64(e)) < 0 || p >= PCR_MAX)
+                        return fail(ret_error, "%s: entry %zu is not an integer in 0..%d", key, i, PCR_MAX - 1);
+                mask |= 1u << p;
+        }
+        *ret = mask;
+        return 0;
+}
+
+/* An optional base64 field of at most max decoded bytes; absent or empty:
+ * 0 with *ret = NULL. Wrong type or bad base64: -EBADMSG. */
+static int parse_base64(json_object *root, const char *key, size_t max, uint8_t **ret, size_t *ret_size,
+                        char **ret_error) {
         json_object *v;
         void *d = NULL;
-        size_t n;
+        const char *s;
+        size_t len, n;
+        int r;
 
         *ret = NULL;
         *ret_size = 0;
-        if (!json_object_object_get_ex(root, key, &v) || json_object_is_type(v, json_type_null))
+        if (!field(root, key, &v))
                 return 0;
-        if (!json_object_is_type(v, json_type_string))
+        s = string_of(v, &len);
+        if (!s)
                 return fail(ret_error, "%s: not a string", key);
-        if ((size_t) json_object_get_string_len(v) > (max + 2) / 3 * 4 + 64)
-                return fail(ret_error, "%s: too long", key);
-        if (base64_decode(json_object_get_string(v), (size_t) json_object_get_string_len(v), false, &d, &n) < 0)
+        /* Bound the work before decoding: 4 characters per 3 bytes, and a
+         * little white space (which base64_decode() skips). */
+        if (len > (max + 2) / 3 * 4 + 64)
+                return fail(ret_error, "%s: %zu characters, more than %zu bytes can take", key, len, max);
+        r = base64_decode(s, len, false, &d, &n);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
                 return fail(ret_error, "%s: not valid base64", key);
         if (n > max) {
                 free(d);
                 return fail(ret_error, "%s: %zu bytes, at most %zu allowed", key, n, max);
+        }
+        if (n == 0) {
+                free(d);
+                return 0;
         }
         *ret = d;
         *ret_size = n;
         return 0;
 }
 
-/* Checks a tpm2-blob's structure: TPM2B_PRIVATE ‖ TPM2B_PUBLIC [‖ seed].
- * Returns 0, 1 when an import seed follows, or -EBADMSG. */
-static int check_blob(const uint8_t *b, size_t n, char **ret_error) {
-        size_t off = 0;
+static size_t be16(const uint8_t *p) {
+        return (size_t) p[0] << 8 | p[1];
+}
 
-        for (unsigned part = 0; part < 2; part++) {
-                size_t sz;
+/* tpm2-blob: TPM2B_PRIVATE ‖ TPM2B_PUBLIC [‖ TPM2B_ENCRYPTED_SECRET], each a
+ * big-endian 2-byte size and that many bytes. Returns 0, 1 when an import
+ * seed follows, or -EBADMSG. */
+static int check_blob(const uint8_t *b, size_t n, char **ret_error) {
+        static const char *const part[] = { "TPM2B_PRIVATE", "TPM2B_PUBLIC" };
+        size_t off = 0, sz;
+
+        for (size_t i = 0; i < ELEMENTSOF(part); i++) {
                 if (n - off < 2)
-                        return fail(ret_error, "tpm2-blob: truncated (%s size)", part == 0 ? "private" : "public");
-                sz = (size_t) b[off] << 8 | b[off + 1];
+                        return fail(ret_error, "tpm2-blob: truncated before the %s size", part[i]);
+                sz = be16(b + off);
                 off += 2;
-                if (sz == 0 || sz > n - off)
-                        return fail(ret_error, "tpm2-blob: %s part of %zu bytes does not fit", part == 0 ? "private" : "public", sz);
+                if (sz == 0)
+                        return fail(ret_error, "tpm2-blob: empty %s", part[i]);
+                if (sz > n - off)
+                        return fail(ret_error, "tpm2-blob: %s of %zu bytes, only %zu left", part[i], sz, n - off);
                 off += sz;
         }
         if (off == n)
                 return 0;
-        {
-                size_t sz;
-                if (n - off < 2)
-                        return fail(ret_error, "tpm2-blob: %zu trailing bytes", n - off);
-                sz = (size_t) b[off] << 8 | b[off + 1];
-                if (sz != n - off - 2)
-                        return fail(ret_error, "tpm2-blob: trailing seed of %zu bytes does not fit", sz);
-        }
+
+        /* An import seed (offline sealing): its size must account for
+         * exactly the rest. */
+        if (n - off < 2)
+                return fail(ret_error, "tpm2-blob: %zu stray byte after TPM2B_PUBLIC", n - off);
+        sz = be16(b + off);
+        if (sz != n - off - 2)
+                return fail(ret_error, "tpm2-blob: import seed of %zu bytes, %zu left", sz, n - off - 2);
         return 1;
 }
 
-static int set_unsupported(Tpm2Token *t, const char *field) {
+/* Records the first unsupported feature; the token stays parsed. */
+static int mark_unsupported(Tpm2Token *t, const char *what) {
         if (t->unsupported)
                 return 0;
-        t->unsupported = strdup(field);
+        t->unsupported = strdup(what);
         return t->unsupported ? 0 : -ENOMEM;
+}
+
+/* "unlockd-pcr-values": one hex digest per PCR of tpm2-pcrs, index order.
+ * dsize is the bank's digest size, 0 for a bank unlockd does not know (the
+ * token is then unsupported anyway): the values cannot be sized, but their
+ * types are still checked. */
+static int parse_pcr_values(json_object *v, Tpm2Token *t, size_t dsize, char **ret_error) {
+        static const char key[] = "unlockd-pcr-values";
+        size_t n = pcr_mask_count(t->pcr_mask), count;
+        _cleanup_free_ uint8_t *values = NULL;
+
+        if (!json_object_is_type(v, json_type_array))
+                return fail(ret_error, "%s: not an array", key);
+        count = json_object_array_length(v);
+        if (count != n)
+                return fail(ret_error, "%s: %zu entries for %zu PCRs in tpm2-pcrs", key, count, n);
+        if (dsize > 0) {
+                values = malloc(MAX(n * dsize, 1u));
+                if (!values)
+                        return -ENOMEM;
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                const char *s;
+                void *d = NULL;
+                size_t len, dn;
+                int r;
+
+                s = string_of(json_object_array_get_idx(v, i), &len);
+                if (!s)
+                        return fail(ret_error, "%s: entry %zu is not a string", key, i);
+                r = hex_decode(s, len, &d, &dn);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0 || (values && dn != dsize)) {
+                        free(d);
+                        if (values)
+                                return fail(ret_error, "%s: entry %zu is not a %zu-byte hex digest", key, i, dsize);
+                        return fail(ret_error, "%s: entry %zu is not hex", key, i);
+                }
+                if (values)
+                        memcpy(values + i * dsize, d, dsize);
+                free(d);
+        }
+        if (values) {
+                t->sealed_pcr_values = TAKE_PTR(values);
+                t->sealed_pcr_values_size = n * dsize;
+        }
+        return 0;
+}
+
+static int parse_fields(json_object *root, Tpm2Token *t, char **ret_error) {
+        json_object *v;
+        bool bank_known = true;
+        const char *s;
+        size_t len;
+        uint32_t mask;
+        int r;
+
+        r = parse_keyslots(root, &t->keyslot, ret_error);
+        if (r < 0)
+                return r;
+
+        /* tpm2-blob: required. */
+        r = parse_base64(root, "tpm2-blob", TOKEN_BLOB_MAX, &t->blob, &t->blob_size, ret_error);
+        if (r < 0)
+                return r;
+        if (!t->blob)
+                return fail(ret_error, "tpm2-blob: missing or empty");
+        r = check_blob(t->blob, t->blob_size, ret_error);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                /* Offline-sealed: the object must be imported before load. */
+                r = mark_unsupported(t, "tpm2-blob (import seed)");
+                if (r < 0)
+                        return r;
+        }
+
+        /* tpm2-pcrs: required, may be empty. */
+        if (!field(root, "tpm2-pcrs", &v))
+                return fail(ret_error, "tpm2-pcrs: missing");
+        r = parse_pcr_array(v, "tpm2-pcrs", &t->pcr_mask, ret_error);
+        if (r < 0)
+                return r;
+
+        /* tpm2-pcr-bank: optional (absent before systemd 250). */
+        if (field(root, "tpm2-pcr-bank", &v)) {
+                s = string_of(v, NULL);
+                if (!s)
+                        return fail(ret_error, "tpm2-pcr-bank: not a string");
+                if (pcr_bank_from_string(s, &t->pcr_bank) < 0) {
+                        t->pcr_bank = 0;
+                        bank_known = false;
+                        r = mark_unsupported(t, "tpm2-pcr-bank");
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        /* tpm2-primary-alg: optional, absent = ECC. */
+        if (field(root, "tpm2-primary-alg", &v)) {
+                s = string_of(v, NULL);
+                if (!s)
+                        return fail(ret_error, "tpm2-primary-alg: not a string");
+                if (strcasecmp(s, "ecc") == 0)
+                        t->primary_alg = TPM2_ALG_ECC_ID;
+                else if (strcasecmp(s, "rsa") == 0)
+                        t->primary_alg = TPM2_ALG_RSA_ID;
+                else {
+                        r = mark_unsupported(t, "tpm2-primary-alg");
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        /* tpm2-policy-hash: required, a SHA256 digest in hex. */
+        if (!field(root, "tpm2-policy-hash", &v))
+                return fail(ret_error, "tpm2-policy-hash: missing");
+        s = string_of(v, &len);
+        if (!s)
+                return fail(ret_error, "tpm2-policy-hash: not a string");
+        if (len != SHA256_DIGEST_SIZE * 2)
+                return fail(ret_error, "tpm2-policy-hash: %zu characters, a %d-byte hex digest expected",
+                            len, SHA256_DIGEST_SIZE);
+        {
+                void *d = NULL;
+                size_t n;
+
+                r = hex_decode(s, len, &d, &n);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return fail(ret_error, "tpm2-policy-hash: not hex");
+                t->policy_hash = d;
+                t->policy_hash_size = n;
+        }
+
+        /* tpm2-pin: optional boolean. */
+        if (field(root, "tpm2-pin", &v)) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        return fail(ret_error, "tpm2-pin: not a boolean");
+                t->pin = json_object_get_boolean(v);
+        }
+
+        r = parse_base64(root, "tpm2_salt", SALT_MAX, &t->salt, &t->salt_size, ret_error);
+        if (r < 0)
+                return r;
+        r = parse_base64(root, "tpm2_srk", SRK_MAX, &t->srk, &t->srk_size, ret_error);
+        if (r < 0)
+                return r;
+
+        /* Signed PCR policies (tpm2_pubkey + tpm2_pubkey_pcrs) and pcrlock
+         * change how the policy session must be built: unsupported. Empty
+         * values (written by some systemd versions) mean "not used". */
+        if (field(root, "tpm2_pubkey", &v)) {
+                s = string_of(v, &len);
+                if (!s)
+                        return fail(ret_error, "tpm2_pubkey: not a string");
+                if (len > 0) {
+                        void *d = NULL;
+                        size_t n;
+
+                        r = base64_decode(s, len, false, &d, &n);
+                        if (r == -ENOMEM)
+                                return r;
+                        free(d);
+                        if (r < 0)
+                                return fail(ret_error, "tpm2_pubkey: not valid base64");
+                        r = mark_unsupported(t, "tpm2_pubkey");
+                        if (r < 0)
+                                return r;
+                }
+        }
+        if (field(root, "tpm2_pubkey_pcrs", &v)) {
+                r = parse_pcr_array(v, "tpm2_pubkey_pcrs", &mask, ret_error);
+                if (r < 0)
+                        return r;
+                if (mask != 0) {
+                        r = mark_unsupported(t, "tpm2_pubkey");
+                        if (r < 0)
+                                return r;
+                }
+        }
+        if (field(root, "tpm2_pcrlock", &v)) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        return fail(ret_error, "tpm2_pcrlock: not a boolean");
+                if (json_object_get_boolean(v)) {
+                        r = mark_unsupported(t, "tpm2_pcrlock");
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        /* unlockd's own fields. */
+        if (field(root, "unlockd-pcr-values", &v)) {
+                r = parse_pcr_values(v, t,
+                                     bank_known ? pcr_bank_digest_size(t->pcr_bank ?: PCR_BANK_SHA256) : 0,
+                                     ret_error);
+                if (r < 0)
+                        return r;
+        }
+        if (field(root, "unlockd-generation", &v)) {
+                int64_t g;
+
+                /* json-c saturates integers that do not fit int64 at
+                 * INT64_MIN/INT64_MAX: both rejected. */
+                if (!json_object_is_type(v, json_type_int) || (g = json_object_get_int64(v)) < 0 || g == INT64_MAX)
+                        return fail(ret_error, "unlockd-generation: not a non-negative integer");
+                t->generation = (uint64_t) g;
+        }
+        return 0;
 }
 
 int tpm2_token_parse(const char *json, Tpm2Token **ret, char **ret_error) {
         _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
         json_object *root, *v;
-        const char *s;
+        const char *type;
         int r;
 
         if (ret_error)
                 *ret_error = NULL;
-        root = parse_json(json);
+        if (!ret)
+                return -EINVAL;
+
+        root = json_parse_bounded(json);
         if (!root)
-                return fail(ret_error, "not valid JSON (or larger than %u bytes)", TOKEN_JSON_MAX);
+                return fail(ret_error, "not valid JSON, or empty, or larger than %d bytes", TOKEN_JSON_MAX);
         if (!json_object_is_type(root, json_type_object)) {
                 r = fail(ret_error, "not a JSON object");
                 goto finish;
         }
-        if (!json_object_object_get_ex(root, "type", &v) || !json_object_is_type(v, json_type_string)) {
-                r = fail(ret_error, "type: missing or not a string");
+        if (!field(root, "type", &v)) {
+                r = fail(ret_error, "type: missing");
                 goto finish;
         }
-        if (!streq(json_object_get_string(v), TOKEN_TYPE_TPM2)) {
+        type = string_of(v, NULL);
+        if (!type) {
+                r = fail(ret_error, "type: not a string");
+                goto finish;
+        }
+        if (!streq(type, TOKEN_TYPE_TPM2)) {
                 r = -EMEDIUMTYPE;
                 goto finish;
         }
@@ -198,237 +495,194 @@ int tpm2_token_parse(const char *json, Tpm2Token **ret, char **ret_error) {
                 r = -ENOMEM;
                 goto finish;
         }
-        r = parse_keyslots(root, &t->keyslot, ret_error);
+        r = parse_fields(root, t, ret_error);
         if (r < 0)
                 goto finish;
-
-        /* tpm2-blob */
-        r = get_base64(root, "tpm2-blob", TOKEN_BLOB_MAX, &t->blob, &t->blob_size, ret_error);
-        if (r < 0)
-                goto finish;
-        if (!t->blob) {
-                r = fail(ret_error, "tpm2-blob: missing");
-                goto finish;
-        }
-        r = check_blob(t->blob, t->blob_size, ret_error);
-        if (r < 0)
-                goto finish;
-        if (r > 0 && (r = set_unsupported(t, "tpm2-blob (import seed)")) < 0)
-                goto finish;
-
-        /* tpm2-pcrs */
-        if (!json_object_object_get_ex(root, "tpm2-pcrs", &v) || !json_object_is_type(v, json_type_array)) {
-                r = fail(ret_error, "tpm2-pcrs: missing or not an array");
-                goto finish;
-        }
-        if (json_object_array_length(v) > PCR_MAX) {
-                r = fail(ret_error, "tpm2-pcrs: %zu entries, at most %d", json_object_array_length(v), PCR_MAX);
-                goto finish;
-        }
-        for (size_t i = 0; i < json_object_array_length(v); i++) {
-                json_object *e = json_object_array_get_idx(v, i);
-                int64_t p;
-
-                if (!json_object_is_type(e, json_type_int) || (p = json_object_get_int64(e)) < 0 || p >= PCR_MAX) {
-                        r = fail(ret_error, "tpm2-pcrs: entry %zu is not an integer in 0..%d", i, PCR_MAX - 1);
-                        goto finish;
-                }
-                t->pcr_mask |= 1u << p;
-        }
-
-        /* tpm2-pcr-bank */
-        if (json_object_object_get_ex(root, "tpm2-pcr-bank", &v)) {
-                if (!json_object_is_type(v, json_type_string)) {
-                        r = fail(ret_error, "tpm2-pcr-bank: not a string");
-                        goto finish;
-                }
-                if (pcr_bank_from_string(json_object_get_string(v), &t->pcr_bank) < 0 &&
-                    (r = set_unsupported(t, "tpm2-pcr-bank")) < 0)
-                        goto finish;
-        }
-
-        /* tpm2-primary-alg */
-        if (json_object_object_get_ex(root, "tpm2-primary-alg", &v)) {
-                if (!json_object_is_type(v, json_type_string)) {
-                        r = fail(ret_error, "tpm2-primary-alg: not a string");
-                        goto finish;
-                }
-                s = json_object_get_string(v);
-                if (streq(s, "ecc"))
-                        t->primary_alg = TPM2_ALG_ECC_ID;
-                else if (streq(s, "rsa"))
-                        t->primary_alg = TPM2_ALG_RSA_ID;
-                else if ((r = set_unsupported(t, "tpm2-primary-alg")) < 0)
-                        goto finish;
-        }
-
-        /* tpm2-policy-hash */
-        if (!json_object_object_get_ex(root, "tpm2-policy-hash", &v) || !json_object_is_type(v, json_type_string)) {
-                r = fail(ret_error, "tpm2-policy-hash: missing or not a string");
-                goto finish;
-        }
-        {
-                void *d = NULL;
-                size_t n;
-                if (hex_decode(json_object_get_string(v), (size_t) json_object_get_string_len(v), &d, &n) < 0 ||
-                    n != SHA256_DIGEST_SIZE) {
-                        free(d);
-                        r = fail(ret_error, "tpm2-policy-hash: not %d bytes of hex", SHA256_DIGEST_SIZE);
-                        goto finish;
-                }
-                t->policy_hash = d;
-                t->policy_hash_size = n;
-        }
-
-        /* tpm2-pin */
-        if (json_object_object_get_ex(root, "tpm2-pin", &v)) {
-                if (!json_object_is_type(v, json_type_boolean)) {
-                        r = fail(ret_error, "tpm2-pin: not a boolean");
-                        goto finish;
-                }
-                t->pin = json_object_get_boolean(v);
-        }
-
-        r = get_base64(root, "tpm2_salt", SALT_MAX, &t->salt, &t->salt_size, ret_error);
-        if (r < 0)
-                goto finish;
-        r = get_base64(root, "tpm2_srk", SRK_MAX, &t->srk, &t->srk_size, ret_error);
-        if (r < 0)
-                goto finish;
-
-        /* Signed PCR policies and pcrlock change how the token must be
-         * unsealed; unlockd does not do those (yet). */
-        if (json_object_object_get_ex(root, "tpm2_pubkey", &v) &&
-            !(json_object_is_type(v, json_type_string) && json_object_get_string_len(v) == 0) &&
-            !json_object_is_type(v, json_type_null) && (r = set_unsupported(t, "tpm2_pubkey")) < 0)
-                goto finish;
-        if (json_object_object_get_ex(root, "tpm2_pubkey_pcrs", &v) && json_object_is_type(v, json_type_array) &&
-            json_object_array_length(v) > 0 && (r = set_unsupported(t, "tpm2_pubkey_pcrs")) < 0)
-                goto finish;
-        if (json_object_object_get_ex(root, "tpm2_pcrlock", &v) && json_object_is_type(v, json_type_boolean) &&
-            json_object_get_boolean(v) && (r = set_unsupported(t, "tpm2_pcrlock")) < 0)
-                goto finish;
-
-        /* unlockd-pcr-values */
-        if (json_object_object_get_ex(root, "unlockd-pcr-values", &v)) {
-                size_t dsize = pcr_bank_digest_size(t->pcr_bank ?: PCR_BANK_SHA256), n = pcr_mask_count(t->pcr_mask);
-
-                if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) != n) {
-                        r = fail(ret_error, "unlockd-pcr-values: not an array of one value per PCR");
-                        goto finish;
-                }
-                if (dsize > 0) {
-                        t->sealed_pcr_values = calloc(MAX(n, 1u), dsize);
-                        if (!t->sealed_pcr_values) {
-                                r = -ENOMEM;
-                                goto finish;
-                        }
-                        t->sealed_pcr_values_size = n * dsize;
-                        for (size_t i = 0; i < n; i++) {
-                                json_object *e = json_object_array_get_idx(v, i);
-                                void *d = NULL;
-                                size_t dn;
-
-                                if (!json_object_is_type(e, json_type_string) ||
-                                    hex_decode(json_object_get_string(e), (size_t) json_object_get_string_len(e), &d, &dn) < 0 ||
-                                    dn != dsize) {
-                                        free(d);
-                                        r = fail(ret_error, "unlockd-pcr-values: entry %zu is not a %zu-byte hex digest", i, dsize);
-                                        goto finish;
-                                }
-                                memcpy(t->sealed_pcr_values + i * dsize, d, dsize);
-                                free(d);
-                        }
-                }
-        }
-
-        /* unlockd-generation */
-        if (json_object_object_get_ex(root, "unlockd-generation", &v)) {
-                int64_t g;
-                if (!json_object_is_type(v, json_type_int) || (g = json_object_get_int64(v)) < 0) {
-                        r = fail(ret_error, "unlockd-generation: not a non-negative integer");
-                        goto finish;
-                }
-                t->generation = (uint64_t) g;
-        }
 
         *ret = TAKE_PTR(t);
         r = 0;
 finish:
         json_object_put(root);
+        if (r != -EBADMSG && ret_error)
+                *ret_error = mfree(*ret_error);
         return r;
 }
 
-int tpm2_token_format(const Tpm2Token *t, char **ret_json) {
-        _cleanup_free_ char *blob = NULL, *hash = NULL, *salt = NULL, *srk = NULL;
-        json_object *o, *a;
-        const char *bank;
-        char slot[16];
-        int r = -ENOMEM;
+/* Adds value (consumed, may be NULL after a failed allocation) to o. */
+static int add(json_object *o, const char *key, json_object *value) {
+        if (!value)
+                return -ENOMEM;
+        if (json_object_object_add(o, key, value) < 0) {
+                json_object_put(value);
+                return -ENOMEM;
+        }
+        return 0;
+}
 
-        if (t->keyslot < 0 || !t->blob || t->policy_hash_size == 0)
+static int append(json_object *a, json_object *value) {
+        if (!value)
+                return -ENOMEM;
+        if (json_object_array_add(a, value) < 0) {
+                json_object_put(value);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static json_object *pcr_array(uint32_t mask) {
+        json_object *a = json_object_new_array();
+
+        if (!a)
+                return NULL;
+        for (unsigned i = 0; i < PCR_MAX; i++)
+                if ((mask & (1u << i)) && append(a, json_object_new_int((int) i)) < 0)
+                        return (json_object_put(a), NULL);
+        return a;
+}
+
+static json_object *pcr_values_array(const uint8_t *values, size_t n, size_t dsize) {
+        json_object *a = json_object_new_array();
+
+        if (!a)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                char *h = NULL;
+
+                if (hex_encode(values + i * dsize, dsize, &h) < 0 ||
+                    append(a, json_object_new_string(h)) < 0) {
+                        free(h);
+                        return (json_object_put(a), NULL);
+                }
+                free(h);
+        }
+        return a;
+}
+
+static json_object *base64_string(const uint8_t *p, size_t n) {
+        _cleanup_free_ char *s = NULL;
+
+        if (base64_encode(p, n, false, &s) < 0)
+                return NULL;
+        return json_object_new_string(s);
+}
+
+int tpm2_token_format(const Tpm2Token *t, char **ret_json) {
+        _cleanup_free_ char *hash = NULL;
+        json_object *o = NULL, *a;
+        const char *bank, *s;
+        char slot[4];
+        size_t dsize;
+        int r;
+
+        /* Only a token unlockd can also unseal is written. */
+        if (!t || !ret_json || t->unsupported)
+                return -EINVAL;
+        if (t->keyslot < 0 || t->keyslot > KEYSLOT_MAX || !t->blob || t->blob_size == 0 ||
+            t->blob_size > TOKEN_BLOB_MAX || !t->policy_hash || t->policy_hash_size != SHA256_DIGEST_SIZE ||
+            (t->pcr_mask >> PCR_MAX) != 0 || t->generation >= (uint64_t) INT64_MAX ||
+            (t->salt && (t->salt_size == 0 || t->salt_size > SALT_MAX)) ||
+            (t->srk && (t->srk_size == 0 || t->srk_size > SRK_MAX)))
                 return -EINVAL;
         bank = pcr_bank_to_string(t->pcr_bank ?: PCR_BANK_SHA256);
         if (!bank)
                 return -EINVAL;
-        if (base64_encode(t->blob, t->blob_size, false, &blob) < 0 ||
-            hex_encode(t->policy_hash, t->policy_hash_size, &hash) < 0 ||
-            (t->salt && base64_encode(t->salt, t->salt_size, false, &salt) < 0) ||
-            (t->srk && base64_encode(t->srk, t->srk_size, false, &srk) < 0))
+        dsize = pcr_bank_digest_size(t->pcr_bank ?: PCR_BANK_SHA256);
+        if (t->sealed_pcr_values && t->sealed_pcr_values_size != pcr_mask_count(t->pcr_mask) * dsize)
+                return -EINVAL;
+        if (t->primary_alg != 0 && t->primary_alg != TPM2_ALG_ECC_ID && t->primary_alg != TPM2_ALG_RSA_ID)
+                return -EINVAL;
+        if (hex_encode(t->policy_hash, t->policy_hash_size, &hash) < 0)
                 return -ENOMEM;
+        snprintf(slot, sizeof(slot), "%d", t->keyslot);
 
         o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
-        snprintf(slot, sizeof(slot), "%d", t->keyslot);
-        json_object_object_add(o, "type", json_object_new_string(TOKEN_TYPE_TPM2));
-        a = json_object_new_array();
-        json_object_array_add(a, json_object_new_string(slot));
-        json_object_object_add(o, "keyslots", a);
-        json_object_object_add(o, "tpm2-blob", json_object_new_string(blob));
-        a = json_object_new_array();
-        for (unsigned i = 0; i < PCR_MAX; i++)
-                if (t->pcr_mask & (1u << i))
-                        json_object_array_add(a, json_object_new_int((int) i));
-        json_object_object_add(o, "tpm2-pcrs", a);
-        json_object_object_add(o, "tpm2-pcr-bank", json_object_new_string(bank));
-        json_object_object_add(o, "tpm2-primary-alg",
-                               json_object_new_string(t->primary_alg == TPM2_ALG_RSA_ID ? "rsa" : "ecc"));
-        json_object_object_add(o, "tpm2-policy-hash", json_object_new_string(hash));
-        json_object_object_add(o, "tpm2-pin", json_object_new_boolean(t->pin));
-        if (srk)
-                json_object_object_add(o, "tpm2_srk", json_object_new_string(srk));
-        if (salt)
-                json_object_object_add(o, "tpm2_salt", json_object_new_string(salt));
-        if (t->sealed_pcr_values) {
-                size_t dsize = pcr_bank_digest_size(t->pcr_bank ?: PCR_BANK_SHA256);
-                size_t n = pcr_mask_count(t->pcr_mask);
 
-                if (t->sealed_pcr_values_size != n * dsize) {
-                        r = -EINVAL;
-                        goto finish;
-                }
-                a = json_object_new_array();
-                for (size_t i = 0; i < n; i++) {
-                        _cleanup_free_ char *h = NULL;
-                        if (hex_encode(t->sealed_pcr_values + i * dsize, dsize, &h) < 0)
-                                goto finish;
-                        json_object_array_add(a, json_object_new_string(h));
-                }
-                json_object_object_add(o, "unlockd-pcr-values", a);
+        /* The fields and their order as systemd v252 writes them, then the
+         * newer systemd fields in systemd's order, then unlockd's own. */
+        r = add(o, "type", json_object_new_string(TOKEN_TYPE_TPM2));
+        if (r < 0)
+                goto finish;
+        a = json_object_new_array();
+        if (!a || append(a, json_object_new_string(slot)) < 0) {
+                json_object_put(a);
+                r = -ENOMEM;
+                goto finish;
         }
-        if (t->generation > 0)
-                json_object_object_add(o, "unlockd-generation", json_object_new_int64((int64_t) t->generation));
+        if ((r = add(o, "keyslots", a)) < 0 ||
+            (r = add(o, "tpm2-blob", base64_string(t->blob, t->blob_size))) < 0 ||
+            (r = add(o, "tpm2-pcrs", pcr_array(t->pcr_mask))) < 0 ||
+            (r = add(o, "tpm2-pcr-bank", json_object_new_string(bank))) < 0 ||
+            (r = add(o, "tpm2-primary-alg",
+                     json_object_new_string(t->primary_alg == TPM2_ALG_RSA_ID ? "rsa" : "ecc"))) < 0 ||
+            (r = add(o, "tpm2-policy-hash", json_object_new_string(hash))) < 0 ||
+            (r = add(o, "tpm2-pin", json_object_new_boolean(t->pin))) < 0)
+                goto finish;
+        if (t->salt && (r = add(o, "tpm2_salt", base64_string(t->salt, t->salt_size))) < 0)
+                goto finish;
+        if (t->srk && (r = add(o, "tpm2_srk", base64_string(t->srk, t->srk_size))) < 0)
+                goto finish;
+        if (t->sealed_pcr_values &&
+            (r = add(o, "unlockd-pcr-values",
+                     pcr_values_array(t->sealed_pcr_values, pcr_mask_count(t->pcr_mask), dsize))) < 0)
+                goto finish;
+        if (t->generation > 0 &&
+            (r = add(o, "unlockd-generation", json_object_new_int64((int64_t) t->generation))) < 0)
+                goto finish;
 
-        *ret_json = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!s) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        *ret_json = strdup(s);
         r = *ret_json ? 0 : -ENOMEM;
 finish:
         json_object_put(o);
         return r;
 }
 
-int recovery_token_format(int keyslot, char **ret_json) {
-        if (keyslot < 0 || keyslot > 31)
+int token_get_type_and_keyslot(const char *json, char **ret_type, int *ret_keyslot) {
+        json_object *root, *v, *a;
+        const char *type;
+        char *dup;
+        int slot = -1, r;
+
+        if (!ret_type || !ret_keyslot)
                 return -EINVAL;
-        return asprintf(ret_json, "{\"type\":\"" TOKEN_TYPE_RECOVERY "\",\"keyslots\":[\"%d\"]}", keyslot) < 0 ? -ENOMEM : 0;
+        root = json_parse_bounded(json);
+        if (!root)
+                return -EBADMSG;
+        if (!json_object_is_type(root, json_type_object) || !field(root, "type", &v) ||
+            !(type = string_of(v, NULL))) {
+                r = -EBADMSG;
+                goto finish;
+        }
+        /* Any token type: a "keyslots" that is not exactly one valid
+         * keyslot string links the token to no single keyslot (-1). */
+        if (field(root, "keyslots", &a) && json_object_is_type(a, json_type_array) && json_object_array_length(a) == 1)
+                slot = keyslot_from_string(string_of(json_object_array_get_idx(a, 0), NULL));
+        dup = strdup(type);
+        if (!dup) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        *ret_type = dup;
+        *ret_keyslot = slot < 0 ? -1 : slot;
+        r = 0;
+finish:
+        json_object_put(root);
+        return r;
+}
+
+int recovery_token_format(int keyslot, char **ret_json) {
+        char *s;
+
+        if (!ret_json || keyslot < 0 || keyslot > KEYSLOT_MAX)
+                return -EINVAL;
+        if (asprintf(&s, "{\"type\":\"" TOKEN_TYPE_RECOVERY "\",\"keyslots\":[\"%d\"]}", keyslot) < 0)
+                return -ENOMEM;
+        *ret_json = s;
+        return 0;
 }

@@ -49,9 +49,10 @@ typedef struct Tpm2Token {
         size_t sealed_pcr_values_size;
         uint64_t generation;            /* unlockd-generation, 0 when absent */
 
-        /* When the token parsed but uses a feature unlockd cannot unseal
-         * (signed PCR policy, pcrlock, an import seed it cannot handle …):
-         * the JSON field name. NULL when fully supported. */
+        /* When the token parsed but uses a feature unlockd cannot unseal:
+         * "tpm2_pubkey" (signed PCR policy), "tpm2_pcrlock",
+         * "tpm2-pcr-bank", "tpm2-primary-alg" (unknown algorithm),
+         * "tpm2-blob (import seed)". NULL when fully supported. */
         char *unsupported;
 } Tpm2Token;
 
@@ -66,13 +67,15 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Tpm2Token *, tpm2_token_free);
 int tpm2_token_parse(const char *json, Tpm2Token **ret, char **ret_error);
 
 /* Formats a token as compact JSON (the exact field set and spelling systemd
- * v252 writes, then tpm2_srk/tpm2_salt when set, then the unlockd- fields).
- * Returns 0 or -ENOMEM/-EINVAL. */
+ * v252 writes, then tpm2_salt and tpm2_srk when set, in systemd's order, then
+ * the unlockd- fields). Returns 0 or -ENOMEM; -EINVAL for a token that is
+ * inconsistent or has ->unsupported set. */
 int tpm2_token_format(const Tpm2Token *t, char **ret_json);
 
 /* Reads "type" and the single "keyslots" entry of any token JSON. Returns 0;
- * -EBADMSG when malformed. *ret_type is malloc()ed; *ret_keyslot is -1 when
- * there is no keyslots entry. */
+ * -EBADMSG when it is not a JSON object with a string "type". *ret_type is
+ * malloc()ed; *ret_keyslot is -1 unless "keyslots" holds exactly one keyslot
+ * number "0".."31". */
 int token_get_type_and_keyslot(const char *json, char **ret_type, int *ret_keyslot);
 
 /* Formats {"type":"systemd-recovery","keyslots":["N"]}. */

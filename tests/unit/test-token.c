@@ -1,196 +1,665 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "macro.h"
 #include "pcr.h"
 #include "token.h"
 #include "tests.h"
 
-/* A token written by systemd-cryptenroll v252 (PCR 0+7, no PIN). */
+/* A token written by systemd-cryptenroll v252 (PCR 0+7, sha256, no PIN). */
+#define BLOB "AJ4AILdU7VGHpKGXYEUuphw46FO/VYGc/Dh4gMD5lNAyer47ABAPUeFShT9PxSzqnbZN2g32eQvDJP4cn9ExwY/ncBcl0GC1t6q1Lx0IQC7TPp+UhJl+U79Co2mCJZsf1HKhRqe7mK0zaZ+zcoooyubY6duFJ9z/j8AL+KKrbveqERecb1D4WibNOBEFHjGTRdlSQOAuqY1nzrRhKSfRBABOAAgACwAAABIAIALjZCs+Ke7M//2AMcAKbwoP6+XO6i9u9rAyL+gVmM8xABAAIFEWFKtTwFR1sShhBOifJajf9Ejhzjpn8BjbeE0gD29w"
+#define HASH "02e3642b3e29eeccfffd8031c00a6f0a0febe5ceea2f6ef6b0322fe81598cf31"
 static const char v252[] =
-        "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":\"AJ4AILdU7VGHpKGXYEUuphw46FO/VYGc/Dh4gMD5lNAyer47ABAPUeFShT9PxSzqnbZN2g32eQvDJP4cn9ExwY/ncBcl0GC1t6q1Lx0IQC7TPp+UhJl+U79Co2mCJZsf1HKhRqe7mK0zaZ+zcoooyubY6duFJ9z/j8AL+KKrbveqERecb1D4WibNOBEFHjGTRdlSQOAuqY1nzrRhKSfRBABOAAgACwAAABIAIALjZCs+Ke7M//2AMcAKbwoP6+XO6i9u9rAyL+gVmM8xABAAIFEWFKtTwFR1sShhBOifJajf9Ejhzjpn8BjbeE0gD29w\","
+        "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":\"" BLOB "\","
         "\"tpm2-pcrs\":[0,7],\"tpm2-pcr-bank\":\"sha256\",\"tpm2-primary-alg\":\"ecc\","
-        "\"tpm2-policy-hash\":\"02e3642b3e29eeccfffd8031c00a6f0a0febe5ceea2f6ef6b0322fe81598cf31\",\"tpm2-pin\":false}";
+        "\"tpm2-policy-hash\":\"" HASH "\",\"tpm2-pin\":false}";
 
-#define BLOB "\"AJ4AILdU7VGHpKGXYEUuphw46FO/VYGc/Dh4gMD5lNAyer47ABAPUeFShT9PxSzqnbZN2g32eQvDJP4cn9ExwY/ncBcl0GC1t6q1Lx0IQC7TPp+UhJl+U79Co2mCJZsf1HKhRqe7mK0zaZ+zcoooyubY6duFJ9z/j8AL+KKrbveqERecb1D4WibNOBEFHjGTRdlSQOAuqY1nzrRhKSfRBABOAAgACwAAABIAIALjZCs+Ke7M//2AMcAKbwoP6+XO6i9u9rAyL+gVmM8xABAAIFEWFKtTwFR1sShhBOifJajf9Ejhzjpn8BjbeE0gD29w\""
-#define HASH "\"02e3642b3e29eeccfffd8031c00a6f0a0febe5ceea2f6ef6b0322fe81598cf31\""
-#define HEAD "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":" BLOB ",\"tpm2-policy-hash\":" HASH
+#define Z40 "0000000000000000000000000000000000000000"
+#define Z64 "0000000000000000000000000000000000000000000000000000000000000000"
+#define SALT "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="            /* bytes 00..1f */
+#define SRK "gQAAAQAiAAsLMFV6n8TpDjNYfaLH7BE2W4Clyu8UOV6DqM3yFzxhhgAAAAE="  /* 44 bytes */
+#define SMALL_BLOB "AAQBAgMEAAQFBgcI"      /* 00 04 01020304 00 04 05060708 */
+
+/* Parses, formats, and compares with the input byte for byte. */
+static Tpm2Token *roundtrip(const char *json) {
+        Tpm2Token *t = NULL;
+        char *out = NULL, *err = NULL;
+
+        if (tpm2_token_parse(json, &t, &err) != 0) {
+                fprintf(stderr, "parse failed: %s\n%s\n", err ? err : "(no message)", json);
+                abort();
+        }
+        ASSERT(err == NULL);
+        ASSERT_EQ(tpm2_token_format(t, &out), 0);
+        ASSERT_STREQ(out, json);
+        free(out);
+        return t;
+}
 
 static void test_v252_roundtrip(void) {
-        Tpm2Token *t = NULL;
-        char *json = NULL, *err = NULL;
+        uint8_t zeros[64] = {}, d[SHA256_DIGEST_SIZE];
+        Tpm2Token *t = roundtrip(v252);
 
-        ASSERT_EQ(tpm2_token_parse(v252, &t, &err), 0);
-        ASSERT(err == NULL);
         ASSERT_EQ(t->keyslot, 2);
         ASSERT_EQ(t->pcr_mask, (1u << 0) | (1u << 7));
         ASSERT_EQ(t->pcr_bank, PCR_BANK_SHA256);
         ASSERT_EQ(t->primary_alg, 0x0023);
         ASSERT_EQ(t->policy_hash_size, 32);
         ASSERT_EQ(t->policy_hash[0], 0x02);
+        ASSERT_EQ(t->policy_hash[31], 0x31);
         ASSERT(!t->pin && !t->salt && !t->srk && !t->unsupported && !t->sealed_pcr_values);
+        ASSERT_EQ(t->generation, 0);
         ASSERT_EQ(t->blob_size, 2 + 0x9e + 2 + 0x4e);
-        ASSERT_EQ(tpm2_token_format(t, &json), 0);
-        ASSERT_STREQ(json, v252);
-        free(json);
+        ASSERT_EQ(t->blob[0], 0x00);
+        ASSERT_EQ(t->blob[1], 0x9e);
+
+        /* It was sealed on a fresh swtpm: PCR 0 and 7 all zero. */
+        ASSERT_EQ(policy_digest_compute(t->pcr_bank, t->pcr_mask, zeros, 64, t->pin, d), 0);
+        ASSERT(memcmp(d, t->policy_hash, sizeof(d)) == 0);
         tpm2_token_free(t);
 }
 
-static void test_full_roundtrip(void) {
-        static const char in[] = HEAD ",\"tpm2-pcrs\":[7],\"tpm2-pcr-bank\":\"sha1\",\"tpm2-primary-alg\":\"rsa\","
-                "\"tpm2-pin\":true,\"tpm2_srk\":\"AQIDBA==\",\"tpm2_salt\":\"c2FsdA==\","
-                "\"unlockd-pcr-values\":[\"00112233445566778899aabbccddeeff00112233\"],\"unlockd-generation\":7}";
-        static const char out[] =
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":" BLOB ",\"tpm2-pcrs\":[7],"
-                "\"tpm2-pcr-bank\":\"sha1\",\"tpm2-primary-alg\":\"rsa\",\"tpm2-policy-hash\":" HASH ",\"tpm2-pin\":true,"
-                "\"tpm2_srk\":\"AQIDBA==\",\"tpm2_salt\":\"c2FsdA==\","
-                "\"unlockd-pcr-values\":[\"00112233445566778899aabbccddeeff00112233\"],\"unlockd-generation\":7}";
-        Tpm2Token *t = NULL;
-        char *json = NULL;
+static void test_pin_salt_srk_roundtrip(void) {
+        /* A PIN token as newer systemd writes it: tpm2_salt, then tpm2_srk. */
+        static const char in[] =
+                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"1\"],\"tpm2-blob\":\"" BLOB "\","
+                "\"tpm2-pcrs\":[7],\"tpm2-pcr-bank\":\"sha256\",\"tpm2-primary-alg\":\"ecc\","
+                "\"tpm2-policy-hash\":\"" HASH "\",\"tpm2-pin\":true,"
+                "\"tpm2_salt\":\"" SALT "\",\"tpm2_srk\":\"" SRK "\"}";
+        Tpm2Token *t = roundtrip(in);
 
-        ASSERT_EQ(tpm2_token_parse(in, &t, NULL), 0);
+        ASSERT_EQ(t->keyslot, 1);
         ASSERT(t->pin);
-        ASSERT_EQ(t->salt_size, 4);
-        ASSERT(memcmp(t->salt, "salt", 4) == 0);
-        ASSERT_EQ(t->srk_size, 4);
-        ASSERT_EQ(t->generation, 7);
-        ASSERT_EQ(t->sealed_pcr_values_size, 20);
-        ASSERT_EQ(t->sealed_pcr_values[1], 0x11);
-        ASSERT_EQ(tpm2_token_format(t, &json), 0);
-        ASSERT_STREQ(json, out);
-        free(json);
+        ASSERT_EQ(t->salt_size, 32);
+        for (size_t i = 0; i < 32; i++)
+                ASSERT_EQ(t->salt[i], i);
+        ASSERT_EQ(t->srk_size, 44);
+        ASSERT_EQ(t->srk[0], 0x81);
+        ASSERT(t->unsupported == NULL);
         tpm2_token_free(t);
+}
+
+static void test_unlockd_fields_roundtrip(void) {
+        static const char in[] =
+                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"31\"],\"tpm2-blob\":\"" BLOB "\","
+                "\"tpm2-pcrs\":[4,9],\"tpm2-pcr-bank\":\"sha1\",\"tpm2-primary-alg\":\"rsa\","
+                "\"tpm2-policy-hash\":\"" HASH "\",\"tpm2-pin\":false,"
+                "\"unlockd-pcr-values\":[\"00112233445566778899aabbccddeeff00112233\",\"" Z40 "\"],"
+                "\"unlockd-generation\":7}";
+        static const char sha256_in[] =
+                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"0\"],\"tpm2-blob\":\"" BLOB "\","
+                "\"tpm2-pcrs\":[7],\"tpm2-pcr-bank\":\"sha256\",\"tpm2-primary-alg\":\"ecc\","
+                "\"tpm2-policy-hash\":\"" HASH "\",\"tpm2-pin\":true,\"tpm2_srk\":\"" SRK "\","
+                "\"unlockd-pcr-values\":[\"ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\"],"
+                "\"unlockd-generation\":9007199254740993}";
+        static const char empty_in[] =
+                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"3\"],\"tpm2-blob\":\"" SMALL_BLOB "\","
+                "\"tpm2-pcrs\":[],\"tpm2-pcr-bank\":\"sha256\",\"tpm2-primary-alg\":\"ecc\","
+                "\"tpm2-policy-hash\":\"" HASH "\",\"tpm2-pin\":false,\"unlockd-pcr-values\":[],"
+                "\"unlockd-generation\":1}";
+        Tpm2Token *t;
+
+        t = roundtrip(in);
+        ASSERT_EQ(t->keyslot, 31);
+        ASSERT_EQ(t->pcr_bank, PCR_BANK_SHA1);
+        ASSERT_EQ(t->primary_alg, 0x0001);
+        ASSERT_EQ(t->generation, 7);
+        ASSERT_EQ(t->sealed_pcr_values_size, 40);
+        ASSERT_EQ(t->sealed_pcr_values[1], 0x11);
+        ASSERT_EQ(t->sealed_pcr_values[20], 0x00);
+        tpm2_token_free(t);
+
+        t = roundtrip(sha256_in);
+        ASSERT_EQ(t->sealed_pcr_values_size, 32);
+        ASSERT_EQ(t->sealed_pcr_values[0], 0xff);
+        ASSERT_EQ(t->generation, 9007199254740993ull);  /* beyond a double's precision */
+        tpm2_token_free(t);
+
+        t = roundtrip(empty_in);
+        ASSERT_EQ(t->pcr_mask, 0);
+        ASSERT(t->sealed_pcr_values != NULL);
+        ASSERT_EQ(t->sealed_pcr_values_size, 0);
+        tpm2_token_free(t);
+}
+
+static void test_format_from_struct(void) {
+        /* What tpm2_seal() hands over: bank and algorithm may be left 0. */
+        static const char expect[] =
+                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"5\"],\"tpm2-blob\":\"" SMALL_BLOB "\","
+                "\"tpm2-pcrs\":[0,7,23],\"tpm2-pcr-bank\":\"sha256\",\"tpm2-primary-alg\":\"ecc\","
+                "\"tpm2-policy-hash\":\"" HASH "\",\"tpm2-pin\":false}";
+        uint8_t blob[] = { 0, 4, 1, 2, 3, 4, 0, 4, 5, 6, 7, 8 };
+        uint8_t hash[32] = { 0x02, 0xe3, 0x64, 0x2b, 0x3e, 0x29, 0xee, 0xcc, 0xff, 0xfd, 0x80,
+                             0x31, 0xc0, 0x0a, 0x6f, 0x0a, 0x0f, 0xeb, 0xe5, 0xce, 0xea, 0x2f,
+                             0x6e, 0xf6, 0xb0, 0x32, 0x2f, 0xe8, 0x15, 0x98, 0xcf, 0x31 };
+        uint8_t values[64] = {};
+        Tpm2Token t = {
+                .keyslot = 5,
+                .blob = blob,
+                .blob_size = sizeof(blob),
+                .pcr_mask = (1u << 0) | (1u << 7) | (1u << 23),
+                .policy_hash = hash,
+                .policy_hash_size = sizeof(hash),
+        };
+        char *json = (char *) 0x1;
+
+        ASSERT_EQ(tpm2_token_format(&t, &json), 0);
+        ASSERT_STREQ(json, expect);
+        free(json);
+
+        /* Refusals; *ret_json untouched. */
+        json = (char *) 0x1;
+        t.keyslot = 32;
+        ASSERT_EQ(tpm2_token_format(&t, &json), -EINVAL);
+        t.keyslot = -1;
+        ASSERT_EQ(tpm2_token_format(&t, &json), -EINVAL);
+        t.keyslot = 5;
+        t.policy_hash_size = 20;
+        ASSERT_EQ(tpm2_token_format(&t, &json), -EINVAL);
+        t.policy_hash_size = 32;
+        t.pcr_bank = 0x0012;
+        ASSERT_EQ(tpm2_token_format(&t, &json), -EINVAL);
+        t.pcr_bank = 0;
+        t.primary_alg = 0x0099;
+        ASSERT_EQ(tpm2_token_format(&t, &json), -EINVAL);
+        t.primary_alg = 0;
+        t.sealed_pcr_values = values;
+        t.sealed_pcr_values_size = 64;         /* 3 PCRs need 96 */
+        ASSERT_EQ(tpm2_token_format(&t, &json), -EINVAL);
+        t.sealed_pcr_values = NULL;
+        t.sealed_pcr_values_size = 0;
+        t.blob_size = 0;
+        ASSERT_EQ(tpm2_token_format(&t, &json), -EINVAL);
+        t.blob_size = sizeof(blob);
+        t.pcr_mask = 1u << 24;
+        ASSERT_EQ(tpm2_token_format(&t, &json), -EINVAL);
+        t.pcr_mask = 1;
+        t.unsupported = (char *) "tpm2_pcrlock";
+        ASSERT_EQ(tpm2_token_format(&t, &json), -EINVAL);
+        ASSERT(json == (char *) 0x1);
+}
+
+/* The base token of the tables below with one field replaced, removed
+ * (value NULL) or added: a malloc()ed JSON text. */
+static char *make_token(const char *key, const char *value) {
+        static const char *const base[][2] = {
+                { "type", "\"systemd-tpm2\"" },
+                { "keyslots", "[\"2\"]" },
+                { "tpm2-blob", "\"" BLOB "\"" },
+                { "tpm2-pcrs", "[0,7]" },
+                { "tpm2-pcr-bank", "\"sha256\"" },
+                { "tpm2-primary-alg", "\"ecc\"" },
+                { "tpm2-policy-hash", "\"" HASH "\"" },
+                { "tpm2-pin", "false" },
+        };
+        size_t size = 1024 + (value ? strlen(value) : 0) + strlen(BLOB), k = 0;
+        char *s = malloc(size);
+        bool replaced = false;
+
+        ASSERT(s);
+        s[k++] = '{';
+        for (size_t i = 0; i < ELEMENTSOF(base); i++) {
+                const char *v = base[i][1];
+
+                if (streq(base[i][0], key)) {
+                        replaced = true;
+                        v = value;
+                        if (!v)
+                                continue;
+                }
+                k += (size_t) snprintf(s + k, size - k, "%s\"%s\":%s", k > 1 ? "," : "", base[i][0], v);
+        }
+        if (!replaced)
+                k += (size_t) snprintf(s + k, size - k, ",\"%s\":%s", key, value);
+        snprintf(s + k, size - k, "}");
+        return s;
 }
 
 static void test_unsupported(void) {
         static const struct {
-                const char *json, *field;
+                const char *key, *value, *why;
         } cases[] = {
-                { HEAD ",\"tpm2-pcrs\":[7],\"tpm2_pubkey\":\"LS0tLS1CRUdJTg==\",\"tpm2_pubkey_pcrs\":[11]}", "tpm2_pubkey" },
-                { HEAD ",\"tpm2-pcrs\":[],\"tpm2_pubkey_pcrs\":[11]}", "tpm2_pubkey_pcrs" },
-                { HEAD ",\"tpm2-pcrs\":[7],\"tpm2_pcrlock\":true}", "tpm2_pcrlock" },
-                { HEAD ",\"tpm2-pcrs\":[7],\"tpm2-pcr-bank\":\"sm3_256\"}", "tpm2-pcr-bank" },
-                { HEAD ",\"tpm2-pcrs\":[7],\"tpm2-primary-alg\":\"ecc521\"}", "tpm2-primary-alg" },
-                /* An import seed after the blob: offline-sealed. */
-                { "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":\"AAEAAAEAAAEA\",\"tpm2-policy-hash\":" HASH ",\"tpm2-pcrs\":[7]}", "tpm2-blob (import seed)" },
+                { "tpm2_pubkey", "\"LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0=\"", "tpm2_pubkey" },
+                { "tpm2_pubkey_pcrs", "[11]", "tpm2_pubkey" },
+                { "tpm2_pcrlock", "true", "tpm2_pcrlock" },
+                { "tpm2-pcr-bank", "\"sm3_256\"", "tpm2-pcr-bank" },
+                { "tpm2-primary-alg", "\"ecc521\"", "tpm2-primary-alg" },
+                /* Offline-sealed: an import seed after the blob. */
+                { "tpm2-blob", "\"AAQBAgMEAAQFBgcIAAMJCQk=\"", "tpm2-blob (import seed)" },
+                { "tpm2-blob", "\"AAQBAgMEAAQFBgcIAAA=\"", "tpm2-blob (import seed)" },
         };
-        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *json = make_token(cases[i].key, cases[i].value), *err = NULL, *out = NULL;
                 Tpm2Token *t = NULL;
-                ASSERT_EQ(tpm2_token_parse(cases[i].json, &t, NULL), 0);
-                ASSERT_STREQ(t->unsupported, cases[i].field);
+
+                if (tpm2_token_parse(json, &t, &err) != 0) {
+                        fprintf(stderr, "unsupported case %zu did not parse: %s\n", i, err);
+                        abort();
+                }
+                ASSERT(err == NULL);
+                ASSERT_STREQ(t->unsupported, cases[i].why);
+                /* Never written back: unlockd could not unseal what it wrote. */
+                ASSERT_EQ(tpm2_token_format(t, &out), -EINVAL);
                 tpm2_token_free(t);
+                free(json);
         }
-        /* Unknown extra fields and empty pubkey fields (v253+) are fine. */
+
+        /* Signed policy and a bank we do not know, with unlockd values that
+         * cannot be sized: parses, unsupported, first reason kept. */
         {
                 Tpm2Token *t = NULL;
-                ASSERT_EQ(tpm2_token_parse(HEAD ",\"tpm2-pcrs\":[7],\"tpm2_pubkey_pcrs\":[],\"future-field\":{\"x\":[1]}}", &t, NULL), 0);
-                ASSERT(t->unsupported == NULL);
+                ASSERT_EQ(tpm2_token_parse(
+                        "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":\"" BLOB "\",\"tpm2-pcrs\":[7],"
+                        "\"tpm2-pcr-bank\":\"sm3_256\",\"tpm2-policy-hash\":\"" HASH "\",\"tpm2_pcrlock\":true,"
+                        "\"unlockd-pcr-values\":[\"" Z64 "\"]}", &t, NULL), 0);
+                ASSERT_STREQ(t->unsupported, "tpm2-pcr-bank");
+                ASSERT(t->sealed_pcr_values == NULL);
                 tpm2_token_free(t);
         }
 }
 
-static void test_hostile(void) {
-        char huge_pcrs[4096], big_blob[16384], deep[512];
-        size_t k;
+static void test_supported_variants(void) {
+        static const struct {
+                const char *key, *value;
+        } cases[] = {
+                /* Empty or false "newer" fields (v253+ may write them). */
+                { "tpm2_pubkey", "\"\"" },
+                { "tpm2_pubkey_pcrs", "[]" },
+                { "tpm2_pcrlock", "false" },
+                { "tpm2_salt", "\"\"" },
+                /* Absent optional fields: defaults. */
+                { "tpm2-pcr-bank", NULL },
+                { "tpm2-primary-alg", NULL },
+                { "tpm2-pin", NULL },
+                /* As systemd: algorithm names in any case. */
+                { "tpm2-pcr-bank", "\"SHA256\"" },
+                { "tpm2-primary-alg", "\"RSA\"" },
+                /* Unknown fields, of any shape, are ignored. */
+                { "future-field", "{\"x\":[1,{\"y\":null}]}" },
+                { "tpm2-pcrs", "[7,0,7]" },
+                { "keyslots", "[\"02\"]" },
+                { "tpm2-policy-hash", "\"02E3642B3E29EECCFFFD8031C00A6F0A0FEBE5CEEA2F6EF6B0322FE81598CF31\"" },
+                { "tpm2-blob", "\"AJ4AILdU7VGHpKGXYEUuphw46FO/VYGc/Dh4gMD5lNAyer47ABAPUeFShT9PxSzqnbZN2g32eQvDJP4cn9ExwY/n\\n"
+                               "cBcl0GC1t6q1Lx0IQC7TPp+UhJl+U79Co2mCJZsf1HKhRqe7mK0zaZ+zcoooyubY6duFJ9z/j8AL+KKrbveqERecb1D4WibNOBEF\\n"
+                               "HjGTRdlSQOAuqY1nzrRhKSfRBABOAAgACwAAABIAIALjZCs+Ke7M//2AMcAKbwoP6+XO6i9u9rAyL+gVmM8xABAAIFEWFKtTwFR1\\n"
+                               "sShhBOifJajf9Ejhzjpn8BjbeE0gD29w\"" },
+        };
 
-        k = (size_t) snprintf(huge_pcrs, sizeof(huge_pcrs), HEAD ",\"tpm2-pcrs\":[");
-        for (int i = 0; i < 200; i++)
-                k += (size_t) snprintf(huge_pcrs + k, sizeof(huge_pcrs) - k, "%s7", i ? "," : "");
-        snprintf(huge_pcrs + k, sizeof(huge_pcrs) - k, "]}");
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *json = make_token(cases[i].key, cases[i].value), *err = NULL;
+                Tpm2Token *t = NULL;
 
-        /* A blob of 6000 bytes (base64 'A'), over TOKEN_BLOB_MAX. */
-        k = (size_t) snprintf(big_blob, sizeof(big_blob), "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH ",\"tpm2-blob\":\"");
-        for (int i = 0; i < 8000; i++)
-                big_blob[k++] = 'A';
-        snprintf(big_blob + k, sizeof(big_blob) - k, "\"}");
+                if (tpm2_token_parse(json, &t, &err) != 0) {
+                        fprintf(stderr, "variant %zu (%s) rejected: %s\n", i, cases[i].key, err);
+                        abort();
+                }
+                ASSERT(t->unsupported == NULL);
+                ASSERT_EQ(t->keyslot, 2);
+                ASSERT_EQ(t->pcr_mask, (1u << 0) | (1u << 7));
+                ASSERT_EQ(t->blob_size, 2 + 0x9e + 2 + 0x4e);
+                ASSERT_EQ(t->policy_hash[1], 0xe3);
+                if (streq(cases[i].key, "tpm2-pcr-bank") && !cases[i].value)
+                        ASSERT_EQ(t->pcr_bank, 0);
+                if (streq(cases[i].key, "tpm2-primary-alg"))
+                        ASSERT_EQ(t->primary_alg, cases[i].value ? 0x0001 : 0);
+                if (streq(cases[i].key, "tpm2_salt"))
+                        ASSERT(t->salt == NULL);
+                tpm2_token_free(t);
+                free(json);
+        }
+}
 
-        k = 0;
-        for (int i = 0; i < 100; i++)
-                deep[k++] = '[';
-        deep[k] = 0;
+static char *repeat(const char *head, const char *unit, size_t n, const char *tail) {
+        size_t size = strlen(head) + strlen(unit) * n + strlen(tail) + 1, k;
+        char *s = malloc(size);
 
-        const char *bad[] = {
+        ASSERT(s);
+        k = (size_t) snprintf(s, size, "%s", head);
+        for (size_t i = 0; i < n; i++)
+                k += (size_t) snprintf(s + k, size - k, "%s", unit);
+        snprintf(s + k, size - k, "%s", tail);
+        return s;
+}
+
+static void expect_bad(const char *what, const char *json) {
+        Tpm2Token *t = NULL;
+        char *err = NULL;
+        int r = tpm2_token_parse(json, &t, &err);
+
+        if (r != -EBADMSG || !err || t) {
+                fprintf(stderr, "hostile token \"%s\": r=%d err=%s\n", what, r, err ? err : "(null)");
+                abort();
+        }
+        free(err);
+}
+
+static void test_hostile_fields(void) {
+        static const struct {
+                const char *key, *value;
+        } cases[] = {
+                { "type", NULL },
+                { "type", "42" },
+                { "type", "null" },
+                { "type", "[\"systemd-tpm2\"]" },
+                { "keyslots", NULL },
+                { "keyslots", "\"2\"" },
+                { "keyslots", "[]" },
+                { "keyslots", "[\"2\",\"3\"]" },
+                { "keyslots", "[2]" },
+                { "keyslots", "[null]" },
+                { "keyslots", "[\"-1\"]" },
+                { "keyslots", "[\"abc\"]" },
+                { "keyslots", "[\"99\"]" },
+                { "keyslots", "[\"32\"]" },
+                { "keyslots", "[\"2x\"]" },
+                { "keyslots", "[\" 2\"]" },
+                { "keyslots", "[\"+2\"]" },
+                { "keyslots", "[\"\"]" },
+                { "keyslots", "[\"002\"]" },
+                { "keyslots", "[\"2\\u0000\"]" },
+                { "keyslots", "{\"0\":\"2\"}" },
+                { "tpm2-blob", NULL },
+                { "tpm2-blob", "42" },
+                { "tpm2-blob", "null" },
+                { "tpm2-blob", "\"\"" },
+                { "tpm2-blob", "\"%%%\"" },
+                { "tpm2-blob", "\"AJ4AILdU\"" },                         /* truncated */
+                { "tpm2-blob", "\"" BLOB "=\"" },                        /* bad padding */
+                { "tpm2-blob", "\"AAAAAA==\"" },                         /* empty parts */
+                { "tpm2-blob", "\"AAQBAgMEAAA=\"" },                     /* empty public */
+                { "tpm2-blob", "\"AAQBAgMEAAUFBgcI\"" },                 /* public does not fit */
+                { "tpm2-blob", "\"AAQBAgMEAAQFBgcIAA==\"" },             /* one stray byte */
+                { "tpm2-blob", "\"AAQBAgMEAAQFBgcIAAMJCQ==\"" },         /* seed does not fit */
+                { "tpm2-pcrs", NULL },
+                { "tpm2-pcrs", "{\"7\":1}" },
+                { "tpm2-pcrs", "\"0+7\"" },
+                { "tpm2-pcrs", "7" },
+                { "tpm2-pcrs", "null" },
+                { "tpm2-pcrs", "[24]" },
+                { "tpm2-pcrs", "[-1]" },
+                { "tpm2-pcrs", "[\"7\"]" },
+                { "tpm2-pcrs", "[7.5]" },
+                { "tpm2-pcrs", "[7.0]" },
+                { "tpm2-pcrs", "[true]" },
+                { "tpm2-pcrs", "[null]" },
+                { "tpm2-pcrs", "[[7]]" },
+                { "tpm2-pcrs", "[9999999999999999999999]" },
+                { "tpm2-pcrs", "[4294967303]" },                         /* 2^32 + 7 */
+                { "tpm2-pcrs", "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,0]" },
+                { "tpm2-pcr-bank", "7" },
+                { "tpm2-pcr-bank", "null" },
+                { "tpm2-pcr-bank", "[\"sha256\"]" },
+                { "tpm2-pcr-bank", "\"sha256\\u0000x\"" },
+                { "tpm2-primary-alg", "1" },
+                { "tpm2-primary-alg", "null" },
+                { "tpm2-policy-hash", NULL },
+                { "tpm2-policy-hash", "42" },
+                { "tpm2-policy-hash", "null" },
+                { "tpm2-policy-hash", "\"\"" },
+                { "tpm2-policy-hash", "\"0011\"" },
+                { "tpm2-policy-hash", "\"" Z40 "\"" },                   /* sha1-sized */
+                { "tpm2-policy-hash", "\"" HASH "00\"" },                /* 33 bytes */
+                { "tpm2-policy-hash", "\"02e3642b3e29eeccfffd8031c00a6f0a0febe5ceea2f6ef6b0322fe81598cf3\"" },
+                { "tpm2-policy-hash", "\"zze3642b3e29eeccfffd8031c00a6f0a0febe5ceea2f6ef6b0322fe81598cf31\"" },
+                { "tpm2-policy-hash", "\"AuNkKz4p7sz//YAxwApvCg/r5c7qL272sDIv6BWYzzE=\"" },  /* base64 */
+                { "tpm2-pin", "\"yes\"" },
+                { "tpm2-pin", "1" },
+                { "tpm2-pin", "null" },
+                { "tpm2_salt", "\"***\"" },
+                { "tpm2_salt", "42" },
+                { "tpm2_salt", "null" },
+                { "tpm2_salt", "[\"" SALT "\"]" },
+                { "tpm2_srk", "42" },
+                { "tpm2_srk", "\"gQAAAQ\"" },
+                { "tpm2_srk", "true" },
+                { "tpm2_pubkey", "42" },
+                { "tpm2_pubkey", "\"%%%\"" },
+                { "tpm2_pubkey", "null" },
+                { "tpm2_pubkey_pcrs", "\"11\"" },
+                { "tpm2_pubkey_pcrs", "[24]" },
+                { "tpm2_pubkey_pcrs", "[-1]" },
+                { "tpm2_pcrlock", "\"true\"" },
+                { "tpm2_pcrlock", "1" },
+                { "unlockd-pcr-values", "[\"" Z64 "\"]" },               /* 1 value, 2 PCRs */
+                { "unlockd-pcr-values", "[\"" Z64 "\",\"" Z64 "\",\"" Z64 "\"]" },
+                { "unlockd-pcr-values", "[]" },
+                { "unlockd-pcr-values", "\"" Z64 Z64 "\"" },
+                { "unlockd-pcr-values", "null" },
+                { "unlockd-pcr-values", "[\"" Z64 "\",\"" Z40 "\"]" },   /* sha1 size in a sha256 token */
+                { "unlockd-pcr-values", "[\"" Z64 "\",\"" Z64 "00\"]" },
+                { "unlockd-pcr-values", "[\"" Z64 "\",\"zz\"]" },
+                { "unlockd-pcr-values", "[\"" Z64 "\",42]" },
+                { "unlockd-pcr-values", "[\"" Z64 "\",[\"" Z64 "\"]]" },
+                { "unlockd-generation", "-1" },
+                { "unlockd-generation", "\"1\"" },
+                { "unlockd-generation", "1.5" },
+                { "unlockd-generation", "null" },
+                { "unlockd-generation", "18446744073709551615" },
+                { "unlockd-generation", "99999999999999999999999" },
+                { "unlockd-generation", "-99999999999999999999999" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *json = make_token(cases[i].key, cases[i].value);
+                char what[128];
+
+                snprintf(what, sizeof(what), "%s: %.80s", cases[i].key, cases[i].value ? cases[i].value : "(absent)");
+                expect_bad(what, json);
+                free(json);
+        }
+}
+
+static void test_hostile_documents(void) {
+        char *s;
+
+        static const char *const bad[] = {
                 "",
+                " ",
                 "null",
+                "42",
+                "true",
                 "[]",
                 "\"systemd-tpm2\"",
                 "{",
+                "}",
                 "{\"type\":\"systemd-tpm2\"",
-                deep,
-                "{\"type\":42}",
+                "{\"type\":\"systemd-tpm2\",}",
+                "{\"type\":\"systemd-tpm2\"} trailing",
+                "{\"type\":\"systemd-tpm2\"}{\"type\":\"systemd-tpm2\"}",
                 "{\"type\":\"systemd-tpm2\"}",
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\",\"3\"],\"tpm2-blob\":" BLOB ",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "}",
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[],\"tpm2-blob\":" BLOB ",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "}",
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[2],\"tpm2-blob\":" BLOB ",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "}",
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"-1\"],\"tpm2-blob\":" BLOB ",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "}",
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"abc\"],\"tpm2-blob\":" BLOB ",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "}",
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"99\"],\"tpm2-blob\":" BLOB ",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "}",
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2x\"],\"tpm2-blob\":" BLOB ",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "}",
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":\"2\",\"tpm2-blob\":" BLOB ",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "}",
-                HEAD "}",                                               /* no tpm2-pcrs */
-                HEAD ",\"tpm2-pcrs\":[24]}",
-                HEAD ",\"tpm2-pcrs\":[-1]}",
-                HEAD ",\"tpm2-pcrs\":[\"7\"]}",
-                HEAD ",\"tpm2-pcrs\":[7.5]}",
-                HEAD ",\"tpm2-pcrs\":{\"7\":1}}",
-                HEAD ",\"tpm2-pcrs\":[9999999999999999999999]}",
-                huge_pcrs,
-                HEAD ",\"tpm2-pcrs\":[7],\"tpm2-pcr-bank\":7}",
-                HEAD ",\"tpm2-pcrs\":[7],\"tpm2-pin\":\"yes\"}",
-                HEAD ",\"tpm2-pcrs\":[7],\"tpm2_salt\":\"***\"}",
-                HEAD ",\"tpm2-pcrs\":[7],\"tpm2_srk\":42}",
-                HEAD ",\"tpm2-pcrs\":[7],\"unlockd-pcr-values\":[\"00\"]}",
-                HEAD ",\"tpm2-pcrs\":[7],\"unlockd-pcr-values\":[]}",
-                HEAD ",\"tpm2-pcrs\":[7],\"unlockd-pcr-values\":\"00\"}",
-                HEAD ",\"tpm2-pcrs\":[7],\"unlockd-generation\":-1}",
-                HEAD ",\"tpm2-pcrs\":[7],\"unlockd-generation\":\"1\"}",
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "}",       /* no blob */
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":\"%%%\",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "}",
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":\"AJ4AILdU\",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "}", /* truncated */
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":\"AAAAAA==\",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "}", /* zero sizes */
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":\"AAEAAAEAAA==\",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "}", /* trailing byte */
-                big_blob,
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":" BLOB ",\"tpm2-pcrs\":[7]}",                  /* no hash */
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":" BLOB ",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":\"0011\"}",
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":" BLOB ",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":\"zz\"}",
-                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":" BLOB ",\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":" HASH "} trailing",
+                "{\"type\":\"systemd-tpm2\\u0000\"}",
+                "{\"type\":\"systemd-tpm2\",\"x\":\"\xff\xfe\"}",       /* invalid UTF-8 */
+                "{\"type\":\"systemd-tpm2\",\"x\":\"\xc0\xaf\"}",       /* overlong '/' */
+                "\xef\xbb\xbf{\"type\":\"systemd-tpm2\"}",              /* BOM */
         };
-        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-                Tpm2Token *t = NULL;
-                char *err = NULL;
-                int r = tpm2_token_parse(bad[i], &t, &err);
-
-                if (r != -EBADMSG || !err) {
-                        fprintf(stderr, "hostile token %zu: r=%d err=%s\n", i, r, err ? err : "(null)");
-                        abort();
-                }
-                ASSERT(t == NULL);
-                free(err);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char what[64];
+                snprintf(what, sizeof(what), "document %zu", i);
+                expect_bad(what, bad[i]);
         }
+        expect_bad("NULL", NULL);
+
+        /* A whole document of the base token minus its end, at every length. */
+        {
+                size_t n = strlen(v252);
+                char *p = malloc(n + 1);
+                ASSERT(p);
+                for (size_t len = 0; len < n; len++) {
+                        memcpy(p, v252, len);
+                        p[len] = 0;
+                        expect_bad("truncated v252", p);
+                }
+                free(p);
+        }
+
+        /* Deep nesting, at the top and inside an unknown field. */
+        s = repeat("", "[", 100000, "");
+        expect_bad("deep array", s);
+        free(s);
+        s = repeat("{\"type\":\"systemd-tpm2\",\"x\":", "[", 64, "");
+        expect_bad("deep field", s);
+        free(s);
+        {
+                char *a = repeat("{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":\"" BLOB "\","
+                                 "\"tpm2-pcrs\":[7],\"tpm2-policy-hash\":\"" HASH "\",\"x\":", "[", 40, "");
+                char *b = repeat(a, "]", 40, "}");
+                expect_bad("nested garbage", b);
+                free(a);
+                free(b);
+        }
+
+        /* Huge arrays and strings. */
+        s = repeat("{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":\"" BLOB "\","
+                   "\"tpm2-policy-hash\":\"" HASH "\",\"tpm2-pcrs\":[7", ",7", 5000, "]}");
+        expect_bad("huge tpm2-pcrs", s);
+        free(s);
+        s = repeat("{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"", ",\"2\"", 5000, "]}");
+        expect_bad("huge keyslots", s);
+        free(s);
+        /* A blob of 6000 bytes: over TOKEN_BLOB_MAX. */
+        s = repeat("{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-pcrs\":[7],"
+                   "\"tpm2-policy-hash\":\"" HASH "\",\"tpm2-blob\":\"", "AAAA", 2000, "\"}");
+        expect_bad("oversized blob", s);
+        free(s);
+        /* A blob string far longer than any blob, with white space. */
+        s = repeat("{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-pcrs\":[7],"
+                   "\"tpm2-policy-hash\":\"" HASH "\",\"tpm2-blob\":\"", "AAAA\\n", 10000, "\"}");
+        expect_bad("long blob string", s);
+        free(s);
+        s = repeat("{\"type\":\"systemd-tpm2\",\"keyslots\":[\"2\"],\"tpm2-blob\":\"" BLOB "\",\"tpm2-pcrs\":[7],"
+                   "\"tpm2-policy-hash\":\"" HASH "\",\"tpm2_salt\":\"", "AAAA", 400, "\"}");
+        expect_bad("oversized salt", s);
+        free(s);
+        /* Larger than TOKEN_JSON_MAX, however valid. */
+        s = repeat("{\"type\":\"systemd-tpm2\",\"x\":\"", "x", TOKEN_JSON_MAX, "\"}");
+        expect_bad("oversized document", s);
+        free(s);
+}
+
+/* Random-ish damage to valid tokens: any result is fine but a crash, a
+ * leak (valgrind) or an -EBADMSG without a message. */
+static void test_mutations(void) {
+        static const char subst[] = "\"{}[],:0x\\ -";
+        const char *seeds[] = { v252, NULL };
+        char *full = make_token("unlockd-pcr-values", "[\"" Z64 "\",\"" Z64 "\"]");
+        size_t parsed = 0;
+
+        seeds[1] = full;
+        for (size_t k = 0; k < ELEMENTSOF(seeds); k++) {
+                size_t n = strlen(seeds[k]);
+                char *p = malloc(n + 1);
+
+                ASSERT(p);
+                for (size_t pos = 0; pos < n; pos++)
+                        for (size_t c = 0; c < sizeof(subst) - 1; c++) {
+                                Tpm2Token *t = NULL;
+                                char *err = NULL, *out = NULL;
+                                int r;
+
+                                memcpy(p, seeds[k], n + 1);
+                                p[pos] = subst[c];
+                                r = tpm2_token_parse(p, &t, &err);
+                                ASSERT(r == 0 || r == -EBADMSG || r == -EMEDIUMTYPE);
+                                ASSERT((r == -EBADMSG) == (err != NULL));
+                                ASSERT((r == 0) == (t != NULL));
+                                if (t && !t->unsupported) {
+                                        ASSERT_EQ(tpm2_token_format(t, &out), 0);
+                                        free(out);
+                                }
+                                parsed += r == 0;
+                                tpm2_token_free(t);
+                                free(err);
+                        }
+                free(p);
+        }
+        ASSERT(parsed > 0);
+        free(full);
 }
 
 static void test_other_types(void) {
         Tpm2Token *t = NULL;
-        char *type = NULL, *json = NULL;
+        char *err = NULL;
+
+        ASSERT_EQ(tpm2_token_parse("{\"type\":\"systemd-fido2\",\"keyslots\":[\"1\"]}", &t, &err), -EMEDIUMTYPE);
+        ASSERT(t == NULL && err == NULL);
+        ASSERT_EQ(tpm2_token_parse("{\"type\":\"systemd-recovery\",\"keyslots\":[\"3\"]}", &t, &err), -EMEDIUMTYPE);
+        ASSERT_EQ(tpm2_token_parse("{\"type\":\"\"}", &t, &err), -EMEDIUMTYPE);
+        ASSERT_EQ(tpm2_token_parse("{\"type\":\"SYSTEMD-TPM2\"}", &t, &err), -EMEDIUMTYPE);
+        ASSERT(t == NULL && err == NULL);
+}
+
+static void test_type_and_keyslot(void) {
+        static const struct {
+                const char *json, *type;
+                int slot;
+        } good[] = {
+                { "{\"type\":\"systemd-recovery\",\"keyslots\":[\"3\"]}", "systemd-recovery", 3 },
+                { "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"31\"],\"x\":1}", "systemd-tpm2", 31 },
+                { "{\"type\":\"x\",\"keyslots\":[]}", "x", -1 },
+                { "{\"type\":\"x\"}", "x", -1 },
+                { "{\"type\":\"x\",\"keyslots\":[\"1\",\"2\"]}", "x", -1 },
+                { "{\"type\":\"x\",\"keyslots\":[\"abc\"]}", "x", -1 },
+                { "{\"type\":\"x\",\"keyslots\":[\"32\"]}", "x", -1 },
+                { "{\"type\":\"x\",\"keyslots\":[1]}", "x", -1 },
+                { "{\"type\":\"x\",\"keyslots\":\"1\"}", "x", -1 },
+        };
+        static const char *const bad[] = {
+                "{\"keyslots\":[\"1\"]}", "{\"type\":42}", "{\"type\":null}", "[]", "", "{", "\"x\"",
+                "{\"type\":\"x\\u0000y\"}",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                char *type = NULL;
+                int slot = 99;
+
+                ASSERT_EQ(token_get_type_and_keyslot(good[i].json, &type, &slot), 0);
+                ASSERT_STREQ(type, good[i].type);
+                ASSERT_EQ(slot, good[i].slot);
+                free(type);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char *type = NULL;
+                int slot = 99;
+
+                ASSERT_EQ(token_get_type_and_keyslot(bad[i], &type, &slot), -EBADMSG);
+                ASSERT(type == NULL);
+                ASSERT_EQ(slot, 99);
+        }
+}
+
+static void test_recovery_token(void) {
+        char *json = NULL, *type = NULL;
         int slot;
 
-        ASSERT_EQ(tpm2_token_parse("{\"type\":\"systemd-fido2\",\"keyslots\":[\"1\"]}", &t, NULL), -EMEDIUMTYPE);
-        ASSERT_EQ(token_get_type_and_keyslot("{\"type\":\"systemd-recovery\",\"keyslots\":[\"3\"]}", &type, &slot), 0);
-        ASSERT_STREQ(type, "systemd-recovery");
-        ASSERT_EQ(slot, 3);
-        free(type);
-        ASSERT_EQ(token_get_type_and_keyslot("{\"type\":\"x\",\"keyslots\":[]}", &type, &slot), 0);
-        ASSERT_EQ(slot, -1);
-        free(type);
-        ASSERT_EQ(token_get_type_and_keyslot("{\"keyslots\":[\"1\"]}", &type, &slot), -EBADMSG);
         ASSERT_EQ(recovery_token_format(4, &json), 0);
         ASSERT_STREQ(json, "{\"type\":\"systemd-recovery\",\"keyslots\":[\"4\"]}");
+        ASSERT_EQ(token_get_type_and_keyslot(json, &type, &slot), 0);
+        ASSERT_STREQ(type, TOKEN_TYPE_RECOVERY);
+        ASSERT_EQ(slot, 4);
+        free(type);
         free(json);
+        ASSERT_EQ(recovery_token_format(0, &json), 0);
+        ASSERT_STREQ(json, "{\"type\":\"systemd-recovery\",\"keyslots\":[\"0\"]}");
+        free(json);
+        ASSERT_EQ(recovery_token_format(31, &json), 0);
+        free(json);
+        json = NULL;
         ASSERT_EQ(recovery_token_format(32, &json), -EINVAL);
+        ASSERT_EQ(recovery_token_format(-1, &json), -EINVAL);
+        ASSERT(json == NULL);
 }
 
 int main(void) {
         TEST(test_v252_roundtrip);
-        TEST(test_full_roundtrip);
+        TEST(test_pin_salt_srk_roundtrip);
+        TEST(test_unlockd_fields_roundtrip);
+        TEST(test_format_from_struct);
         TEST(test_unsupported);
-        TEST(test_hostile);
+        TEST(test_supported_variants);
+        TEST(test_hostile_fields);
+        TEST(test_hostile_documents);
+        TEST(test_mutations);
         TEST(test_other_types);
+        TEST(test_type_and_keyslot);
+        TEST(test_recovery_token);
         return 0;
 }
