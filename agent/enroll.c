@@ -123,7 +123,7 @@ static int enroll_tpm2(struct crypt_device *cd, const char *device, const char *
         _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
         _cleanup_secret_ char *b64 = NULL;
         uint8_t *secret = NULL;
-        _cleanup_free_ char *pcrs = pcr_mask_to_string(o->pcr_mask);
+        _cleanup_free_ char *pcrs = o->pcr_mask ? pcr_mask_to_string(o->pcr_mask) : strdup("none");
         uint16_t bank = o->pcr_bank;
         int slot, token, r;
 

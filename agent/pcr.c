@@ -203,9 +203,13 @@ int policy_digest_compute(uint16_t bank, uint32_t mask, const uint8_t *values, s
 
         if (!ret)
                 return -EINVAL;
-        r = policy_digest_pcr(d, bank, mask, values, values_size);
-        if (r < 0)
-                return r;
+        /* No PCRs: no PolicyPCR at all, as in systemd's tokens. */
+        if (mask != 0) {
+                r = policy_digest_pcr(d, bank, mask, values, values_size);
+                if (r < 0)
+                        return r;
+        } else if (values_size != 0 || pcr_bank_digest_size(bank) == 0)
+                return -EINVAL;
         if (pin)
                 policy_digest_auth_value(d);
         memcpy(ret, d, sizeof(d));

@@ -52,8 +52,8 @@ int policy_digest_pcr(uint8_t digest[SHA256_DIGEST_SIZE], uint16_t bank, uint32_
 void policy_digest_auth_value(uint8_t digest[SHA256_DIGEST_SIZE]);
 
 /* Full policy digest of a token's policy (PolicyPCR, then PolicyAuthValue when
- * pin), starting from all-zeros. Returns 0 or -EINVAL. With mask 0 this still
- * includes PolicyPCR of an empty selection, as tpm2.c's unseal does; systemd
- * omits PolicyPCR when its PCR mask is empty. */
+ * pin), starting from all-zeros. Returns 0 or -EINVAL. With mask 0 there
+ * is no PolicyPCR at all (as in systemd's tokens), so the digest is all zeros,
+ * or PolicyAuthValue's alone. */
 int policy_digest_compute(uint16_t bank, uint32_t mask, const uint8_t *values, size_t values_size,
                           bool pin, uint8_t ret[SHA256_DIGEST_SIZE]);

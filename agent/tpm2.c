@@ -620,11 +620,14 @@ static int unseal_once(Tpm2Context *c, const Tpm2Token *t, ESYS_TR salt_key, ESY
         if (r < 0)
                 return r;
 
-        pcr_selection_init(&sel, bank, t->pcr_mask);
-        rc = Esys_PolicyPCR(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel);
-        if (rc != TSS2_RC_SUCCESS) {
-                r = log_tss(rc, "PolicyPCR");
-                goto finish;
+        /* No PCRs, no PolicyPCR: systemd's tokens are built that way. */
+        if (t->pcr_mask != 0) {
+                pcr_selection_init(&sel, bank, t->pcr_mask);
+                rc = Esys_PolicyPCR(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel);
+                if (rc != TSS2_RC_SUCCESS) {
+                        r = log_tss(rc, "PolicyPCR");
+                        goto finish;
+                }
         }
         if (t->pin) {
                 rc = Esys_PolicyAuthValue(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);

@@ -40,6 +40,13 @@ for pcrs in 7 0+7; do
         unlockd_opens "$IMG"
 done
 
+say "no PCRs (--tpm2-pcrs= / --pcrs=): systemd's token opens with unlockd, and unlockd's with the tools chain"
+IMG=$TEST_DIR/sd-none.img
+make_luks "$IMG" "interop pass"
+PASSWORD="interop pass" sd_enroll --tpm2-device="$TCTI" --tpm2-pcrs= "$IMG"
+assert_eq "$(json_get "$(cryptsetup token export --token-id 0 "$IMG")" 'j["tpm2-policy-hash"]')" "$(printf '0%.0s' $(seq 64))" "systemd's empty-PCR policy"
+unlockd_opens "$IMG"
+
 say "systemd-cryptenroll --tpm2-with-pin → unlockd with \$PIN"
 IMG=$TEST_DIR/sd-pin.img
 make_luks "$IMG" "interop pass"
@@ -87,7 +94,8 @@ PY
         tpm2_load -Q -C "$PARENT" -u "$d/pub" -r "$d/priv" -c "$d/sealed.ctx"
         tpm2_flushcontext -t
         tpm2_startauthsession -Q --policy-session -S "$d/session.ctx"
-        tpm2_policypcr -Q -S "$d/session.ctx" -l "$(cat "$d/pcrs")"
+        # No PCRs: no PolicyPCR (systemd's policy is then all zeros).
+        grep -q ':$' "$d/pcrs" || tpm2_policypcr -Q -S "$d/session.ctx" -l "$(cat "$d/pcrs")"
         tpm2_unseal -Q -p session:"$d/session.ctx" -c "$d/sealed.ctx" -o "$d/secret"
         tpm2_flushcontext "$d/session.ctx"
         tpm2_flushcontext -t
@@ -106,6 +114,15 @@ SLOT=$(json_get "$TOKEN" 'j["keyslots"][0]')
 printf '%s' "$PASS" | cryptsetup open --test-passphrase --key-slot "$SLOT" --key-file - "$IMG" \
         || fail "the passphrase does not open the token's own keyslot $SLOT"
 assert_no_tpm_leaks "tpm2-tools chain"
+
+say "unlockctl enroll with no PCRs → the tools chain unseals it"
+IMG=$TEST_DIR/ours-none.img
+make_luks "$IMG" "interop pass"
+"$UNLOCKCTL" enroll --tpm2 --no-srk --pcrs= --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG"
+TOKEN=$(cryptsetup token export --token-id 0 "$IMG")
+assert_eq "$(json_get "$TOKEN" 'j["tpm2-policy-hash"]')" "$(printf '0%.0s' $(seq 64))" "unlockd's empty-PCR policy"
+unlockd_opens "$IMG"
+opens_with "$IMG" "$(tools_unseal "$TOKEN")" || fail "the tools chain did not unseal unlockd's empty-PCR token"
 
 # Builds a systemd-tpm2 token with tpm2-tools alone: seal 32 random bytes
 # under PARENT (a context file) to PCR 7, add the keyslot, import the token.

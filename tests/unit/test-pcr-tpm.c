@@ -302,9 +302,20 @@ static int check(const char *bank_name, const char *pcrs, const char *mask_strin
                 fprintf(stderr, "tpm2_startauthsession failed\n");
                 return -1;
         }
-        r = run(pcr_argv);
+        /* An empty selection means no PolicyPCR at all (as systemd does):
+         * with no PIN either, the policy is the session's initial all-zero
+         * digest. */
+        r = mask != 0 ? run(pcr_argv) : 0;
         if (r == 0 && pin)
                 r = run(auth_argv);
+        if (r == 0 && mask == 0 && !pin) {
+                FILE *z = fopen(policy_path, "wb");
+                static const uint8_t zeros[SHA256_DIGEST_SIZE];
+                if (!z || fwrite(zeros, 1, sizeof(zeros), z) != sizeof(zeros))
+                        r = -1;
+                if (z)
+                        fclose(z);
+        }
         /* Always flush: swtpm has no resource manager, and a leaked session
          * would make later cases fail. */
         if (run(flush_argv) != 0 && r == 0)

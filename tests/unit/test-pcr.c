@@ -169,8 +169,17 @@ static void test_digest_vectors(void) {
         hex(d, sizeof(d), h);
         ASSERT_STREQ(h, "a459f3351d48706d42b6a920938f56e28b7356602a02784cf0f37b6f5aeb068c");
 
-        /* Empty selection: SHA256 of no values. */
+        /* Empty selection: no PolicyPCR at all (systemd's empty-PCR tokens
+         * carry an all-zero policy hash); policy_digest_pcr() itself still
+         * hashes an empty selection. */
         ASSERT_EQ(policy_digest_compute(PCR_BANK_SHA256, 0, NULL, 0, false, d), 0);
+        hex(d, sizeof(d), h);
+        ASSERT_STREQ(h, "0000000000000000000000000000000000000000000000000000000000000000");
+        ASSERT_EQ(policy_digest_compute(PCR_BANK_SHA256, 0, NULL, 0, true, d), 0);
+        hex(d, sizeof(d), h);
+        ASSERT_STREQ(h, "8fcd2169ab92694e0c633f1ab772842b8241bbc20288981fc7ac1eddc1fddb0e");
+        memset(d, 0, sizeof(d));
+        ASSERT_EQ(policy_digest_pcr(d, PCR_BANK_SHA256, 0, NULL, 0), 0);
         hex(d, sizeof(d), h);
         ASSERT_STREQ(h, "7df052f36836e42176aaa0b800a56ef35ed728f46c6cb4cc83d56059490ba361");
 
