@@ -332,7 +332,7 @@ static int reseal_via_service(void) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_free_ char *job = NULL, *result = NULL;
+        _cleanup_free_ char *job = NULL;
         const char *path;
         int r;
 

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "modload.h"
 
+_printf_(6, 0)
 static void kmod_log(void *data, int priority, const char *file, int line, const char *fn,
                      const char *format, va_list args) {
         char buf[512];
