@@ -9,6 +9,7 @@
 #include "config.h"
 #include "fileio.h"
 #include "log.h"
+#include "strutil.h"
 #include "luks.h"
 #include "modload.h"
 #include "prompt.h"
@@ -240,19 +241,6 @@ static int prompt_volume(Unlocker *u, struct crypt_device *cd, Volume *v, char *
         return 0;
 }
 
-_printf_(2, 3)
-static void set_string(char **s, const char *fmt, ...) {
-        va_list ap;
-        char *n = NULL;
-
-        va_start(ap, fmt);
-        if (vasprintf(&n, fmt, ap) < 0)
-                n = NULL;
-        va_end(ap);
-        free(*s);
-        *s = n;
-}
-
 static int unlock_one(Unlocker *u, const VolumeSpec *spec, Volume *v) {
         _cleanup_luks_ struct crypt_device *cd = NULL;
         _cleanup_secret_ char *pass = NULL;
@@ -266,7 +254,7 @@ static int unlock_one(Unlocker *u, const VolumeSpec *spec, Volume *v) {
 
         r = luks_open(spec->device, &cd);
         if (r < 0) {
-                set_string(&v->error, "cannot read the LUKS2 header: %s", strerror(ERRNO_VALUE(r)));
+                free_and_printf(&v->error, "cannot read the LUKS2 header: %s", strerror(ERRNO_VALUE(r)));
                 return log_error_errno(r, "Cannot read the LUKS2 header of %s: %m", spec->device);
         }
 
@@ -300,13 +288,13 @@ static int unlock_one(Unlocker *u, const VolumeSpec *spec, Volume *v) {
                 log_notice("%s has no TPM2 token.", spec->device);
 
         if (!arg_prompt) {
-                set_string(&v->error, "the TPM did not unlock it and prompting is off");
+                free_and_printf(&v->error, "the TPM did not unlock it and prompting is off");
                 return log_error_errno(ENOKEY, "The TPM did not unlock %s and prompting is off.", spec->device);
         }
 
         r = prompt_volume(u, cd, v, &pass, &pass_len);
         if (r < 0) {
-                set_string(&v->error, "no recovery key or passphrase was accepted: %s",
+                free_and_printf(&v->error, "no recovery key or passphrase was accepted: %s",
                            r == -ETIME ? "timed out" : r == -EDQUOT ? "too many wrong answers" : strerror(ERRNO_VALUE(r)));
                 return log_error_errno(r, "%s stays locked: %s", spec->device, v->error);
         }
@@ -314,17 +302,17 @@ static int unlock_one(Unlocker *u, const VolumeSpec *spec, Volume *v) {
                  v->method == UNLOCK_METHOD_RECOVERY_KEY ? "recovery key" : "passphrase", v->keyslot);
 
         if (!arg_reseal || !spec->reseal) {
-                set_string(&v->reseal, "disabled");
+                free_and_printf(&v->reseal, "disabled");
                 return 0;
         }
         r = reseal_queue(u, cd, v, pass, pass_len, arg_state_dir);
         if (r < 0) {
-                set_string(&v->reseal, "failed: %s", strerror(ERRNO_VALUE(r)));
+                free_and_printf(&v->reseal, "failed: %s", strerror(ERRNO_VALUE(r)));
                 log_warning_errno(r, "Could not queue a re-seal of %s (the next boot will ask again): %m", spec->device);
         } else if (r == 0)
-                set_string(&v->reseal, "none");
+                free_and_printf(&v->reseal, "none");
         else {
-                set_string(&v->reseal, "queued");
+                free_and_printf(&v->reseal, "queued");
                 log_notice("Queued a re-seal of %s for the booted system.", spec->device);
         }
         return 0;

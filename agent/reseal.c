@@ -15,6 +15,7 @@
 #include "fileio.h"
 #include "keyring.h"
 #include "log.h"
+#include "strutil.h"
 #include "pcr.h"
 #include "reseal.h"
 #include "secret.h"
@@ -607,19 +608,6 @@ static void finish_job(const char *path, const char *desc) {
                 log_warning_errno(errno, "Failed to remove %s: %m", path);
 }
 
-_printf_(2, 3)
-static void result_message(ResealResult *res, const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(res->message);
-        res->message = s;
-}
-
 /* Step D: retire each stale token that is still exactly what the job
  * recorded, and its keyslot when it is still the same keyslot and nothing
  * else uses it. */
@@ -674,7 +662,7 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
 
         r = read_file_bounded(path, RESEAL_JOB_MAX, &json, NULL);
         if (r < 0) {
-                result_message(res, "cannot read %s: %s", path, strerror(ERRNO_VALUE(r)));
+                free_and_printf(&res->message, "cannot read %s: %s", path, strerror(ERRNO_VALUE(r)));
                 return r;
         }
         r = reseal_job_parse(json, &j, &error);
@@ -683,7 +671,7 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
                  * any, is an orphan and goes with the next orphan scan. */
                 _cleanup_free_ char *base = strdup(strrchr(path, '/') ? strrchr(path, '/') + 1 : path), *tdesc = NULL;
 
-                result_message(res, "job %s is unreadable (%s); removed", path, error ?: "malformed");
+                free_and_printf(&res->message, "job %s is unreadable (%s); removed", path, error ?: "malformed");
                 (void) unlink(path);
                 /* Its secret is useless now; the file name names the volume. */
                 if (base && strlen(base) > 5 && streq(base + strlen(base) - 5, ".json")) {
@@ -700,7 +688,7 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
 
         r = open_job_volume(j, &cd, &res->device);
         if (r < 0) {
-                result_message(res, "volume %s is not present", j->uuid);
+                free_and_printf(&res->message, "volume %s is not present", j->uuid);
                 return r;
         }
         res->keyslot = j->keyslot;
@@ -712,7 +700,7 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
         if (token < 0) {
                 /* Step A: not sealed yet. */
                 if (ptok < 0 || !luks_keyslot_active(cd, j->keyslot)) {
-                        result_message(res, "job for keyslot %d is obsolete (keyslot or marker gone); removed", j->keyslot);
+                        free_and_printf(&res->message, "job for keyslot %d is obsolete (keyslot or marker gone); removed", j->keyslot);
                         finish_job(path, desc);
                         (void) reseal_clean_orphans(cd, state_dir);
                         return 1;
@@ -721,12 +709,12 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
                 if (r == -ENOKEY) {
                         finish_job(path, desc);
                         (void) reseal_clean_orphans(cd, state_dir);
-                        result_message(res, "the re-seal secret is gone from the keyring (expired?); "
+                        free_and_printf(&res->message, "the re-seal secret is gone from the keyring (expired?); "
                                        "orphaned keyslot %d removed; the next recovery unlock queues a new job", j->keyslot);
                         return 1;
                 }
                 if (r < 0) {
-                        result_message(res, "cannot read the re-seal secret: %s", strerror(ERRNO_VALUE(r)));
+                        free_and_printf(&res->message, "cannot read the re-seal secret: %s", strerror(ERRNO_VALUE(r)));
                         return r;
                 }
                 r = base64_encode(secret, secret_size, true, &b64);
@@ -737,14 +725,14 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
                 r = luks_check_passphrase(cd, j->keyslot, b64, (size_t) r);
                 if (r < 0) {
                         secret_free(secret);
-                        result_message(res, "the re-seal secret does not open keyslot %d", j->keyslot);
+                        free_and_printf(&res->message, "the re-seal secret does not open keyslot %d", j->keyslot);
                         return -EBADMSG;
                 }
 
                 r = tpm2_context_new(tcti, &tpm);
                 if (r < 0) {
                         secret_free(secret);
-                        result_message(res, "cannot open the TPM: %s", tpm2_strerror(r));
+                        free_and_printf(&res->message, "cannot open the TPM: %s", tpm2_strerror(r));
                         return r;
                 }
                 r = tpm2_seal(tpm, &(Tpm2SealParams) {
@@ -756,7 +744,7 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
                         }, secret, secret_size, &t);
                 secret = secret_free(secret);
                 if (r < 0) {
-                        result_message(res, "sealing failed: %s", tpm2_strerror(r));
+                        free_and_printf(&res->message, "sealing failed: %s", tpm2_strerror(r));
                         return r;
                 }
                 t->keyslot = j->keyslot;
@@ -767,7 +755,7 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
                 reseal_crash_point("before-token");
                 token = luks_token_add(cd, tjson);
                 if (token < 0) {
-                        result_message(res, "cannot write the TPM2 token: %s", strerror(ERRNO_VALUE(token)));
+                        free_and_printf(&res->message, "cannot write the TPM2 token: %s", strerror(ERRNO_VALUE(token)));
                         return token;
                 }
                 reseal_crash_point("after-token");
@@ -786,7 +774,7 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
         if (!tpm) {
                 r = tpm2_context_new(tcti, &tpm);
                 if (r < 0) {
-                        result_message(res, "cannot open the TPM: %s", tpm2_strerror(r));
+                        free_and_printf(&res->message, "cannot open the TPM: %s", tpm2_strerror(r));
                         return r;
                 }
         }
@@ -800,7 +788,7 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
                         if (pending)
                                 (void) luks_token_add(cd, pending);
                         (void) luks_token_remove(cd, token);
-                        result_message(res, "the new TPM2 token did not verify (%s); job kept", tpm2_strerror(r));
+                        free_and_printf(&res->message, "the new TPM2 token did not verify (%s); job kept", tpm2_strerror(r));
                         return -EIO;
                 }
                 res->verified = true;
@@ -815,7 +803,7 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
         (void) reseal_clean_orphans(cd, state_dir);
         {
                 _cleanup_free_ char *pcrs = pcr_mask_to_string(j->pcr_mask);
-                result_message(res, "re-sealed keyslot %d to PCR %s (%s bank) as token %d%s; %u stale token%s removed",
+                free_and_printf(&res->message, "re-sealed keyslot %d to PCR %s (%s bank) as token %d%s; %u stale token%s removed",
                                j->keyslot, pcrs ?: "?", pcr_bank_to_string(j->pcr_bank), token,
                                res->verified ? ", verified by unsealing" : ", not verified (the PCRs moved on since boot)",
                                res->stale_removed, res->stale_removed == 1 ? "" : "s");

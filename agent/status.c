@@ -10,15 +10,8 @@
 #include "reseal.h"
 #include "secret.h"
 #include "status.h"
+#include "strutil.h"
 #include "token.h"
-
-static json_object *pcr_array(uint32_t mask) {
-        json_object *a = json_object_new_array();
-        for (unsigned i = 0; a && i < PCR_MAX; i++)
-                if (mask & (1u << i))
-                        json_object_array_add(a, json_object_new_int((int) i));
-        return a;
-}
 
 /* Whether the current PCRs satisfy the token's policy: the policy digest of
  * the current values equals tpm2-policy-hash. 1 yes, 0 no, <0 unknown. */
@@ -107,7 +100,7 @@ json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Cont
                         else {
                                 json_object_object_add(j, "pcr-bank", json_object_new_string(
                                                 pcr_bank_to_string(t->pcr_bank ?: PCR_BANK_SHA256) ?: "unknown"));
-                                json_object_object_add(j, "pcrs", pcr_array(t->pcr_mask));
+                                json_object_object_add(j, "pcrs", json_pcr_array(t->pcr_mask));
                                 json_object_object_add(j, "pin", json_object_new_boolean(t->pin));
                                 json_object_object_add(j, "srk", json_object_new_boolean(!!t->srk));
                                 json_object_object_add(j, "generation", json_object_new_int64((int64_t) t->generation));
@@ -116,7 +109,7 @@ json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Cont
                                 r = policy_satisfied(tpm, t, &changed);
                                 json_object_object_add(j, "policy-satisfied", r >= 0 ? json_object_new_boolean(r) : NULL);
                                 if (r == 0 && t->sealed_pcr_values)
-                                        json_object_object_add(j, "pcrs-changed", pcr_array(changed));
+                                        json_object_object_add(j, "pcrs-changed", json_pcr_array(changed));
                         }
                 }
                 json_object_array_add(tokens, j);

@@ -6,6 +6,7 @@
 
 #include "encoding.h"
 #include "log.h"
+#include "strutil.h"
 #include "pcr.h"
 #include "prompt.h"
 #include "recovery-key.h"
@@ -94,19 +95,6 @@ static TokenOutcome *outcome_new(Volume *v, int token) {
         o = &v->outcomes[v->n_outcomes++];
         *o = (TokenOutcome) { .token = token, .keyslot = -1, .result = TOKEN_FAILED };
         return o;
-}
-
-_printf_(2, 3)
-static void outcome_detail(TokenOutcome *o, const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(o->detail);
-        o->detail = s;
 }
 
 /* Which PCRs differ now from the values recorded at sealing time. */
@@ -205,7 +193,7 @@ static int try_token(Unlocker *u, struct crypt_device *cd, Volume *v, int token,
         r = tpm2_token_parse(json, &t, &error);
         if (r < 0) {
                 o->result = TOKEN_MALFORMED;
-                outcome_detail(o, "token %d is malformed: %s", token, error ?: "unreadable");
+                free_and_printf(&o->detail, "token %d is malformed: %s", token, error ?: "unreadable");
                 return r;
         }
         o->keyslot = t->keyslot;
@@ -213,19 +201,19 @@ static int try_token(Unlocker *u, struct crypt_device *cd, Volume *v, int token,
         o->pcr_mask = t->pcr_mask;
         if (t->unsupported) {
                 o->result = TOKEN_UNSUPPORTED;
-                outcome_detail(o, "token %d uses %s, which is not supported", token, t->unsupported);
+                free_and_printf(&o->detail, "token %d uses %s, which is not supported", token, t->unsupported);
                 return -EOPNOTSUPP;
         }
         if (!luks_keyslot_active(cd, t->keyslot)) {
                 o->result = TOKEN_MALFORMED;
-                outcome_detail(o, "token %d refers to keyslot %d, which is not in use", token, t->keyslot);
+                free_and_printf(&o->detail, "token %d refers to keyslot %d, which is not in use", token, t->keyslot);
                 return -EBADMSG;
         }
 
         r = unlocker_tpm(u, &tpm);
         if (r < 0) {
                 o->result = TOKEN_NO_TPM;
-                outcome_detail(o, "no TPM found");
+                free_and_printf(&o->detail, "no TPM found");
                 return r;
         }
 
@@ -236,7 +224,7 @@ static int try_token(Unlocker *u, struct crypt_device *cd, Volume *v, int token,
         switch (r) {
         case -ENOKEY:
                 o->result = TOKEN_PIN_REQUIRED;
-                outcome_detail(o, "token %d needs a PIN and none was given", token);
+                free_and_printf(&o->detail, "token %d needs a PIN and none was given", token);
                 return r;
         case 0:
                 break;
@@ -245,35 +233,35 @@ static int try_token(Unlocker *u, struct crypt_device *cd, Volume *v, int token,
                 diagnose_pcrs(tpm, t, o);
                 if (o->pcrs_known && o->pcrs_changed) {
                         _cleanup_free_ char *s = pcr_mask_to_string(o->pcrs_changed);
-                        outcome_detail(o, "PCR %s changed since sealing", s ?: "?");
+                        free_and_printf(&o->detail, "PCR %s changed since sealing", s ?: "?");
                 } else {
                         _cleanup_free_ char *s = pcr_mask_to_string(t->pcr_mask);
-                        outcome_detail(o, "PCR policy (PCR %s) not satisfied", s ?: "?");
+                        free_and_printf(&o->detail, "PCR policy (PCR %s) not satisfied", s ?: "?");
                 }
                 return r;
         case -ENOLCK:
                 o->result = TOKEN_LOCKOUT;
-                outcome_detail(o, "the TPM is in dictionary-attack lockout");
+                free_and_printf(&o->detail, "the TPM is in dictionary-attack lockout");
                 return r;
         case -EACCES:
                 o->result = TOKEN_PIN_WRONG;
-                outcome_detail(o, "wrong PIN");
+                free_and_printf(&o->detail, "wrong PIN");
                 return r;
         case -ENODEV:
                 o->result = TOKEN_NO_TPM;
-                outcome_detail(o, "the TPM stopped answering");
+                free_and_printf(&o->detail, "the TPM stopped answering");
                 return r;
         case -EOPNOTSUPP:
                 o->result = TOKEN_UNSUPPORTED;
-                outcome_detail(o, "%s", tpm2_strerror(r));
+                free_and_printf(&o->detail, "%s", tpm2_strerror(r));
                 return r;
         case -EBADMSG:
                 o->result = TOKEN_MALFORMED;
-                outcome_detail(o, "%s", tpm2_strerror(r));
+                free_and_printf(&o->detail, "%s", tpm2_strerror(r));
                 return r;
         default:
                 o->result = TOKEN_FAILED;
-                outcome_detail(o, "%s (%s)", tpm2_strerror(r), strerror(ERRNO_VALUE(r)));
+                free_and_printf(&o->detail, "%s (%s)", tpm2_strerror(r), strerror(ERRNO_VALUE(r)));
                 return r;
         }
 
@@ -286,7 +274,7 @@ static int try_token(Unlocker *u, struct crypt_device *cd, Volume *v, int token,
         r = unlock_open_keyslot(u, cd, v, t->keyslot, pass, (size_t) r);
         if (r < 0) {
                 o->result = TOKEN_KEYSLOT_REJECTED;
-                outcome_detail(o, "keyslot %d did not accept the unsealed secret (%s)", t->keyslot,
+                free_and_printf(&o->detail, "keyslot %d did not accept the unsealed secret (%s)", t->keyslot,
                                strerror(ERRNO_VALUE(r)));
                 return r;
         }
@@ -381,14 +369,6 @@ char *volume_failure_summary(const Volume *v) {
         return TAKE_PTR(s);
 }
 
-static json_object *pcr_array(uint32_t mask) {
-        json_object *a = json_object_new_array();
-        for (unsigned i = 0; a && i < PCR_MAX; i++)
-                if (mask & (1u << i))
-                        json_object_array_add(a, json_object_new_int((int) i));
-        return a;
-}
-
 json_object *volume_to_json(const Volume *v) {
         json_object *o = json_object_new_object(), *tokens;
 
@@ -417,10 +397,10 @@ json_object *volume_to_json(const Volume *v) {
                 json_object_object_add(j, "detail", json_object_new_string(t->detail ?: ""));
                 if (t->pcr_mask || t->result != TOKEN_MALFORMED) {
                         json_object_object_add(j, "pcr-bank", json_object_new_string(pcr_bank_to_string(t->bank) ?: "unknown"));
-                        json_object_object_add(j, "pcrs", pcr_array(t->pcr_mask));
+                        json_object_object_add(j, "pcrs", json_pcr_array(t->pcr_mask));
                 }
                 if (t->pcrs_known)
-                        json_object_object_add(j, "pcrs-changed", pcr_array(t->pcrs_changed));
+                        json_object_object_add(j, "pcrs-changed", json_pcr_array(t->pcrs_changed));
                 json_object_array_add(tokens, j);
         }
         json_object_object_add(o, "tokens", tokens);

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "pcr.h"
+#include "strutil.h"
+
+void free_and_printf(char **s, const char *fmt, ...) {
+        va_list ap;
+        char *n = NULL;
+
+        va_start(ap, fmt);
+        if (vasprintf(&n, fmt, ap) < 0)
+                n = NULL;
+        va_end(ap);
+        free(*s);
+        *s = n;
+}
+
+json_object *json_pcr_array(uint32_t mask) {
+        json_object *a = json_object_new_array();
+
+        for (unsigned i = 0; a && i < PCR_MAX; i++)
+                if (mask & (1u << i))
+                        json_object_array_add(a, json_object_new_int((int) i));
+        return a;
+}

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+/* Replaces *s (freed) with a newly formatted string; on OOM *s becomes NULL.
+ * For messages that are never secret. */
+void free_and_printf(char **s, const char *fmt, ...) _printf_(2, 3);
+
+/* A JSON array of the PCR indexes set in mask, ascending. */
+json_object *json_pcr_array(uint32_t mask);
