@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <termios.h>
+#include <time.h>
 
 #include "log.h"
 #include "prompt.h"
@@ -96,85 +102,221 @@ int prompt_ask_tty(const char *message, const char *prompt, char **ret) {
         return 0;
 }
 
-/* ---- multi-console prompt ------------------------------------------------ */
-
-#include <poll.h>
-#include <time.h>
-
-#define CONSOLES_MAX 16
-
-typedef struct Console {
-        char *path;
-        int fd;
-        bool restore;
-        struct termios saved;
-        char *buf;                      /* secret */
-        size_t len;
-        bool gone;
-} Console;
+/* ---- common ---------------------------------------------------------------- */
 
 static uint64_t now_usec(void) {
         struct timespec ts;
+
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
-static size_t active_consoles(char *paths[CONSOLES_MAX]) {
-        _cleanup_close_ int fd = -1;
-        char buf[512];
-        ssize_t n;
-        size_t k = 0;
-        char *save = NULL;
+/* Milliseconds for poll() until the earliest of the deadlines (0 = none),
+ * -1 when there is none. */
+static int poll_timeout_ms(uint64_t now, uint64_t a, uint64_t b) {
+        uint64_t until = a && b ? MIN(a, b) : a ?: b;
 
-        fd = open("/sys/class/tty/console/active", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        if (!until)
+                return -1;
+        if (until <= now)
                 return 0;
-        n = read(fd, buf, sizeof(buf) - 1);
-        if (n <= 0)
-                return 0;
-        buf[n] = 0;
-        for (char *w = strtok_r(buf, " \t\n", &save); w && k < CONSOLES_MAX; w = strtok_r(NULL, " \t\n", &save))
-                if (asprintf(&paths[k], "/dev/%s", w) >= 0)
-                        k++;
-        return k;
+        return (int) MIN((until - now + 999) / 1000, (uint64_t) INT32_MAX);
 }
 
-static void console_say(Console *c, const char *s) {
-        if (!c->gone)
-                (void) !write(c->fd, s, strlen(s));
+/* ---- multi-console prompt ------------------------------------------------ */
+
+#define CONSOLES_MAX 16
+/* How long one message may wait for a console that does not take output
+ * (a serial line held by flow control); after that, output to it is
+ * best effort so that it cannot hold up the other consoles. */
+#define CONSOLE_WRITE_USEC (2 * 1000000ULL)
+
+typedef struct Console {
+        char *path;
+        int fd;
+        dev_t rdev;                     /* to open each terminal once */
+        bool restore;                   /* saved holds the settings to put back */
+        bool gone;                      /* EOF, hang-up or I/O error: neither read nor written again */
+        bool stalled;                   /* output did not drain in time */
+        bool add_cr;                    /* the terminal does not turn "\n" into "\r\n" itself */
+        struct termios saved;
+        char *buf;                      /* the line being typed: secret_alloc(PROMPT_MAX_INPUT) */
+        size_t len;
+} Console;
+
+static void console_write(Console *c, const char *s, size_t size) {
+        uint64_t deadline = now_usec() + CONSOLE_WRITE_USEC;
+
+        while (size > 0 && !c->gone) {
+                ssize_t k = write(c->fd, s, size);
+
+                if (k > 0) {
+                        s += k;
+                        size -= (size_t) k;
+                        continue;
+                }
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0 && errno == EAGAIN) {
+                        struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+                        uint64_t now = now_usec();
+
+                        if (c->stalled || now >= deadline) {
+                                if (!c->stalled)
+                                        log_debug("Console %s does not take output, dropping some.", c->path);
+                                c->stalled = true;
+                                return;
+                        }
+                        (void) poll(&p, 1, poll_timeout_ms(now, deadline, 0));
+                        continue;
+                }
+                log_debug_errno(k < 0 ? errno : EIO, "Console %s went away: %m", c->path);
+                c->gone = true;
+                return;
+        }
+        c->stalled = false;
+}
+
+/* Writes text; every "\n" reaches the terminal as "\r\n", whether or not
+ * its output settings (left as they were) do that conversion. */
+_printf_(2, 3)
+static void console_printf(Console *c, const char *format, ...) {
+        _cleanup_free_ char *text = NULL, *out = NULL;
+        size_t n = 0;
+        va_list ap;
+        int k;
+
+        if (c->gone)
+                return;
+        va_start(ap, format);
+        k = vasprintf(&text, format, ap);
+        va_end(ap);
+        if (k < 0)
+                return;
+        out = malloc(2 * (size_t) k + 1);
+        if (!out)
+                return;
+        for (const char *p = text; *p; p++) {
+                if (*p == '\n' && c->add_cr && (p == text || p[-1] != '\r'))
+                        out[n++] = '\r';
+                out[n++] = *p;
+        }
+        console_write(c, out, n);
 }
 
 static void console_prompt(Console *c, const PromptOptions *o, bool with_message) {
-        if (with_message && o->message) {
-                console_say(c, "\r\n");
-                for (const char *p = o->message; *p;) {
-                        size_t n = strcspn(p, "\n");
-                        (void) !write(c->fd, p, n);
-                        console_say(c, "\r\n");
-                        p += n;
-                        if (*p)
-                                p++;
-                }
-        }
-        console_say(c, o->prompt ?: "Passphrase");
-        console_say(c, ": ");
+        if (with_message && o->message)
+                console_printf(c, "\n%s\n", o->message);
+        console_printf(c, "%s: ", o->prompt ?: "Passphrase");
 }
 
+/* Opens one console and switches it to no-echo, byte-at-a-time input.
+ * Returns 1 when added, 0 when skipped (missing, unopenable, a terminal
+ * already in the list, too many), -ENOMEM. */
+static int console_add(Console *cons, size_t *n, const char *path) {
+        _cleanup_close_ int fd = -1;
+        Console *c;
+        struct stat st;
+
+        if (*n >= CONSOLES_MAX) {
+                log_debug("Too many consoles, not asking on %s.", path);
+                return 0;
+        }
+        fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+                log_debug_errno(errno, "Not asking on console %s: %m", path);
+                return 0;
+        }
+        if (fstat(fd, &st) < 0) {
+                log_debug_errno(errno, "Not asking on console %s: %m", path);
+                return 0;
+        }
+        if (S_ISCHR(st.st_mode))
+                for (size_t i = 0; i < *n; i++)
+                        if (cons[i].rdev == st.st_rdev) {
+                                log_debug("Console %s is the same terminal as %s.", path, cons[i].path);
+                                return 0;
+                        }
+
+        c = &cons[*n];
+        *c = (Console) {
+                .fd = -1,
+                .rdev = S_ISCHR(st.st_mode) ? st.st_rdev : 0,
+                .path = strdup(path),
+                .buf = secret_alloc(PROMPT_MAX_INPUT),
+        };
+        if (!c->path || !c->buf) {
+                free(c->path);
+                secret_free(c->buf);
+                return -ENOMEM;
+        }
+        if (tcgetattr(fd, &c->saved) == 0) {
+                struct termios raw = c->saved;
+
+                /* No echo, no line discipline editing (we do our own), and
+                 * no signals: Ctrl-C must arrive here as a byte. */
+                raw.c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+                raw.c_iflag &= ~(ICRNL | INLCR | IGNCR | IXON);
+                raw.c_cc[VMIN] = 1;
+                raw.c_cc[VTIME] = 0;
+                c->restore = tcsetattr(fd, TCSANOW, &raw) == 0;
+                c->add_cr = !(c->saved.c_oflag & OPOST) || !(c->saved.c_oflag & ONLCR);
+                if (!c->restore)
+                        log_debug_errno(errno, "Cannot turn off echo on %s, asking anyway: %m", path);
+        }
+        c->fd = TAKE_FD(fd);
+        (*n)++;
+        return 1;
+}
+
+/* The consoles the kernel writes to, e.g. "tty0 ttyS0". */
+static int console_add_active(Console *cons, size_t *n) {
+        _cleanup_close_ int fd = -1;
+        char buf[512], *save = NULL;
+        ssize_t k;
+        int r;
+
+        fd = open("/sys/class/tty/console/active", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                log_debug_errno(errno, "Cannot open the list of active consoles: %m");
+                return 0;
+        }
+        k = read(fd, buf, sizeof(buf) - 1);
+        if (k < 0) {
+                log_debug_errno(errno, "Cannot read the list of active consoles: %m");
+                return 0;
+        }
+        buf[k] = 0;
+        for (char *w = strtok_r(buf, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+                _cleanup_free_ char *path = NULL;
+
+                if (strchr(w, '/') || streq(w, ".") || streq(w, ".."))
+                        continue;
+                if (asprintf(&path, "/dev/%s", w) < 0)
+                        return -ENOMEM;
+                r = console_add(cons, n, path);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Restores a console: says goodbye (farewell may be NULL), drops unread
+ * input, puts the terminal settings back; wipes its line. */
 static void console_close(Console *c, const char *farewell) {
         if (c->fd >= 0) {
-                if (farewell && !c->gone)
-                        console_say(c, farewell);
+                if (farewell)
+                        console_printf(c, "%s", farewell);
                 if (c->restore) {
                         (void) tcflush(c->fd, TCIFLUSH);
                         (void) tcsetattr(c->fd, TCSANOW, &c->saved);
                 }
                 close(c->fd);
+                c->fd = -1;
         }
-        c->fd = -1;
-        secret_free(c->buf);
-        c->buf = NULL;
-        free(c->path);
-        c->path = NULL;
+        c->buf = secret_free(c->buf);
+        c->len = 0;
+        c->path = mfree(c->path);
 }
 
 /* Feeds one byte to a console's line editor. Returns 1 when a line is
@@ -194,262 +336,354 @@ static int console_feed(Console *c, char ch) {
                 explicit_bzero(c->buf, PROMPT_MAX_INPUT);
                 c->len = 0;
                 return 0;
-        case 8:
-        case 127:       /* backspace */
+        case 8:         /* Ctrl-H */
+        case 127:       /* DEL, what the backspace key sends */
                 if (c->len > 0)
                         c->buf[--c->len] = 0;
                 return 0;
         }
         if ((unsigned char) ch < 32)
                 return 0;
-        if (c->len + 1 < PROMPT_MAX_INPUT)
+        if (c->len + 1 < PROMPT_MAX_INPUT)      /* bounded: the rest is ignored */
                 c->buf[c->len++] = ch;
         return 0;
 }
 
-static int ask_password_check(const PromptOptions *o, PromptCheck check, void *userdata);
+/* Outcome of one chunk of input on a console. */
+typedef enum FeedResult {
+        FEED_MORE,              /* keep reading */
+        FEED_ACCEPTED,
+        FEED_NO_MORE_TRIES,
+        FEED_ABORTED,           /* check() failed with *ret_error */
+} FeedResult;
 
-int prompt_ask_check(const PromptOptions *o, PromptCheck check, void *userdata) {
-        char *paths[CONSOLES_MAX] = {};
+static FeedResult console_input(Console *c, const char *chunk, size_t size, const PromptOptions *o,
+                                PromptCheck check, void *userdata, unsigned *tries, int *ret_error) {
+        int r;
+
+        for (size_t b = 0; b < size; b++) {
+                r = console_feed(c, chunk[b]);
+                if (r == 0)
+                        continue;
+                if (r == -ECANCELED) {
+                        console_printf(c, "\n(cancelled)\n");
+                        console_prompt(c, o, false);
+                        continue;
+                }
+                console_printf(c, "\n");
+                if (c->len == 0) {              /* empty line: ask again */
+                        console_prompt(c, o, false);
+                        continue;
+                }
+                r = check(c->buf, userdata);
+                explicit_bzero(c->buf, PROMPT_MAX_INPUT);
+                c->len = 0;
+                if (r == 0)
+                        return FEED_ACCEPTED;
+                if (r != -EPERM) {
+                        *ret_error = r;
+                        return FEED_ABORTED;
+                }
+                (*tries)++;
+                if (o->max_tries > 0 && *tries >= o->max_tries) {
+                        console_printf(c, "That did not unlock it. No more tries.\n");
+                        return FEED_NO_MORE_TRIES;
+                }
+                console_printf(c, "That did not unlock it. Try again.\n");
+                console_prompt(c, o, false);
+        }
+        return FEED_MORE;
+}
+
+static int consoles_ask(const PromptOptions *o, PromptCheck check, void *userdata) {
         Console cons[CONSOLES_MAX];
-        size_t n_paths = 0, n = 0, alive;
+        size_t n = 0;
         uint64_t deadline = o->timeout_usec ? now_usec() + o->timeout_usec : 0;
         unsigned tries = 0;
-        int winner = -1, r;
+        int last = -1;                  /* the console whose answer ended the prompt */
+        int r = 0;
 
-        /* Under systemd, its agents (console, Plymouth, wall) ask for us. */
-        if (o->ask_password > 0 || (o->ask_password < 0 && access("/run/systemd/system", F_OK) == 0))
-                return ask_password_check(o, check, userdata);
-
-        if (o->consoles)
-                for (char *const *p = o->consoles; *p && n_paths < CONSOLES_MAX; p++)
-                        paths[n_paths++] = strdup(*p);
-        else
-                n_paths = active_consoles(paths);
-
-        for (size_t i = 0; i < n_paths; i++) {
-                Console *c = &cons[n];
-
-                if (!paths[i])
-                        continue;
-                *c = (Console) { .path = paths[i], .fd = -1 };
-                paths[i] = NULL;
-                c->fd = open(c->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-                if (c->fd < 0) {
-                        log_debug_errno(errno, "Cannot open console %s: %m", c->path);
-                        free(c->path);
-                        continue;
-                }
-                c->buf = secret_alloc(PROMPT_MAX_INPUT);
-                if (!c->buf) {
-                        console_close(c, NULL);
-                        r = -ENOMEM;
-                        goto finish;
-                }
-                if (tcgetattr(c->fd, &c->saved) == 0) {
-                        struct termios raw = c->saved;
-                        raw.c_lflag &= ~(ECHO | ICANON | ISIG | IEXTEN);
-                        raw.c_iflag &= ~(ICRNL | IXON);
-                        raw.c_cc[VMIN] = 1;
-                        raw.c_cc[VTIME] = 0;
-                        c->restore = tcsetattr(c->fd, TCSANOW, &raw) == 0;
-                }
-                console_prompt(c, o, true);
-                n++;
-        }
+        if (o->consoles) {
+                for (char *const *p = o->consoles; *p && r >= 0; p++)
+                        r = console_add(cons, &n, *p);
+        } else
+                r = console_add_active(cons, &n);
+        if (r < 0)
+                goto finish;
         if (n == 0)
                 return log_debug_errno(ENXIO, "No console to ask on.");
 
+        for (size_t i = 0; i < n; i++)
+                console_prompt(&cons[i], o, true);
+
         for (;;) {
                 struct pollfd p[CONSOLES_MAX];
-                int timeout_ms = -1, k;
+                uint64_t now, alive_at = 0;
+                size_t alive = 0;
+                int k;
 
-                alive = 0;
                 for (size_t i = 0; i < n; i++) {
                         p[i] = (struct pollfd) { .fd = cons[i].gone ? -1 : cons[i].fd, .events = POLLIN };
                         alive += !cons[i].gone;
                 }
                 if (alive == 0) {
-                        r = -EPIPE;
+                        r = log_debug_errno(EPIPE, "Every console reached end of input.");
                         goto finish;
                 }
-                if (deadline) {
-                        uint64_t now = now_usec();
-                        if (now >= deadline) {
-                                r = -ETIME;
-                                goto finish;
-                        }
-                        timeout_ms = (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT32_MAX);
+                now = now_usec();
+                if (deadline && now >= deadline) {
+                        r = -ETIME;
+                        goto finish;
                 }
                 if (o->alive) {
                         o->alive(userdata);
-                        if (timeout_ms < 0 || (uint64_t) timeout_ms > PROMPT_ALIVE_USEC / 1000)
-                                timeout_ms = (int) (PROMPT_ALIVE_USEC / 1000);
+                        alive_at = now + PROMPT_ALIVE_USEC;
                 }
-                k = poll(p, n, timeout_ms);
+                k = poll(p, n, poll_timeout_ms(now, deadline, alive_at));
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
                         r = -errno;
                         goto finish;
                 }
-                for (size_t i = 0; i < n; i++) {
+                for (size_t i = 0; i < n && k > 0; i++) {
                         Console *c = &cons[i];
-                        char chunk[64];
+                        FeedResult f;
+                        char chunk[256];
                         ssize_t got;
 
-                        if (c->gone || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                        if (c->gone || p[i].revents == 0)
                                 continue;
+                        if (p[i].revents & POLLNVAL) {
+                                c->gone = true;
+                                continue;
+                        }
                         got = read(c->fd, chunk, sizeof(chunk));
                         if (got < 0 && (errno == EAGAIN || errno == EINTR))
                                 continue;
                         if (got <= 0) {
-                                /* EOF or a line unplugged: this console only. */
-                                log_debug("Console %s went away.", c->path);
+                                /* EOF, hang-up or a line unplugged: this console only. */
+                                log_debug_errno(got < 0 ? errno : EPIPE, "Console %s went away: %m", c->path);
                                 c->gone = true;
                                 continue;
                         }
-                        for (ssize_t b = 0; b < got; b++) {
-                                int f = console_feed(c, chunk[b]);
-                                if (f == -ECANCELED) {
-                                        console_say(c, "\r\n(cancelled)\r\n");
-                                        console_prompt(c, o, false);
-                                        continue;
-                                }
-                                if (f == 0)
-                                        continue;
-                                console_say(c, "\r\n");
-                                if (c->len == 0) {
-                                        console_prompt(c, o, false);
-                                        continue;
-                                }
-                                r = check(c->buf, userdata);
-                                explicit_bzero(c->buf, PROMPT_MAX_INPUT);
-                                c->len = 0;
-                                if (r == 0) {
-                                        winner = (int) i;
-                                        explicit_bzero(chunk, sizeof(chunk));
-                                        goto finish;
-                                }
-                                if (r != -EPERM) {
-                                        explicit_bzero(chunk, sizeof(chunk));
-                                        goto finish;
-                                }
-                                tries++;
-                                if (o->max_tries > 0 && tries >= o->max_tries) {
-                                        console_say(c, "That did not unlock it. No more tries.\r\n");
-                                        explicit_bzero(chunk, sizeof(chunk));
-                                        r = -EDQUOT;
-                                        goto finish;
-                                }
-                                console_say(c, "That did not unlock it. Try again.\r\n");
-                                console_prompt(c, o, false);
-                        }
+                        f = console_input(c, chunk, (size_t) got, o, check, userdata, &tries, &r);
                         explicit_bzero(chunk, sizeof(chunk));
+                        if (f == FEED_MORE)
+                                continue;
+                        last = (int) i;
+                        r = f == FEED_ACCEPTED ? 0 : f == FEED_NO_MORE_TRIES ? -EDQUOT : r;
+                        goto finish;
                 }
         }
 
 finish:
-        for (size_t i = 0; i < n; i++)
-                console_close(&cons[i], winner >= 0 && (int) i != winner ? "\r\n(answered on another console)\r\n" :
-                                        r == -ETIME ? "\r\n(timed out)\r\n" : NULL);
-        for (size_t i = 0; i < n_paths; i++)
-                free(paths[i]);
+        for (size_t i = 0; i < n; i++) {
+                const char *farewell;
+
+                if ((int) i == last)
+                        farewell = r == 0 || r == -EDQUOT ? NULL : "(the answer could not be checked; prompt ended)\n";
+                else
+                        farewell = r == 0 ? "\n(prompt withdrawn: answered on another console)\n" :
+                                r == -ETIME ? "\n(prompt withdrawn: timed out)\n" :
+                                r == -EDQUOT ? "\n(prompt withdrawn: no more tries)\n" :
+                                "\n(prompt withdrawn)\n";
+                console_close(&cons[i], farewell);
+        }
         return r;
 }
 
-/* ---- systemd's ask-password protocol ------------------------------------------ */
+/* ---- systemd's ask-password protocol ------------------------------------- */
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-
-#define ASK_REPLY_MAX (64 * 1024)
+/* A reply is '+' and the secret, or '-'; larger datagrams are ignored. */
+#define ASK_REPLY_MAX (64 * 1024 + 1)
+/* After an agent's "-", ask again, but not more often than this. */
+#define ASK_AGAIN_USEC (1000000ULL)
 
 static int random_hex(char *buf, size_t n) {
         static const char hex[] = "0123456789abcdef";
         uint8_t b[16];
+        ssize_t k;
 
-        if (n / 2 > sizeof(b) || getrandom(b, n / 2, 0) != (ssize_t) (n / 2))
-                return -EIO;
+        if (n / 2 > sizeof(b))
+                return -EINVAL;
+        do
+                k = getrandom(b, n / 2, 0);
+        while (k < 0 && errno == EINTR);
+        if (k != (ssize_t) (n / 2))
+                return k < 0 ? -errno : -EIO;
         for (size_t i = 0; i < n / 2; i++) {
                 buf[2 * i] = hex[b[i] >> 4];
                 buf[2 * i + 1] = hex[b[i] & 15];
         }
         buf[n / 2 * 2] = 0;
+        explicit_bzero(b, sizeof(b));
         return 0;
 }
 
-/* Writes an ask file atomically; *ret_path is the file to remove later. */
-static int write_ask_file(const char *dir, const char *socket_path, const PromptOptions *o, const char *note,
-                          uint64_t not_after, char **ret_path) {
-        _cleanup_free_ char *tmp = NULL, *path = NULL, *msg = NULL;
-        _cleanup_close_ int fd = -1;
-        char id[17];
-        FILE *f;
-        int r;
+/* Values in the ask file are single lines. */
+static void one_line(char *s) {
+        for (; s && *s; s++)
+                if (*s == '\n' || *s == '\r')
+                        *s = ' ';
+}
 
-        r = random_hex(id, 16);
+/* Writes an ask file atomically (a hidden temporary file renamed to
+ * ask.<random>, never over another one); *ret_path is the file to remove
+ * later. */
+static int ask_file_write(const char *dir, const char *socket_path, const PromptOptions *o, const char *note,
+                          uint64_t not_after, char **ret_path) {
+        _cleanup_free_ char *tmp = NULL, *msg = NULL, *id = NULL;
+        FILE *f;
+        char rnd[17];
+        int fd, r;
+
+        r = random_hex(rnd, 16);
         if (r < 0)
                 return r;
-        if (asprintf(&tmp, "%s/.tmp.ask.%s", dir, id) < 0 || asprintf(&path, "%s/ask.%s", dir, id) < 0 ||
-            asprintf(&msg, "%s%s%s", note ?: "", note ? " " : "", o->message ?: "") < 0)
+        if (asprintf(&tmp, "%s/.tmp.ask.%s", dir, rnd) < 0 ||
+            asprintf(&msg, "%s%s%s%s%s:", note ?: "", note ? " " : "", o->message ?: "", o->message ? " " : "",
+                     o->prompt ?: "Passphrase") < 0 ||
+            (o->id && !(id = strdup(o->id))))
                 return -ENOMEM;
-        /* One line: the agents show Message= as it is. */
-        for (char *p = msg; *p; p++)
-                if (*p == '\n' || *p == '\r')
-                        *p = ' ';
+        one_line(msg);
+        one_line(id);
 
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0)
                 return -errno;
         f = fdopen(fd, "w");
-        if (!f)
-                return -errno;
-        fd = -1;
-        /* Like systemd-cryptsetup's, the message ends in the question and
-         * a colon; the agents add the input field after it. */
-        fprintf(f, "[Ask]\nPID=%d\nSocket=%s\nAcceptCached=0\nEcho=0\nNotAfter=%llu\nIcon=drive-harddisk\n"
-                   "Message=%s %s:\n",
-                (int) getpid(), socket_path, (unsigned long long) not_after, msg, o->prompt ?: "Passphrase");
-        if (o->id)
-                fprintf(f, "Id=%s\n", o->id);
-        r = fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -errno;
-        fclose(f);
-        if (r == 0 && rename(tmp, path) < 0)
+        if (!f) {
                 r = -errno;
-        if (r < 0) {
+                close(fd);
                 (void) unlink(tmp);
                 return r;
         }
-        *ret_path = TAKE_PTR(path);
-        return 0;
+        fprintf(f, "[Ask]\nPID=%d\nSocket=%s\nAcceptCached=0\nEcho=0\nNotAfter=%llu\nIcon=drive-harddisk\nMessage=%s\n",
+                (int) getpid(), socket_path, (unsigned long long) not_after, msg);
+        if (id)
+                fprintf(f, "Id=%s\n", id);
+        r = fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -errno;
+        if (fclose(f) != 0 && r == 0)
+                r = -errno;
+
+        for (unsigned attempt = 0; r == 0; attempt++) {
+                _cleanup_free_ char *path = NULL;
+
+                if (attempt > 0 && (r = random_hex(rnd, 16)) < 0)
+                        break;
+                if (asprintf(&path, "%s/ask.%s", dir, rnd) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
+                        *ret_path = TAKE_PTR(path);
+                        return 0;
+                }
+                r = errno == EEXIST && attempt < 16 ? 0 : -errno;
+        }
+        (void) unlink(tmp);
+        return r;
 }
 
-static int ask_password_check(const PromptOptions *o, PromptCheck check, void *userdata) {
+/* Closes file descriptors someone passed along with a reply. */
+static void close_passed_fds(struct msghdr *mh) {
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+                        for (size_t i = 0; i < k; i++) {
+                                int passed;
+
+                                memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                                (void) close(passed);
+                        }
+                }
+}
+
+/* Receives one datagram into buf (ASK_REPLY_MAX + 1 bytes). Returns its
+ * length when it came from root and fits, 0 when it was ignored, -EAGAIN
+ * when there was none, other negative errno. */
+static ssize_t ask_receive(int fd, char *buf) {
+        union {
+                struct cmsghdr h;
+                uint8_t b[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(8 * sizeof(int))];
+        } control;
+        struct iovec iov = { .iov_base = buf, .iov_len = ASK_REPLY_MAX };
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = sizeof(control),
+        };
+        const struct ucred *cred = NULL;
+        ssize_t n;
+
+        memset(&control, 0, sizeof(control));
+        n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+        if (n < 0)
+                return errno == EINTR ? -EAGAIN : -errno;
+        close_passed_fds(&mh);
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+                    c->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
+                        cred = (const struct ucred *) CMSG_DATA(c);
+
+        if (!cred) {
+                log_debug("Ignoring an ask-password reply without credentials.");
+                n = 0;
+        } else if (cred->uid != 0) {
+                log_debug("Ignoring an ask-password reply from uid %u (pid %d).",
+                          (unsigned) cred->uid, (int) cred->pid);
+                n = 0;
+        } else if ((mh.msg_flags & MSG_TRUNC) || n > ASK_REPLY_MAX) {
+                log_debug("Ignoring an ask-password reply of %zi bytes.", n);
+                n = 0;
+        }
+        if (n == 0) {
+                explicit_bzero(buf, ASK_REPLY_MAX);
+                return 0;
+        }
+        buf[n] = 0;
+        return n;
+}
+
+static int ask_password_ask(const PromptOptions *o, PromptCheck check, void *userdata) {
         const char *dir = o->ask_password_dir ?: getenv("UNLOCKD_ASK_PASSWORD_DIR") ?: "/run/systemd/ask-password";
-        uint64_t deadline = o->timeout_usec ? now_usec() + o->timeout_usec : 0;
+        uint64_t deadline = o->timeout_usec ? now_usec() + o->timeout_usec : 0, ask_at = 0;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_free_ char *ask = NULL;
         _cleanup_close_ int fd = -1;
-        char *buf = NULL;
         const char *note = NULL;
+        char *buf = NULL;
         unsigned tries = 0;
-        char id[17];
-        int one = 1, r;
+        char rnd[17];
+        bool bound = false;
+        mode_t mask;
+        int one = 1, k, r;
 
-        (void) mkdir(dir, 0755);
-        r = random_hex(id, 16);
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return log_debug_errno(errno, "Cannot make the ask-password directory %s: %m", dir);
+        r = random_hex(rnd, 16);
         if (r < 0)
                 return r;
-        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sck.unlockd.%s", dir, id) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
+        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sck.unlockd.%s", dir, rnd) >= sizeof(sa.sun_path))
+                return log_debug_errno(ENAMETOOLONG, "Ask-password directory %s: path too long.", dir);
+
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
-        if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
-            bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return log_debug_errno(errno, "Cannot make the ask-password socket in %s: %m", dir);
+        if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+                return -errno;
+        /* Only root may even send to it (the credentials are checked as well). */
+        mask = umask(0177);
+        k = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
+        r = k < 0 ? -errno : 0;
+        umask(mask);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot make the ask-password socket in %s: %m", dir);
+        bound = true;
+
         buf = secret_alloc(ASK_REPLY_MAX + 1);
         if (!buf) {
                 r = -ENOMEM;
@@ -457,91 +691,98 @@ static int ask_password_check(const PromptOptions *o, PromptCheck check, void *u
         }
 
         for (;;) {
-                union {
-                        struct cmsghdr h;
-                        uint8_t b[CMSG_SPACE(sizeof(struct ucred))];
-                } control = {};
-                struct iovec iov = { .iov_base = buf, .iov_len = ASK_REPLY_MAX };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
-                                     .msg_controllen = sizeof(control) };
-                struct ucred *cred = NULL;
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                int timeout_ms = -1;
+                uint64_t now = now_usec(), alive_at = 0, wake;
                 ssize_t n;
 
-                if (!ask) {
-                        r = write_ask_file(dir, sa.sun_path, o, note, deadline, &ask);
+                if (deadline && now >= deadline) {
+                        r = -ETIME;
+                        goto finish;
+                }
+                if (!ask && now >= ask_at) {
+                        r = ask_file_write(dir, sa.sun_path, o, note, deadline, &ask);
                         if (r < 0) {
                                 log_debug_errno(r, "Cannot write the ask-password file in %s: %m", dir);
                                 goto finish;
                         }
                 }
-                if (deadline) {
-                        uint64_t now = now_usec();
-                        if (now >= deadline) {
-                                r = -ETIME;
-                                goto finish;
-                        }
-                        timeout_ms = (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT32_MAX);
-                }
                 if (o->alive) {
                         o->alive(userdata);
-                        if (timeout_ms < 0 || (uint64_t) timeout_ms > PROMPT_ALIVE_USEC / 1000)
-                                timeout_ms = (int) (PROMPT_ALIVE_USEC / 1000);
+                        alive_at = now + PROMPT_ALIVE_USEC;
                 }
-                if (poll(&p, 1, timeout_ms) < 0) {
+                /* Wake up for the timeout, and to ask again after a cancel. */
+                wake = deadline;
+                if (!ask)
+                        wake = wake ? MIN(wake, ask_at) : ask_at;
+                if (poll(&p, 1, poll_timeout_ms(now, wake, alive_at)) < 0) {
                         if (errno == EINTR)
                                 continue;
                         r = -errno;
                         goto finish;
                 }
-                n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+                if (!(p.revents & POLLIN))
+                        continue;
+                n = ask_receive(fd, buf);
+                if (n == -EAGAIN || n == 0)
+                        continue;
                 if (n < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                continue;
-                        r = -errno;
+                        r = (int) n;
                         goto finish;
                 }
-                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
-                            c->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
-                                cred = (struct ucred *) CMSG_DATA(c);
-                if (!cred || cred->uid != 0) {
-                        log_debug("Ignoring an ask-password reply from uid %d.", cred ? (int) cred->uid : -1);
-                        explicit_bzero(buf, ASK_REPLY_MAX);
-                        continue;
-                }
-                if (n == 0 || n > ASK_REPLY_MAX || (mh.msg_flags & MSG_TRUNC)) {
-                        explicit_bzero(buf, ASK_REPLY_MAX);
-                        continue;
-                }
-                buf[n] = 0;
-                /* Every reply ends this ask file; a new one asks again. */
-                (void) unlink(ask);
-                ask = mfree(ask);
-                if (buf[0] != '+') {            /* "-": the agent gave up; ask again */
+
+                if (buf[0] == '-') {
+                        /* An agent gave up (the user cancelled there): withdraw
+                         * this question and ask anew, shortly. */
+                        log_debug("An ask-password agent cancelled; asking again.");
                         explicit_bzero(buf, (size_t) n);
+                        if (ask) {
+                                (void) unlink(ask);
+                                ask = mfree(ask);
+                        }
                         note = NULL;
+                        ask_at = now_usec() + ASK_AGAIN_USEC;
                         continue;
                 }
+                if (buf[0] != '+') {
+                        log_debug("Ignoring an ask-password reply that is neither '+' nor '-'.");
+                        explicit_bzero(buf, (size_t) n);
+                        continue;
+                }
+
                 r = check(buf + 1, userdata);
                 explicit_bzero(buf, (size_t) n);
-                if (r == 0)
-                        goto finish;
-                if (r != -EPERM)
+                if (r != -EPERM)                /* accepted, or check() failed */
                         goto finish;
                 tries++;
                 if (o->max_tries > 0 && tries >= o->max_tries) {
                         r = -EDQUOT;
                         goto finish;
                 }
+                /* A new ask file: the agents show the question again. */
+                if (ask) {
+                        (void) unlink(ask);
+                        ask = mfree(ask);
+                }
                 note = "That did not unlock it. Try again.";
+                ask_at = 0;
         }
 
 finish:
         if (ask)
                 (void) unlink(ask);
-        (void) unlink(sa.sun_path);
+        if (bound)
+                (void) unlink(sa.sun_path);
         secret_free(buf);
         return r;
+}
+
+int prompt_ask_check(const PromptOptions *o, PromptCheck check, void *userdata) {
+        bool agents;
+
+        if (!o || !check)
+                return -EINVAL;
+
+        /* Under systemd, its agents (console, Plymouth, wall) ask for us. */
+        agents = o->ask_password > 0 || (o->ask_password < 0 && access("/run/systemd/system", F_OK) == 0);
+        return agents ? ask_password_ask(o, check, userdata) : consoles_ask(o, check, userdata);
 }

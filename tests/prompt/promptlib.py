@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Shared pieces of the prompt-driver tests: pseudo-terminal consoles, running
+the driver (optionally under $PROMPT_DRIVER_WRAPPER, e.g.
+"valgrind --leak-check=full --error-exitcode=99 -q"), and a check() that
+counts failures instead of stopping at the first."""
+import os
+import pty
+import select
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ.get("UNLOCKD_BUILD_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build"))
+DRIVER = os.path.join(BUILD, "tests/prompt/prompt-driver")
+WRAPPER = shlex.split(os.environ.get("PROMPT_DRIVER_WRAPPER", ""))
+SLOW = 4 if WRAPPER else 1          # valgrind is slow to start
+
+# prompt-driver's exit codes
+ACCEPTED, OTHER, TIMEOUT, NO_MORE_TRIES, ALL_GONE, NO_CONSOLE, ABORTED = 0, 1, 2, 3, 4, 5, 6
+
+PROMPT = b"Recovery key or passphrase: "
+ANSWER = "correct horse battery"
+
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    if not cond:
+        failures += 1
+        print(f"FAIL: {what}", flush=True)
+    else:
+        print(f"ok: {what}", flush=True)
+    return cond
+
+
+def result():
+    print("PASS" if failures == 0 else f"{failures} failure(s)")
+    return 1 if failures else 0
+
+
+class Console:
+    """A pseudo-terminal: the driver opens the slave by path; we type on the master."""
+
+    def __init__(self):
+        self.master, self.slave = pty.openpty()
+        self.path = os.ttyname(self.slave)
+        self.out = b""
+
+    def read(self, timeout=0.2):
+        end = time.monotonic() + timeout
+        while self.master >= 0:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            r, _, _ = select.select([self.master], [], [], left)
+            if not r:
+                return
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            self.out += data
+
+    def wait_for(self, needle, timeout=10, count=1):
+        end = time.monotonic() + timeout * SLOW
+        while self.out.count(needle) < count and time.monotonic() < end:
+            self.read(0.05)
+        return self.out.count(needle) >= count
+
+    def type(self, s):
+        os.write(self.master, s.encode() if isinstance(s, str) else s)
+
+    def hang_up(self):
+        os.close(self.master)
+        self.master = -1
+
+    def close(self):
+        for fd in (self.master, self.slave):
+            if fd >= 0:
+                os.close(fd)
+        self.master = self.slave = -1
+
+
+class Driver:
+    def __init__(self, args, answer=ANSWER, env=None):
+        e = dict(os.environ, **(env or {}))
+        if answer is not None:
+            e["ANSWER"] = answer
+        # Files, not pipes: nobody reads them until the driver is done.
+        self.out, self.err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+        self.p = subprocess.Popen(WRAPPER + [DRIVER, "--debug", *args], env=e, stdin=subprocess.DEVNULL,
+                                  stdout=self.out, stderr=self.err)
+        self.pid = self.p.pid
+        self.stdout = self.stderr = ""
+
+    def running(self):
+        return self.p.poll() is None
+
+    def finish(self, consoles=(), timeout=20):
+        """Waits for the driver, draining the consoles; returns its exit code."""
+        end = time.monotonic() + timeout * SLOW
+        while self.p.poll() is None and time.monotonic() < end:
+            for c in consoles:
+                c.read(0.05)
+            if not consoles:
+                time.sleep(0.05)
+        if self.p.poll() is None:
+            self.p.kill()
+            print("driver did not finish; killed", flush=True)
+        self.p.wait()
+        self.out.seek(0)
+        self.err.seek(0)
+        self.stdout, self.stderr = self.out.read().decode(errors="replace"), self.err.read().decode(errors="replace")
+        for c in consoles:
+            c.read(0.1)
+        if self.p.returncode == 99 and WRAPPER:
+            print(self.stderr, file=sys.stderr)
+        return self.p.returncode
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()

@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""prompt_ask_check() on several consoles (pseudo-terminals), through
+prompt-driver: the first right answer wins, the other consoles are withdrawn,
+their settings restored and their unread input dropped; wrong answers are
+told on their console only; editing keys; cancel; bounded input; EOF on one
+console or all; timeout, tries, no console and check() failure exit codes;
+the answer appears in no log."""
+import os
+import select
+import sys
+import termios
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from promptlib import (ABORTED, ACCEPTED, ALL_GONE, ANSWER, NO_CONSOLE, NO_MORE_TRIES, PROMPT, SLOW, TIMEOUT,
+                       Console, Driver, check, result)
+
+
+def args_for(*consoles):
+    return ["--console=" + c.path for c in consoles]
+
+
+def readable(c, timeout=0.2):
+    """Whether the slave side has input a reader would get."""
+    r, _, _ = select.select([c.slave], [], [], timeout)
+    return bool(r)
+
+
+def restored(c):
+    lflag = termios.tcgetattr(c.slave)[3]
+    return bool(lflag & termios.ECHO) and bool(lflag & termios.ICANON) and bool(lflag & termios.ISIG)
+
+
+def test_first_answer_wins():
+    a, b = Console(), Console()
+    d = Driver(args_for(a, b) + ["--message=The TPM did not unlock it.\nSecond line."],
+               env={"CHECK_DELAY_MS": "800"})
+    check(a.wait_for(PROMPT) and b.wait_for(PROMPT), "both consoles show the prompt")
+    check(b"The TPM did not unlock it.\r\nSecond line.\r\n" + PROMPT in a.out, "the message, line by line, then the prompt")
+    check(not (termios.tcgetattr(a.slave)[3] & termios.ECHO), "echo is off while asking")
+    a.type("typed ahead on a")                  # never submitted
+    time.sleep(0.3)
+    b.type(ANSWER + "\r")
+    time.sleep(0.3)                             # check() is running (800 ms)
+    a.type("typed during the check\r")          # left in a's input queue
+    rc = d.finish([a, b])
+    check(rc == ACCEPTED, f"exit {ACCEPTED} after the answer on the second console (got {rc})")
+    check(d.stdout == f"accepted: {ANSWER}\n", f"check() ran once, with the second console's line: {d.stdout!r}")
+    check(b"answered on another console" in a.out, "the first console says the prompt was answered elsewhere")
+    check(b"withdrawn" not in b.out and b"answered on another" not in b.out, "the answering console is not told that")
+    check(restored(a) and restored(b), "both consoles' echo, canonical mode and signals are restored")
+    check(not readable(a), "nothing typed on the first console is left to read")
+    check(ANSWER.encode() not in a.out + b.out, "the answer is not echoed")
+    check(ANSWER not in d.stderr, "the answer is not logged (debug level)")
+    a.close(), b.close()
+
+
+def test_wrong_then_right():
+    a, b = Console(), Console()
+    d = Driver(args_for(a, b))
+    a.wait_for(PROMPT), b.wait_for(PROMPT)
+    a.type("wrong answer\r")
+    check(a.wait_for(b"Try again"), "a wrong answer is refused on its console")
+    check(a.wait_for(PROMPT, count=2), "and the prompt repeats there")
+    time.sleep(0.2)
+    b.read()
+    check(b"Try again" not in b.out and b.out.count(PROMPT) == 1, "the other console is not told")
+    check(d.running(), "still asking after a wrong answer")
+    a.type(ANSWER + "\r")
+    rc = d.finish([a, b])
+    check(rc == ACCEPTED, f"the right answer after a wrong one is accepted (rc {rc})")
+    check(d.stdout == f"rejected\naccepted: {ANSWER}\n", f"two checks: {d.stdout!r}")
+    check("wrong answer" not in d.stderr, "the wrong answer is not logged")
+    a.close(), b.close()
+
+
+def test_editing():
+    a = Console()
+    d = Driver(args_for(a))
+    a.wait_for(PROMPT)
+    # Ctrl-U clears a wrong start; DEL and ^H erase one character each.
+    a.type("garbage\x15" + ANSWER[:-1] + "xx\x7f\x08" + ANSWER[-1] + "\r")
+    rc = d.finish([a])
+    check(rc == ACCEPTED and d.stdout == f"accepted: {ANSWER}\n",
+          f"backspace and Ctrl-U edit the line (rc {rc}, {d.stdout!r})")
+    a.close()
+
+    a = Console()
+    d = Driver(args_for(a))
+    a.wait_for(PROMPT)
+    a.type("\x7f\x7f" + ANSWER + "\r")          # backspace on an empty line does nothing
+    check(d.finish([a]) == ACCEPTED and d.stdout == f"accepted: {ANSWER}\n", "backspace on an empty line is harmless")
+    a.close()
+
+
+def test_cancel():
+    for key, name in ((b"\x03", "Ctrl-C"), (b"\x1b", "ESC")):
+        a = Console()
+        d = Driver(args_for(a))
+        a.wait_for(PROMPT)
+        a.type(b"half typed" + key)
+        check(a.wait_for(b"cancelled"), f"{name} cancels the entry and says so")
+        check(a.wait_for(PROMPT, count=2), f"after {name}, the prompt repeats")
+        check(d.running(), f"{name} does not end the prompt (nor kill it: ISIG is off)")
+        a.type(ANSWER + "\r")
+        rc = d.finish([a])
+        check(rc == ACCEPTED and d.stdout == f"accepted: {ANSWER}\n",
+              f"after {name}, a fresh entry is accepted, the cancelled text gone (rc {rc}, {d.stdout!r})")
+        a.close()
+
+
+def test_empty_line_and_bound():
+    a = Console()
+    d = Driver(args_for(a))
+    a.wait_for(PROMPT)
+    a.type("\r\r")
+    check(a.wait_for(PROMPT, count=3), "an empty line asks again")
+    a.type(ANSWER + "\r")
+    rc = d.finish([a])
+    check(rc == ACCEPTED and d.stdout == f"accepted: {ANSWER}\n", f"empty lines are not checked ({d.stdout!r})")
+    a.close()
+
+    # PROMPT_MAX_INPUT is 1024 with its NUL: 1023 characters are kept, the rest ignored.
+    a = Console()
+    d = Driver(args_for(a), answer="k" * 1023)
+    a.wait_for(PROMPT)
+    a.type("k" * 1500 + "\r")
+    rc = d.finish([a])
+    check(rc == ACCEPTED and d.stdout == "accepted: " + "k" * 1023 + "\n",
+          f"input is bounded at 1023 characters, the extra ignored (rc {rc}, {len(d.stdout)} bytes out)")
+    a.close()
+
+
+def test_duplicate_console():
+    a = Console()
+    d = Driver(args_for(a, a))
+    a.wait_for(PROMPT)
+    time.sleep(0.3)
+    a.read()
+    check(a.out.count(PROMPT) == 1, f"the same terminal twice is asked once ({a.out.count(PROMPT)} prompts)")
+    a.type(ANSWER + "\r")
+    check(d.finish([a]) == ACCEPTED, "and answered there")
+    a.close()
+
+
+def test_eof_one_console():
+    a, b = Console(), Console()
+    d = Driver(args_for(a, b))
+    a.wait_for(PROMPT), b.wait_for(PROMPT)
+    a.hang_up()                                 # a serial line unplugged
+    time.sleep(0.5)
+    check(d.running(), "still asking after one console went away")
+    b.type(ANSWER + "\r")
+    rc = d.finish([b])
+    check(rc == ACCEPTED, f"the other console still answers (rc {rc})")
+    check("went away" in d.stderr, "the lost console is logged at debug level")
+    a.close(), b.close()
+
+    a, b = Console(), Console()
+    d = Driver(args_for(a, b))
+    a.wait_for(PROMPT), b.wait_for(PROMPT)
+    a.hang_up()
+    b.hang_up()
+    rc = d.finish()
+    check(rc == ALL_GONE, f"every console at end of input: exit {ALL_GONE} (got {rc})")
+    a.close(), b.close()
+
+
+def test_timeout():
+    a, b = Console(), Console()
+    start = time.monotonic()
+    d = Driver(args_for(a, b) + ["--timeout-usec=1000000"])
+    a.wait_for(PROMPT)
+    a.type("never finished")
+    rc = d.finish([a, b])
+    took = time.monotonic() - start
+    check(rc == TIMEOUT, f"timeout: exit {TIMEOUT} (got {rc})")
+    check(1.0 <= took < 8 * SLOW, f"after the timeout, not before ({took:.1f} s)")
+    check(b"timed out" in a.out and b"timed out" in b.out, "every console says the prompt timed out")
+    check(restored(a) and restored(b), "the consoles are restored after a timeout")
+    check(d.stdout == "", "nothing was checked")
+    a.close(), b.close()
+
+
+def test_max_tries():
+    a, b = Console(), Console()
+    d = Driver(args_for(a, b) + ["--max-tries=2"])
+    a.wait_for(PROMPT), b.wait_for(PROMPT)
+    a.type("bad one\r")
+    a.wait_for(b"Try again")
+    b.type("bad two\r")                         # tries count across consoles
+    rc = d.finish([a, b])
+    check(rc == NO_MORE_TRIES, f"two wrong answers with --max-tries=2: exit {NO_MORE_TRIES} (got {rc})")
+    check(b"No more tries" in b.out, "the console of the last try says no more tries")
+    check(b"withdrawn: no more tries" in a.out, "the other console is withdrawn")
+    check(d.stdout == "rejected\nrejected\n", f"two checks ({d.stdout!r})")
+    check(restored(a) and restored(b), "the consoles are restored")
+    a.close(), b.close()
+
+
+def test_no_console():
+    d = Driver(["--console=/nonexistent/tty"])
+    rc = d.finish()
+    check(rc == NO_CONSOLE, f"no console to ask on: exit {NO_CONSOLE} (got {rc})")
+
+    a = Console()
+    d = Driver(["--console=/nonexistent/tty"] + args_for(a))
+    check(a.wait_for(PROMPT), "a missing console is skipped, the others are asked")
+    a.type(ANSWER + "\r")
+    check(d.finish([a]) == ACCEPTED, "and answer")
+    check("/nonexistent/tty" in d.stderr, "the skipped console is logged at debug level")
+    a.close()
+
+
+def test_check_fails():
+    a, b = Console(), Console()
+    d = Driver(args_for(a, b), env={"ABORT": "make it fail"})
+    a.wait_for(PROMPT), b.wait_for(PROMPT)
+    a.type("make it fail\r")
+    rc = d.finish([a, b])
+    check(rc == ABORTED, f"check() failing aborts the prompt with its error: exit {ABORTED} (got {rc})")
+    check(b"withdrawn" in b.out and b"prompt ended" in a.out, "both consoles say the prompt ended")
+    check(restored(a) and restored(b), "the consoles are restored")
+    a.close(), b.close()
+
+
+def main():
+    if not os.path.exists("/dev/ptmx"):
+        print("SKIP: no pseudo-terminals")
+        return 77
+    for t in (test_first_answer_wins, test_wrong_then_right, test_editing, test_cancel, test_empty_line_and_bound,
+              test_duplicate_console, test_eof_one_console, test_timeout, test_max_tries, test_no_console,
+              test_check_fails):
+        print(f"# {t.__name__}", flush=True)
+        t()
+    return result()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
