@@ -26,15 +26,22 @@ PASSPHRASE = "vm test passphrase"
 
 
 def main():
-    for tool in ("qemu-system-x86_64", "swtpm", "dracut", "debootstrap"):
-        if not shutil.which(tool):
-            print(f"SKIP: {tool} is not installed (tests/vm/setup --deps-only installs it)")
-            return 77
+    miss = vm.missing_tools()
+    if miss:
+        print(f"SKIP: missing {', '.join(miss)} (tests/vm/setup --deps-only installs them)")
+        return 77
+    if os.geteuid() != 0:
+        print("SKIP: the VM suite builds images with debootstrap and needs root")
+        return 77
+    os.makedirs(vm.CACHE, exist_ok=True)
     work = tempfile.mkdtemp(prefix="unlockd-vm.", dir=os.environ.get("UNLOCKD_VM_WORK", vm.CACHE))
     passfile = os.path.join(work, "pass")
     with open(passfile, "w") as f:
         f.write(PASSPHRASE)
     vm.setup("disk", work, passfile)
+    if open(os.path.join(work, "unlockd")).read().strip() == "absent":
+        raise vm.VMError("the disk was made without unlockd: it could not be built or installed "
+                         "(setup's messages above say why)")
     uuid = open(os.path.join(work, "uuid")).read().strip()
     ok = False
     try:

@@ -253,14 +253,25 @@ class VM:
         self.expect(r"vm# ", timeout, "the booted system's shell")
 
     def run(self, cmd, timeout=120, check=True):
-        """Runs a shell command in the booted guest; returns (status, output).
-        With check, a non-zero status raises VMError."""
-        tag = f"__{os.getpid()}_{int(time.monotonic() * 1000) % 100000000}__"
-        self.send(f"echo {tag}B; {cmd}; echo {tag}E$?\n")
-        m = self.expect(re.escape(tag) + r"B\r?\n(.*?)" + re.escape(tag) + r"E(\d+)", timeout, f"`{cmd}`",
-                        flags=re.S)
-        out = m.group(1).decode(errors="replace").replace("\r", "")
-        rc = int(m.group(2))
+        """Runs a shell command in the booted guest's root shell; returns
+        (status, output with stderr). With check, a non-zero status raises
+        VMError. The kernel and systemd write to the same console, so the
+        output is framed: each line comes back prefixed with a tag, and
+        lines without it (console messages) are left out."""
+        # The tag is assembled in the guest, so that the typed text (were it
+        # echoed) never contains it.
+        a, b = f"@{os.getpid()}x", f"{int(time.monotonic() * 1000) % 100000000}@"
+        tag = a + b
+        mark = self.pos
+        self.send(f"{{ {cmd}\n}} >/run/vm-run.out 2>&1 </dev/null; r=$?; t={a}; t=${{t}}{b}; "
+                  f"sed \"s/^/$t|/\" /run/vm-run.out; echo \"${{t}}E$r\"\n")
+        m = self.expect(re.escape(tag) + r"E(\d+)\r?\n", timeout, f"`{cmd}`")
+        rc = int(m.group(1))
+        start = self.buf.rfind(b"\n", mark, m.start()) + 1
+        body = self.buf[mark:start].decode(errors="replace").replace("\r", "")
+        prefix = tag + "|"
+        lines = [line[line.index(prefix) + len(prefix):] for line in body.split("\n") if prefix in line]
+        out = "".join(line + "\n" for line in lines)
         if check and rc != 0:
             raise VMError(f"{self.name}: `{cmd}` failed with {rc}:\n{out}")
         return rc, out
