@@ -139,6 +139,7 @@ typedef struct Console {
         bool gone;                      /* EOF, hang-up or I/O error: neither read nor written again */
         bool stalled;                   /* output did not drain in time */
         bool add_cr;                    /* the terminal does not turn "\n" into "\r\n" itself */
+        bool after_cr;                  /* the last byte was CR: an LF right after it is the same Enter */
         struct termios saved;
         char *buf;                      /* the line being typed: secret_alloc(PROMPT_MAX_INPUT) */
         size_t len;
@@ -322,9 +323,16 @@ static void console_close(Console *c, const char *farewell) {
 /* Feeds one byte to a console's line editor. Returns 1 when a line is
  * complete, -ECANCELED on cancel, 0 otherwise. */
 static int console_feed(Console *c, char ch) {
+        bool after_cr = c->after_cr;
+
+        c->after_cr = ch == '\r';
         switch (ch) {
-        case '\r':
         case '\n':
+                if (after_cr)           /* a terminal that sends CR LF for Enter */
+                        return 0;
+                c->buf[c->len] = 0;
+                return 1;
+        case '\r':
                 c->buf[c->len] = 0;
                 return 1;
         case 3:         /* Ctrl-C */
@@ -401,6 +409,7 @@ static int consoles_ask(const PromptOptions *o, PromptCheck check, void *userdat
         uint64_t deadline = o->timeout_usec ? now_usec() + o->timeout_usec : 0;
         unsigned tries = 0;
         int last = -1;                  /* the console whose answer ended the prompt */
+        bool asked = false;
         int r = 0;
 
         if (o->consoles) {
@@ -415,6 +424,7 @@ static int consoles_ask(const PromptOptions *o, PromptCheck check, void *userdat
 
         for (size_t i = 0; i < n; i++)
                 console_prompt(&cons[i], o, true);
+        asked = true;
 
         for (;;) {
                 struct pollfd p[CONSOLES_MAX];
@@ -481,7 +491,9 @@ finish:
         for (size_t i = 0; i < n; i++) {
                 const char *farewell;
 
-                if ((int) i == last)
+                if (!asked)
+                        farewell = NULL;
+                else if ((int) i == last)
                         farewell = r == 0 || r == -EDQUOT ? NULL : "(the answer could not be checked; prompt ended)\n";
                 else
                         farewell = r == 0 ? "\n(prompt withdrawn: answered on another console)\n" :

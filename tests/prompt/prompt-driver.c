@@ -3,13 +3,15 @@
  *
  *   prompt-driver [--console=PATH]... [--ask-password=yes|no|auto]
  *                 [--ask-password-dir=DIR] [--timeout-usec=N] [--max-tries=N]
- *                 [--message=TEXT] [--prompt=TEXT] [--id=TEXT] [--debug]
+ *                 [--message=TEXT] [--message-lines=N] [--prompt=TEXT] [--id=TEXT]
+ *                 [--debug]
  *
  * check() accepts exactly $ANSWER and refuses anything else (-EPERM); an
  * input equal to $ABORT makes it fail with -EIO; $CHECK_DELAY_MS makes every
  * check that long (like a slow keyslot KDF). On stdout, one line per check:
  * "rejected" or "accepted: <input>" (the input is printed because this is a
- * test driver: the tests compare it).
+ * test driver: the tests compare it). --message-lines repeats the message
+ * as that many lines (a message too large for a console's output buffer).
  *
  * Exit status: 0 accepted, 2 timeout (-ETIME), 3 no more tries (-EDQUOT),
  * 4 every console at end of input (-EPIPE), 5 no console (-ENXIO),
@@ -74,8 +76,8 @@ static int parse_uint64(const char *s, uint64_t *ret) {
 }
 
 int main(int argc, char *argv[]) {
-        enum { ARG_CONSOLE = 0x100, ARG_ASK, ARG_ASK_DIR, ARG_TIMEOUT, ARG_TRIES, ARG_MESSAGE, ARG_PROMPT, ARG_ID,
-               ARG_DEBUG };
+        enum { ARG_CONSOLE = 0x100, ARG_ASK, ARG_ASK_DIR, ARG_TIMEOUT, ARG_TRIES, ARG_MESSAGE, ARG_MESSAGE_LINES,
+               ARG_PROMPT, ARG_ID, ARG_DEBUG };
         static const struct option options[] = {
                 { "console", required_argument, NULL, ARG_CONSOLE },
                 { "ask-password", required_argument, NULL, ARG_ASK },
@@ -83,6 +85,7 @@ int main(int argc, char *argv[]) {
                 { "timeout-usec", required_argument, NULL, ARG_TIMEOUT },
                 { "max-tries", required_argument, NULL, ARG_TRIES },
                 { "message", required_argument, NULL, ARG_MESSAGE },
+                { "message-lines", required_argument, NULL, ARG_MESSAGE_LINES },
                 { "prompt", required_argument, NULL, ARG_PROMPT },
                 { "id", required_argument, NULL, ARG_ID },
                 { "debug", no_argument, NULL, ARG_DEBUG },
@@ -101,7 +104,8 @@ int main(int argc, char *argv[]) {
                 .abort_on = getenv("ABORT"),
                 .delay_ms = getenv("CHECK_DELAY_MS") ? atol(getenv("CHECK_DELAY_MS")) : 0,
         };
-        uint64_t v;
+        _cleanup_free_ char *long_message = NULL;
+        uint64_t v, lines = 0;
         int c, r;
 
         log_set_prefix("prompt-driver");
@@ -132,6 +136,10 @@ int main(int argc, char *argv[]) {
                 case ARG_MESSAGE:
                         o.message = optarg;
                         break;
+                case ARG_MESSAGE_LINES:
+                        if (parse_uint64(optarg, &lines) < 0 || lines > 100000)
+                                return EXIT_USAGE;
+                        break;
                 case ARG_PROMPT:
                         o.prompt = optarg;
                         break;
@@ -148,6 +156,19 @@ int main(int argc, char *argv[]) {
                 return EXIT_USAGE;
         if (n_consoles > 0)
                 o.consoles = consoles;
+        if (lines > 0) {
+                size_t l = strlen(o.message);
+
+                long_message = malloc(lines * (l + 1));
+                if (!long_message)
+                        return EXIT_OTHER;
+                for (uint64_t i = 0; i < lines; i++) {
+                        memcpy(long_message + i * (l + 1), o.message, l);
+                        long_message[i * (l + 1) + l] = '\n';
+                }
+                long_message[lines * (l + 1) - 1] = 0;
+                o.message = long_message;
+        }
 
         r = prompt_ask_check(&o, check, &d);
         if (r < 0)

@@ -60,14 +60,15 @@ def test_wrong_then_right():
     a, b = Console(), Console()
     d = Driver(args_for(a, b))
     a.wait_for(PROMPT), b.wait_for(PROMPT)
-    a.type("wrong answer\r")
+    a.type("wrong answer\r\n")                # a terminal that sends CR LF for Enter
     check(a.wait_for(b"Try again"), "a wrong answer is refused on its console")
     check(a.wait_for(PROMPT, count=2), "and the prompt repeats there")
-    time.sleep(0.2)
-    b.read()
+    time.sleep(0.3)
+    a.read(), b.read()
+    check(a.out.count(PROMPT) == 2, f"CR LF is one Enter, not an extra empty line ({a.out.count(PROMPT)} prompts)")
     check(b"Try again" not in b.out and b.out.count(PROMPT) == 1, "the other console is not told")
     check(d.running(), "still asking after a wrong answer")
-    a.type(ANSWER + "\r")
+    a.type(ANSWER + "\n")                      # LF alone submits too
     rc = d.finish([a, b])
     check(rc == ACCEPTED, f"the right answer after a wrong one is accepted (rc {rc})")
     check(d.stdout == f"rejected\naccepted: {ANSWER}\n", f"two checks: {d.stdout!r}")
@@ -142,6 +143,23 @@ def test_duplicate_console():
     a.type(ANSWER + "\r")
     check(d.finish([a]) == ACCEPTED, "and answered there")
     a.close()
+
+
+def test_stalled_console():
+    """A console that takes no output (a serial line held by flow control)
+    holds up the others for a bounded time only."""
+    a, b = Console(), Console()                 # nobody reads a's output
+    start = time.monotonic()
+    d = Driver(args_for(a, b) + ["--message=" + "x" * 99, "--message-lines=3000"])    # 300 kB
+    check(b.wait_for(PROMPT, timeout=15), "the second console gets its prompt although the first is stuck")
+    took = time.monotonic() - start
+    check(took < 8 * SLOW, f"after a bounded wait ({took:.1f} s)")
+    b.type(ANSWER + "\r")
+    rc = d.finish([b])
+    check(rc == ACCEPTED, f"and answers (rc {rc})")
+    check("does not take output" in d.stderr, "the stuck console is logged at debug level")
+    check(restored(a), "the stuck console is restored all the same")
+    a.close(), b.close()
 
 
 def test_eof_one_console():
@@ -230,7 +248,7 @@ def main():
         print("SKIP: no pseudo-terminals")
         return 77
     for t in (test_first_answer_wins, test_wrong_then_right, test_editing, test_cancel, test_empty_line_and_bound,
-              test_duplicate_console, test_eof_one_console, test_timeout, test_max_tries, test_no_console,
+              test_duplicate_console, test_stalled_console, test_eof_one_console, test_timeout, test_max_tries, test_no_console,
               test_check_fails):
         print(f"# {t.__name__}", flush=True)
         t()
