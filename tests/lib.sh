@@ -9,6 +9,21 @@ UNLOCKD=${UNLOCKD:-$BUILD_DIR/agent/unlockd}
 UNLOCKCTL=${UNLOCKCTL:-$BUILD_DIR/agent/unlockctl}
 
 TEST_DIR=$(mktemp -d "${TMPDIR:-/tmp}/unlockd-test.XXXXXX")
+
+# With UNLOCKD_VALGRIND=DIR, every unlockd/unlockctl run of the test goes
+# through valgrind memcheck, one log per process in DIR (checked by the
+# caller: tests/valgrind-suite).
+if [ -n "${UNLOCKD_VALGRIND:-}" ]; then
+        mkdir -p "$TEST_DIR/bin" "$UNLOCKD_VALGRIND"
+        for prog in unlockd unlockctl; do
+                real=$BUILD_DIR/agent/$prog
+                printf '#!/bin/sh\nexec valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --track-fds=no --log-file=%s/%s.%%p.log %s "$@"\n' \
+                        "$UNLOCKD_VALGRIND" "$prog" "$real" > "$TEST_DIR/bin/$prog"
+                chmod +x "$TEST_DIR/bin/$prog"
+        done
+        UNLOCKD=$TEST_DIR/bin/unlockd
+        UNLOCKCTL=$TEST_DIR/bin/unlockctl
+fi
 SWTPM_PID=
 _cleanup_hooks=()
 
