@@ -87,13 +87,13 @@ class Console:
 
 
 class Driver:
-    def __init__(self, args, answer=ANSWER, env=None):
+    def __init__(self, args, answer=ANSWER, env=None, prefix=()):
         e = dict(os.environ, **(env or {}))
         if answer is not None:
             e["ANSWER"] = answer
         # Files, not pipes: nobody reads them until the driver is done.
         self.out, self.err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-        self.p = subprocess.Popen(WRAPPER + [DRIVER, "--debug", *args], env=e, stdin=subprocess.DEVNULL,
+        self.p = subprocess.Popen([*prefix, *WRAPPER, DRIVER, "--debug", *args], env=e, stdin=subprocess.DEVNULL,
                                   stdout=self.out, stderr=self.err)
         self.pid = self.p.pid
         self.stdout = self.stderr = ""

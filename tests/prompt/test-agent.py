@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -193,13 +194,53 @@ def test_max_tries(t, d):
         drv.kill()
 
 
+# Runs the driver where /run/systemd/system exists (a private mount namespace
+# with a tmpfs on /run), or where it does not.
+WITH_SYSTEMD = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                'mount -t tmpfs unlockd-test /run && mkdir -p /run/systemd/system && exec "$@"', "sh"]
+WITHOUT_SYSTEMD = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                   'mount -t tmpfs unlockd-test /run && exec "$@"', "sh"]
+
+
+def test_auto(t, d):
+    """ask_password=-1 asks the agents where systemd runs, the consoles elsewhere."""
+    from promptlib import PROMPT, Console
+    if not shutil.which("unshare") or subprocess.run(WITH_SYSTEMD + ["true"]).returncode != 0:
+        print("no private mount namespace: auto mode checked on this host's side only")
+        cases = [(os.path.exists("/run/systemd/system"), ())]
+    else:
+        cases = [(True, WITH_SYSTEMD), (False, WITHOUT_SYSTEMD)]
+    for systemd, prefix in cases:
+        c = Console()
+        drv = Driver(["--ask-password=auto", "--console=" + c.path], env={"UNLOCKD_ASK_PASSWORD_DIR": d},
+                     prefix=prefix)
+        try:
+            if systemd:
+                ask, a = wait_ask(d)
+                check(ask is not None, "auto, systemd running: an ask file appears")
+                c.read(0.3)
+                check(PROMPT not in c.out, "and the console is not asked")
+                if ask:
+                    send(a["Socket"], ("+" + ANSWER).encode())
+            else:
+                check(c.wait_for(PROMPT), "auto, no systemd: the console is asked")
+                check(not glob.glob(os.path.join(d, "ask.*")), "and no ask file is written")
+                c.type(ANSWER + "\r")
+            rc = drv.finish([c])
+            check(rc == ACCEPTED, f"auto mode ({'agents' if systemd else 'consoles'}) accepts (rc {rc})")
+            check(leftovers(d) == [], "nothing left")
+        finally:
+            drv.kill()
+            c.close()
+
+
 def main():
     if os.geteuid() != 0:
         print("SKIP: needs root (to answer as root and as another user)")
         return 77
     t, d = setup()
     try:
-        for test in (test_conversation, test_long_answer, test_timeout, test_max_tries):
+        for test in (test_conversation, test_long_answer, test_timeout, test_max_tries, test_auto):
             print(f"# {test.__name__}", flush=True)
             test(t, d)
     finally:
