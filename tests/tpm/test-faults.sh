@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Failure containment on the unlock path:
+#  - the TPM goes away mid-unlock (swtpm killed while unlockd waits for the
+#    PIN, with its TPM context open): the token says so, and the recovery
+#    prompt still opens the volume;
+#  - hostile tokens in a real LUKS2 header: each is skipped with a message
+#    naming the fault, no crash, and the prompt still works.
+source "$(dirname "$0")/../lib.sh"
+need swtpm cryptsetup python3
+PTY_DRIVE=$SOURCE_DIR/tools/pty-drive
+
+start_swtpm
+printf 'fault pass' > "$TEST_DIR/pass"
+
+say "the TPM disappears while unlockd waits for the PIN"
+IMG=$TEST_DIR/pin.img
+make_luks "$IMG" "fault pass"
+NEWPIN=1357 "$UNLOCKCTL" enroll --tpm2 --pin --pcrs=7 --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG" 2>/dev/null
+# A helper kills swtpm as soon as the PIN prompt is shown, then the PIN is typed.
+python3 - "$UNLOCKD" "$TCTI" "$IMG" "$TEST_DIR" "$SWTPM_PID" <<'PY' || fail "the unlock did not survive the TPM going away"
+import os, pty, select, subprocess, sys, time, json, signal
+unlockd, tcti, img, d, swtpm = sys.argv[1:6]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(unlockd, [unlockd, "--test", "--console=/dev/tty", "--ask-password=no", "--no-reseal",
+                       "--state-dir=" + d + "/state", "--tcti=" + tcti, img])
+buf = b""
+def wait(needle, t=30):
+    global buf
+    end = time.monotonic() + t
+    while needle not in buf:
+        if time.monotonic() > end:
+            sys.exit(f"timed out waiting for {needle!r}: {buf[-400:]!r}")
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                buf += os.read(fd, 4096)
+            except OSError:
+                break
+    i = buf.index(needle) + len(needle)
+    rest = buf[i:]
+    buf = rest
+wait(b"TPM2 PIN: ")
+os.kill(int(swtpm), signal.SIGKILL)          # the TPM goes away mid-unlock
+time.sleep(0.3)
+os.write(fd, b"1357\r")
+wait(b"Recovery key or passphrase: ")
+os.write(fd, b"fault pass\r")
+_, st = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(st))
+PY
+S=$(cat "$TEST_DIR/state/state.json")
+assert_eq "$(json_get "$S" 'j["volumes"][0]["method"]')" passphrase "opened by the passphrase after the TPM went away"
+assert_eq "$(json_get "$S" 'j["volumes"][0]["tokens"][0]["result"] in ("no-tpm", "failed")')" True "token outcome after the TPM went away ($(json_get "$S" 'j["volumes"][0]["tokens"][0]'))"
+SWTPM_PID=
+start_swtpm "$TEST_DIR/tpm2"
+
+say "hostile tokens in a real header: each skipped with its fault, the prompt still works"
+IMG=$TEST_DIR/hostile.img
+make_luks "$IMG" "fault pass"
+"$UNLOCKCTL" enroll --tpm2 --pcrs=7 --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG" 2>/dev/null
+GOOD=$(cryptsetup token export --token-id 0 "$IMG")
+cryptsetup token remove --token-id 0 "$IMG"
+python3 - "$GOOD" "$TEST_DIR/hostile" <<'PY'
+import json, os, sys
+g = json.loads(sys.argv[1]); d = sys.argv[2]; os.makedirs(d)
+def put(name, **kw):
+    t = dict(g); t.update(kw)
+    for k, v in list(t.items()):
+        if v is None:
+            del t[k]
+    open(f"{d}/{name}.json", "w").write(json.dumps(t))
+put("bad-base64", **{"tpm2-blob": "%%%not base64%%%"})
+put("truncated-blob", **{"tpm2-blob": g["tpm2-blob"][:40]})
+put("pcr-out-of-range", **{"tpm2-pcrs": [7, 99]})
+put("huge-pcr-array", **{"tpm2-pcrs": list(range(24)) * 50})
+put("unknown-bank", **{"tpm2-pcr-bank": "sm3_256"})
+put("pcrs-wrong-type", **{"tpm2-pcrs": "7"})
+put("hash-wrong-size", **{"tpm2-policy-hash": "00"})
+put("missing-blob", **{"tpm2-blob": None})
+put("signed-policy", **{"tpm2_pubkey": "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0=", "tpm2_pubkey_pcrs": [11]})
+PY
+for f in "$TEST_DIR"/hostile/*.json; do
+        cryptsetup token import --disable-external-tokens --json-file "$f" "$IMG" 2>/dev/null || echo "(libcryptsetup itself refused $(basename "$f"))"
+done
+N=$(cryptsetup luksDump "$IMG" | grep -c ': systemd-tpm2' || true)
+[ "$N" -ge 8 ] || fail "only $N hostile tokens made it into the header"
+OUT=$("$PTY_DRIVE" --timeout 60 --expect 'Recovery key or passphrase: ' --send 'fault pass\r' -- \
+        "$UNLOCKD" --test --json --console=/dev/tty --ask-password=no --no-reseal --state-dir="$TEST_DIR/st2" --tcti="$TCTI" "$IMG") \
+        || fail "unlockd did not survive the hostile tokens"
+S=$(cat "$TEST_DIR/st2/state.json")
+assert_eq "$(json_get "$S" 'j["volumes"][0]["method"]')" passphrase "opened at the prompt despite hostile tokens"
+assert_eq "$(json_get "$S" 'len(j["volumes"][0]["tokens"])')" "$N" "one outcome per hostile token"
+assert_eq "$(json_get "$S" 'all(t["result"] in ("malformed", "unsupported") and t["detail"] for t in j["volumes"][0]["tokens"])')" True \
+        "every hostile token skipped with a reason: $(json_get "$S" '[(t["result"], t["detail"]) for t in j["volumes"][0]["tokens"]]')"
+assert_no_tpm_leaks "hostile tokens"
+echo PASS
