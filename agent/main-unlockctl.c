@@ -327,6 +327,34 @@ static int verb_enroll(int argc, char *argv[]) {
 }
 
 
+/* The system bus, or where no D-Bus daemon runs (minimal systems), systemd's
+ * private socket, which root may use directly. */
+static int bus_open(sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = sd_bus_open_system(&bus);
+        if (r >= 0) {
+                *ret = TAKE_PTR(bus);
+                return 0;
+        }
+        if (geteuid() != 0)
+                return r;
+        log_debug_errno(r, "No system bus (%m); trying systemd's private socket.");
+        bus = sd_bus_flush_close_unref(bus);
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_address(bus, "unix:path=/run/systemd/private");
+        if (r < 0)
+                return r;
+        r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
 /* Starts unlockd-reseal.service through systemd and waits for its job. */
 static int reseal_via_service(void) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -336,10 +364,17 @@ static int reseal_via_service(void) {
         const char *path;
         int r;
 
-        r = sd_bus_open_system(&bus);
+        r = bus_open(&bus);
         if (r < 0)
-                return log_error_errno(r, "Cannot connect to the system bus: %m");
-        r = sd_bus_match_signal(bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                return log_error_errno(r, "Cannot connect to systemd (system bus or private socket): %m");
+        /* systemd emits JobRemoved only while someone subscribed. */
+        r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "Subscribe", &error, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot subscribe to systemd's signals: %s", error.message ?: strerror(-r));
+        sd_bus_error_free(&error);
+        /* No sender in the match: on the private socket messages have none. */
+        r = sd_bus_match_signal(bus, NULL, NULL, "/org/freedesktop/systemd1",
                                 "org.freedesktop.systemd1.Manager", "JobRemoved", NULL, NULL);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch systemd jobs: %m");

@@ -112,6 +112,13 @@ def main():
         _, st = m.run("unlockctl status --json")
         s = json.loads(st)
         assert s["volumes"][0]["this-boot"]["method"] == "tpm2", st
+        # `unlockctl reseal --via-service` starts the unit over D-Bus and
+        # returns its result: success here (no job: the unit's condition
+        # skips it), failure when the unit cannot run.
+        m.run("unlockctl reseal --via-service")
+        m.run("systemctl mask -q --runtime unlockd-reseal.service")
+        rc, out = m.run("unlockctl reseal --via-service", check=False)
+        assert rc != 0, f"--via-service reported success for a masked unit: {out}"
         m.poweroff()
         ok = True
         vm.progress("PASS")
