@@ -60,14 +60,6 @@ static void help(void) {
                program_invocation_short_name, UNLOCKD_STATE_DIR);
 }
 
-static int parse_bool(const char *s) {
-        if (streq(s, "1") || streq(s, "yes") || streq(s, "true") || streq(s, "on"))
-                return 1;
-        if (streq(s, "0") || streq(s, "no") || streq(s, "false") || streq(s, "off"))
-                return 0;
-        return -EINVAL;
-}
-
 static int add_consoles(const char *list) {
         _cleanup_free_ char *copy = strdup(list);
         char *save = NULL;
@@ -144,7 +136,7 @@ static int parse_argv(int argc, char *argv[]) {
                                 return r;
                         break;
                 case ARG_ASK_PASSWORD:
-                        arg_ask_password = parse_bool(optarg);
+                        arg_ask_password = parse_boolean(optarg);
                         if (arg_ask_password < 0)
                                 return log_error_errno(EINVAL, "Invalid --ask-password= value: %s", optarg);
                         break;

@@ -18,6 +18,14 @@ void free_and_printf(char **s, const char *fmt, ...) {
         *s = n;
 }
 
+int parse_boolean(const char *s) {
+        if (streq(s, "1") || streq(s, "yes") || streq(s, "true") || streq(s, "on"))
+                return 1;
+        if (streq(s, "0") || streq(s, "no") || streq(s, "false") || streq(s, "off"))
+                return 0;
+        return -EINVAL;
+}
+
 json_object *json_pcr_array(uint32_t mask) {
         json_object *a = json_object_new_array();
 

@@ -10,5 +10,8 @@
  * For messages that are never secret. */
 void free_and_printf(char **s, const char *fmt, ...) _printf_(2, 3);
 
+/* Parses 1/yes/true/on and 0/no/false/off. Returns 1, 0, or -EINVAL. */
+int parse_boolean(const char *s);
+
 /* A JSON array of the PCR indexes set in mask, ascending. */
 json_object *json_pcr_array(uint32_t mask);

@@ -9,6 +9,7 @@
 #include "blockdev.h"
 #include "fileio.h"
 #include "log.h"
+#include "strutil.h"
 #include "volumes.h"
 
 #define CMDLINE_MAX (64 * 1024)
@@ -125,13 +126,14 @@ typedef struct BoolLookup {
 
 static int bool_cb(const char *key, const char *value, void *ud) {
         BoolLookup *b = ud;
+        int v;
 
         if (!streq(key, b->key))
                 return 0;
-        if (!value || streq(value, "1") || streq(value, "yes") || streq(value, "true") || streq(value, "on"))
-                b->value = 1;
-        else if (streq(value, "0") || streq(value, "no") || streq(value, "false") || streq(value, "off"))
-                b->value = 0;
+        /* A bare key means yes; an unparsable value leaves the last one. */
+        v = value ? parse_boolean(value) : 1;
+        if (v >= 0)
+                b->value = v;
         return 0; /* the last one wins */
 }
 
@@ -158,7 +160,7 @@ static int volumes_cb(const char *key, const char *value, void *ud) {
         if (!value)
                 return 0;
         if (streq(key, "rd.luks.crypttab")) {
-                c->crypttab = !(streq(value, "0") || streq(value, "no") || streq(value, "false"));
+                c->crypttab = parse_boolean(value) != 0;
                 return 0;
         }
         if (streq(key, "rd.unlockd.timeout")) {

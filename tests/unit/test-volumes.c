@@ -67,6 +67,11 @@ static void test_collect_from_cmdline(void) {
         ASSERT_STREQ(s[0].name, "other");
         volume_specs_free(s, n);
 
+        /* rd.luks.crypttab=off: crypttab is ignored ("off" is as good as "no"). */
+        setenv("UNLOCKD_CMDLINE", "rd.luks.crypttab=off rd.unlockd.timeout=0", 1);
+        ASSERT_EQ(volumes_collect(NULL, 0, NULL, &s, &n), 0);
+        ASSERT_EQ(n, 0);
+
         /* rd.unlockd=0: nothing at all. */
         setenv("UNLOCKD_CMDLINE", "rd.unlockd=0", 1);
         ASSERT_EQ(volumes_collect(NULL, 0, NULL, &s, &n), 0);
