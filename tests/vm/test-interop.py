@@ -30,7 +30,6 @@ import vm  # noqa: E402
 
 PASSPHRASE = "vm test passphrase"
 UNLOCKD_PROMPT = r"Recovery key or passphrase\)?: "
-SYSTEMD_PROMPT = r"Please enter passphrase for disk [^\r\n]*:"
 
 
 def token(m, dev, tid):
