@@ -19,6 +19,7 @@ production value.
    cryptsetup-pre.target), which is terminated at TimeoutStartSec= and
    killed TimeoutStopSec= later; then the prompt; the passphrase opens.
 """
+import json
 import os
 import re
 import secrets
@@ -36,7 +37,6 @@ SYSTEMD_PROMPT = r"Please enter passphrase (or recovery key )?for disk [^\r\n]*:
 STARTING = r"Starting \S*unlockd\.service"
 START_TIMEOUT = 20      # the test's drop-in
 STOP_TIMEOUT = 10       # units/unlockd.service.in
-LUKS_OFFSET_MB = 65     # tests/vm/setup: the LUKS2 partition's start
 LUKS_HEADER_MB = 16     # luksFormat's default LUKS2 header + keyslot area
 
 MODULE_SETUP = """#!/bin/bash
@@ -66,11 +66,18 @@ def add_recovery_key(work, key):
     with open(keyfile, "w") as f:
         f.write(key)
     run = lambda *a, **kw: subprocess.run(list(a), check=True, **kw)  # noqa: E731
-    run("dd", f"if={disk}", f"of={hdr}", "bs=1M", f"skip={LUKS_OFFSET_MB}", f"count={LUKS_HEADER_MB}", "status=none")
+    # The LUKS2 partition: the second of the GPT (tests/vm/setup).
+    table = json.loads(run("sfdisk", "--json", disk, capture_output=True).stdout)["partitiontable"]
+    start = table["partitions"][1]["start"] * table.get("sectorsize", 512)
+    assert start % (1 << 20) == 0, f"the LUKS2 partition starts at {start}, not on a MiB"
+    off = start >> 20
+    run("dd", f"if={disk}", f"of={hdr}", "bs=1M", f"skip={off}", f"count={LUKS_HEADER_MB}", "status=none")
+    uuid = run("cryptsetup", "luksUUID", hdr, capture_output=True, text=True).stdout.strip()
+    assert uuid == open(os.path.join(work, "uuid")).read().strip(), f"not the disk's LUKS2 header: {uuid}"
     run("cryptsetup", "luksAddKey", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
         "--key-slot", "1", "--key-file", os.path.join(work, "pass"), hdr, keyfile)
     run("cryptsetup", "token", "import", hdr, input=b'{"type":"systemd-recovery","keyslots":["1"]}')
-    run("dd", f"if={hdr}", f"of={disk}", "bs=1M", f"seek={LUKS_OFFSET_MB}", "conv=notrunc", "status=none")
+    run("dd", f"if={hdr}", f"of={disk}", "bs=1M", f"seek={off}", "conv=notrunc", "status=none")
     os.unlink(hdr)
 
 
