@@ -6,6 +6,7 @@
 
 #include "encoding.h"
 #include "enroll.h"
+#include "fileio.h"
 #include "log.h"
 #include "pcr.h"
 #include "recovery-key.h"
@@ -205,7 +206,14 @@ static int enroll_recovery(struct crypt_device *cd, const char *device, const ch
                 log_info("Recovery key enrolled as keyslot %d; it was printed only encrypted to %s.",
                          slot, o->escrow_pubkey);
         } else {
-                printf("%s\n", key);
+                /* Straight to the descriptor: stdio would keep a copy in
+                 * its buffer, which is freed unwiped. */
+                fflush(stdout);
+                r = write_all(STDOUT_FILENO, key, strlen(key));
+                if (r >= 0)
+                        r = write_all(STDOUT_FILENO, "\n", 1);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to print the recovery key (keyslot %d was added): %m", slot);
                 log_info("Recovery key enrolled as keyslot %d. It is printed above, once: keep it safe.", slot);
         }
         fflush(stdout);

@@ -27,7 +27,7 @@ int mkdir_p(const char *path, mode_t mode) {
         return 0;
 }
 
-static int write_all(int fd, const void *data, size_t size) {
+int write_all(int fd, const void *data, size_t size) {
         const char *p = data;
 
         while (size > 0) {

@@ -7,6 +7,11 @@
 /* Creates a directory and its parents (mode for the ones created). */
 int mkdir_p(const char *path, mode_t mode);
 
+/* Writes all of data to fd (retrying short writes and EINTR). Returns 0 or
+ * negative errno. Unbuffered: for secrets that must not linger in a stdio
+ * buffer. */
+int write_all(int fd, const void *data, size_t size);
+
 /* Writes a file atomically: a temporary file in the same directory,
  * fsync()ed, renamed over path, and the directory fsync()ed. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);

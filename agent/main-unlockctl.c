@@ -31,6 +31,9 @@ static bool arg_json = false;
 static bool arg_via_service = false;
 static const char *arg_state_dir = UNLOCKD_STATE_DIR;
 static EnrollOptions arg_enroll = { .pcr_mask = 1u << 7, .use_srk = true };
+/* $PASSWORD and $NEWPIN, taken out of the environment at start-up. */
+static char *arg_password = NULL;
+static char *arg_newpin = NULL;
 
 static void help(void) {
         printf("%s [OPTIONS...] COMMAND ...\n\n"
@@ -193,17 +196,13 @@ static int read_key_file(const char *path, char **ret, size_t *ret_size) {
 
 static int get_unlock_passphrase(const char *device, char **ret, size_t *ret_size) {
         _cleanup_free_ char *msg = NULL;
-        const char *e;
         int r;
 
         if (arg_unlock_key_file)
                 return read_key_file(arg_unlock_key_file, ret, ret_size);
-        e = getenv("PASSWORD");
-        if (e) {
-                *ret = secret_strdup(e);
-                if (!*ret)
-                        return log_oom();
-                *ret_size = strlen(e);
+        if (arg_password) {
+                *ret_size = strlen(arg_password);
+                *ret = TAKE_PTR(arg_password);
                 return 0;
         }
         if (asprintf(&msg, "Enrolling into %s needs a current passphrase or recovery key.", device) < 0)
@@ -217,14 +216,13 @@ static int get_unlock_passphrase(const char *device, char **ret, size_t *ret_siz
 
 static int get_new_pin(char **ret) {
         _cleanup_secret_ char *a = NULL, *b = NULL;
-        const char *e = getenv("NEWPIN");
         int r;
 
-        if (e) {
-                if (!*e)
+        if (arg_newpin) {
+                if (!*arg_newpin)
                         return log_error_errno(EINVAL, "$NEWPIN is empty.");
-                *ret = secret_strdup(e);
-                return *ret ? 0 : log_oom();
+                *ret = TAKE_PTR(arg_newpin);
+                return 0;
         }
         for (unsigned i = 0; i < 3; i++) {
                 r = prompt_ask_tty(NULL, "New TPM2 PIN", &a);
@@ -617,6 +615,9 @@ static int run(int argc, char *argv[]) {
 
         log_set_prefix("unlockctl");
         secret_harden_process();
+        /* Secrets do not stay in the environment for the process's life. */
+        if (secret_getenv_erase("PASSWORD", &arg_password) < 0 || secret_getenv_erase("NEWPIN", &arg_newpin) < 0)
+                return log_oom();
 
         r = parse_argv(argc, argv);
         if (r <= 0)
@@ -633,5 +634,7 @@ static int run(int argc, char *argv[]) {
 
 int main(int argc, char *argv[]) {
         int r = run(argc, argv);
+        arg_password = secret_free(arg_password);
+        arg_newpin = secret_free(arg_newpin);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -37,6 +37,7 @@ static uint64_t arg_timeout_usec = 0;
 static unsigned arg_tries = 0;
 static char **arg_devices = NULL;
 static size_t arg_n_devices = 0;
+static char *arg_pin = NULL;            /* from $PIN, taken out of the environment */
 
 static void help(void) {
         printf("%s [OPTIONS...] [DEVICE...]\n\n"
@@ -361,6 +362,10 @@ static int run(int argc, char *argv[]) {
 
         log_set_prefix("unlockd");
         secret_harden_process();
+        /* As systemd-cryptsetup, the PIN may come in $PIN; keep it in a
+         * secret buffer only, not in the environment for the process's life. */
+        if (secret_getenv_erase("PIN", &arg_pin) < 0)
+                return log_oom();
 
         r = parse_argv(argc, argv);
         if (r <= 0)
@@ -391,6 +396,7 @@ static int run(int argc, char *argv[]) {
                 .tcti = arg_tcti,
                 .test = arg_test,
                 .prompt = arg_prompt,
+                .pin = arg_pin,
                 .consoles = arg_consoles,
                 .ask_password = arg_ask_password,
                 .alive = notify_alive,
@@ -432,5 +438,6 @@ int main(int argc, char *argv[]) {
         for (size_t i = 0; i < arg_n_consoles; i++)
                 free(arg_consoles[i]);
         free(arg_consoles);
+        secret_free(arg_pin);
         return r < 0 ? exit_status(r) : EXIT_SUCCESS;
 }

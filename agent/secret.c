@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "secret.h"
 
@@ -80,7 +81,39 @@ bool memeq_const(const void *a, const void *b, size_t n) {
         return d == 0;
 }
 
+int secret_getenv_erase(const char *name, char **ret) {
+        char *e = getenv(name), *copy;
+
+        if (!e) {
+                *ret = NULL;
+                return 0;
+        }
+        copy = secret_strdup(e);
+        /* The value lives in the environment block (the initial stack, or
+         * the heap after setenv()): wipe it there, then drop the variable. */
+        explicit_bzero(e, strlen(e));
+        (void) unsetenv(name);
+        if (!copy)
+                return -ENOMEM;
+        *ret = copy;
+        return 1;
+}
+
+/* Kept out of line and not a leaf, so that its frame lies below the
+ * caller's, where the callee frames that just returned were. */
+__attribute__((noinline)) void secret_wipe_stack(void) {
+        volatile uint8_t area[SECRET_WIPE_STACK_SIZE];
+
+        explicit_bzero((void *) area, sizeof(area));
+        __asm__ __volatile__("" : : "r"(area) : "memory");
+}
+
 void secret_harden_process(void) {
-        /* No core dumps with secrets in them, no ptrace by other users. */
+        /* No core dumps with secrets in them, no ptrace by other users, no
+         * reading of /proc/PID/mem by them. Non-dumpable alone still allows
+         * a root-owned core with fs.suid_dumpable=2 (a setting some
+         * distributions use for their crash reporters): a core size limit
+         * of 0 makes the kernel, systemd-coredump and apport skip it. */
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        (void) setrlimit(RLIMIT_CORE, &(struct rlimit) { 0, 0 });
 }

@@ -50,9 +50,22 @@ static inline void secretbuf_wipe(SecretBuf *b) {
 /* Constant-time comparison. Returns true when equal. */
 bool memeq_const(const void *a, const void *b, size_t n);
 
-/* Makes the process non-dumpable and locks future secret pages. Call once at
- * start-up of a program that handles secrets. */
+/* Makes the process non-dumpable (no core dumps, no ptrace or /proc/PID/mem
+ * by other users) and sets its core size limit to 0. Call once at start-up
+ * of a program that handles secrets. */
 void secret_harden_process(void);
+
+/* Takes a secret from the environment ($PIN, $PASSWORD, …): copies it into
+ * a secret buffer (*ret, for secret_free()), wipes the value in the
+ * environment block and removes the variable. Returns 1 when it was set,
+ * 0 when not (*ret = NULL), -ENOMEM (the variable is gone all the same). */
+int secret_getenv_erase(const char *name, char **ret);
+
+/* Wipes SECRET_WIPE_STACK_SIZE bytes of the stack below the caller's frame,
+ * where library code that just returned may have left a secret in its
+ * locals (ESAPI decrypts the unsealed data into a stack array). */
+#define SECRET_WIPE_STACK_SIZE (64 * 1024)
+void secret_wipe_stack(void);
 
 /* True when a typed secret is empty or only white space. */
 static inline bool isempty_secret(const char *s) {

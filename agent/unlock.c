@@ -138,17 +138,16 @@ static int pin_check(const char *pin, void *userdata) {
         return r;                       /* 0, or lockout/PCR mismatch/…: stop at once */
 }
 
-/* Unseals a PIN token: the PIN from $PIN, else asked (bounded tries, on the
- * same consoles or agents as the recovery prompt). */
+/* Unseals a PIN token: the PIN from the options ($PIN), else asked (bounded
+ * tries, on the same consoles or agents as the recovery prompt). */
 static int unseal_with_pin(Unlocker *u, Tpm2Context *tpm, const Volume *v, int token, const Tpm2Token *t,
                            void **ret_secret, size_t *ret_size) {
         _cleanup_free_ char *msg = NULL, *id = NULL;
         PinContext p = { .tpm = tpm, .token = t };
-        const char *e = getenv("PIN");
         int r;
 
-        if (e)
-                return tpm2_unseal(tpm, t, e, ret_secret, ret_size);
+        if (u->opts.pin)
+                return tpm2_unseal(tpm, t, u->opts.pin, ret_secret, ret_size);
         if (!u->opts.prompt)
                 return -ENOKEY;
         if (asprintf(&msg, "TPM2 token %d of %s (%s) is protected by a PIN.", token, v->device, v->uuid ?: "") < 0 ||

@@ -64,6 +64,7 @@ typedef struct UnlockOptions {
         const char *tcti;               /* NULL: default device */
         bool test;                      /* verify only, no activation */
         bool prompt;                    /* may ask for PINs */
+        const char *pin;                /* the PIN for every PIN token ($PIN); NULL: ask */
         uint32_t activate_flags;        /* CRYPT_ACTIVATE_* */
         char *const *consoles;          /* where to ask for a PIN (NULL: active consoles) */
         int ask_password;               /* see PromptOptions */
