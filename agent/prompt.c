@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -15,13 +17,67 @@
 #include "prompt.h"
 #include "secret.h"
 
-/* Reads a line without echo from fd, with backspace and Ctrl-U editing. */
-static int read_secret_line(int fd, char *buf, size_t size) {
+/* ---- stop signals ---------------------------------------------------------- */
+
+/* SIGTERM, SIGINT and SIGHUP while a prompt runs (systemd stopping the unit,
+ * the terminal hung up) would kill the process with every terminal left
+ * without echo and the ask file in place. While a prompt runs they are
+ * blocked and polled through a signalfd instead: the prompt ends, puts the
+ * terminals back and removes its files, and the signal is unblocked again,
+ * still pending, so that it does what it would have done (by default: the
+ * process dies of it). */
+typedef struct StopSignals {
+        int fd;
+        sigset_t old;
+        bool blocked;
+} StopSignals;
+
+static void stop_signals_begin(StopSignals *s) {
+        sigset_t set;
+
+        *s = (StopSignals) { .fd = -1 };
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &set, &s->old) < 0) {
+                log_debug_errno(errno, "Cannot block the stop signals during the prompt: %m");
+                return;
+        }
+        s->blocked = true;
+        s->fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (s->fd < 0)
+                log_debug_errno(errno, "Cannot poll for stop signals during the prompt: %m");
+}
+
+/* Unblocks the stop signals: one that came meanwhile is delivered now. */
+static void stop_signals_end(StopSignals *s) {
+        if (s->fd >= 0)
+                close(s->fd);
+        s->fd = -1;
+        if (s->blocked)
+                (void) sigprocmask(SIG_SETMASK, &s->old, NULL);
+        s->blocked = false;
+}
+
+/* Reads a line without echo from fd, with backspace and Ctrl-U editing;
+ * -EINTR when stop_fd (a signalfd, or -1) becomes readable first. */
+static int read_secret_line(int fd, int stop_fd, char *buf, size_t size) {
         size_t n = 0;
 
         for (;;) {
+                struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
+                ssize_t k;
                 char c;
-                ssize_t k = read(fd, &c, 1);
+
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (p[1].revents & POLLIN)
+                        return -EINTR;          /* a stop signal */
+                k = read(fd, &c, 1);
 
                 if (k < 0) {
                         if (errno == EINTR)
@@ -63,6 +119,7 @@ int prompt_ask_tty(const char *message, const char *prompt, char **ret) {
         _cleanup_close_ int fd = -1;
         _cleanup_secret_ char *buf = NULL;
         struct termios old, raw;
+        StopSignals stop;
         bool is_tty;
         int r;
 
@@ -79,6 +136,7 @@ int prompt_ask_tty(const char *message, const char *prompt, char **ret) {
         if (!buf)
                 return -ENOMEM;
 
+        stop_signals_begin(&stop);
         is_tty = tcgetattr(fd, &old) == 0;
         if (is_tty) {
                 raw = old;
@@ -91,11 +149,12 @@ int prompt_ask_tty(const char *message, const char *prompt, char **ret) {
                 dprintf(fd, "%s\n", message);
         dprintf(fd, "%s: ", prompt);
 
-        r = read_secret_line(fd, buf, PROMPT_MAX_INPUT);
+        r = read_secret_line(fd, stop.fd, buf, PROMPT_MAX_INPUT);
 
         if (is_tty)
                 (void) tcsetattr(fd, TCSANOW, &old);
         dprintf(fd, "\n");
+        stop_signals_end(&stop);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(buf);
@@ -410,8 +469,10 @@ static int consoles_ask(const PromptOptions *o, PromptCheck check, void *userdat
         unsigned tries = 0;
         int last = -1;                  /* the console whose answer ended the prompt */
         bool asked = false;
+        StopSignals stop;
         int r = 0;
 
+        stop_signals_begin(&stop);
         if (o->consoles) {
                 for (char *const *p = o->consoles; *p && r >= 0; p++)
                         r = console_add(cons, &n, *p);
@@ -419,15 +480,17 @@ static int consoles_ask(const PromptOptions *o, PromptCheck check, void *userdat
                 r = console_add_active(cons, &n);
         if (r < 0)
                 goto finish;
-        if (n == 0)
-                return log_debug_errno(ENXIO, "No console to ask on.");
+        if (n == 0) {
+                r = log_debug_errno(ENXIO, "No console to ask on.");
+                goto finish;
+        }
 
         for (size_t i = 0; i < n; i++)
                 console_prompt(&cons[i], o, true);
         asked = true;
 
         for (;;) {
-                struct pollfd p[CONSOLES_MAX];
+                struct pollfd p[CONSOLES_MAX + 1];
                 uint64_t now, alive_at = 0;
                 size_t alive = 0;
                 int k;
@@ -436,6 +499,7 @@ static int consoles_ask(const PromptOptions *o, PromptCheck check, void *userdat
                         p[i] = (struct pollfd) { .fd = cons[i].gone ? -1 : cons[i].fd, .events = POLLIN };
                         alive += !cons[i].gone;
                 }
+                p[n] = (struct pollfd) { .fd = stop.fd, .events = POLLIN };
                 if (alive == 0) {
                         r = log_debug_errno(EPIPE, "Every console reached end of input.");
                         goto finish;
@@ -449,11 +513,15 @@ static int consoles_ask(const PromptOptions *o, PromptCheck check, void *userdat
                         o->alive(userdata);
                         alive_at = now + PROMPT_ALIVE_USEC;
                 }
-                k = poll(p, n, poll_timeout_ms(now, deadline, alive_at));
+                k = poll(p, n + 1, poll_timeout_ms(now, deadline, alive_at));
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
                         r = -errno;
+                        goto finish;
+                }
+                if (p[n].revents & POLLIN) {
+                        r = log_debug_errno(EINTR, "Stopped by a signal while asking.");
                         goto finish;
                 }
                 for (size_t i = 0; i < n && k > 0; i++) {
@@ -499,9 +567,11 @@ finish:
                         farewell = r == 0 ? "\n(prompt withdrawn: answered on another console)\n" :
                                 r == -ETIME ? "\n(prompt withdrawn: timed out)\n" :
                                 r == -EDQUOT ? "\n(prompt withdrawn: no more tries)\n" :
+                                r == -EINTR ? "\n(prompt withdrawn: unlockd was stopped)\n" :
                                 "\n(prompt withdrawn)\n";
                 console_close(&cons[i], farewell);
         }
+        stop_signals_end(&stop);
         return r;
 }
 
@@ -671,6 +741,7 @@ static int ask_password_ask(const PromptOptions *o, PromptCheck check, void *use
         unsigned tries = 0;
         char rnd[17];
         bool bound = false;
+        StopSignals stop = { .fd = -1 };
         mode_t mask;
         int one = 1, k, r;
 
@@ -701,9 +772,10 @@ static int ask_password_ask(const PromptOptions *o, PromptCheck check, void *use
                 r = -ENOMEM;
                 goto finish;
         }
+        stop_signals_begin(&stop);
 
         for (;;) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
+                struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = stop.fd, .events = POLLIN } };
                 uint64_t now = now_usec(), alive_at = 0, wake;
                 ssize_t n;
 
@@ -726,13 +798,17 @@ static int ask_password_ask(const PromptOptions *o, PromptCheck check, void *use
                 wake = deadline;
                 if (!ask)
                         wake = wake ? MIN(wake, ask_at) : ask_at;
-                if (poll(&p, 1, poll_timeout_ms(now, wake, alive_at)) < 0) {
+                if (poll(p, 2, poll_timeout_ms(now, wake, alive_at)) < 0) {
                         if (errno == EINTR)
                                 continue;
                         r = -errno;
                         goto finish;
                 }
-                if (!(p.revents & POLLIN))
+                if (p[1].revents & POLLIN) {
+                        r = log_debug_errno(EINTR, "Stopped by a signal while asking.");
+                        goto finish;
+                }
+                if (!(p[0].revents & POLLIN))
                         continue;
                 n = ask_receive(fd, buf);
                 if (n == -EAGAIN || n == 0)
@@ -785,6 +861,7 @@ finish:
         if (bound)
                 (void) unlink(sa.sun_path);
         secret_free(buf);
+        stop_signals_end(&stop);
         return r;
 }
 

@@ -10,7 +10,13 @@
  * terminal), without echo. message is printed first, then "prompt: ".
  * Returns 0 with *ret a secret buffer (secret_free()); -ECANCELED when the
  * user cancelled (Ctrl-C, ESC); -ENXIO when there is no terminal; -EPIPE
- * on end of input. */
+ * on end of input.
+ *
+ * Both prompts block SIGTERM, SIGINT and SIGHUP while they ask: when one
+ * comes, the prompt ends, the terminals get their settings back, the ask
+ * file goes, and the signal is unblocked again, so that it takes effect
+ * (by default the process dies of it; with a handler, the prompt returns
+ * -EINTR). */
 int prompt_ask_tty(const char *message, const char *prompt, char **ret);
 
 /* Multi-console / ask-password prompt (design.md section 6).
@@ -40,5 +46,6 @@ typedef struct PromptOptions {
  * the other consoles' prompts are withdrawn and their terminals restored.
  * Returns 0 when accepted; -ETIME on timeout; -EDQUOT when max_tries wrong
  * answers were given; -EPIPE when every console reached end of input;
- * -ENXIO when there is no console to ask on; other negative errno. */
+ * -ENXIO when there is no console to ask on; -EINTR after a stop signal
+ * (see above); other negative errno. */
 int prompt_ask_check(const PromptOptions *o, PromptCheck check, void *userdata);

@@ -5,12 +5,14 @@ as the password agent: it waits for ask.* in the directory, parses it, and
 replies on the socket it names. Root's right answer is accepted; a non-root
 sender is ignored; a wrong answer or an agent's cancel replaces the ask
 file; replies that are too long, malformed or carry file descriptors do no
-harm; timeout and tries exit codes; nothing is left in the directory."""
+harm; timeout and tries exit codes; a stop signal removes the files before
+it takes effect; nothing is left in the directory."""
 import array
 import configparser
 import glob
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -194,6 +196,22 @@ def test_max_tries(t, d):
         drv.kill()
 
 
+def test_stop_signal(t, d):
+    """SIGTERM while the agents are asked: the ask file and the socket go, then
+    the process dies of the signal."""
+    drv = Driver(["--ask-password-dir=" + d])
+    try:
+        ask, a = wait_ask(d)
+        if not check(ask is not None, "an ask file appears"):
+            return
+        drv.p.send_signal(signal.SIGTERM)
+        rc = drv.finish()
+        check(rc == -signal.SIGTERM, f"the process dies of SIGTERM (returncode {rc})")
+        check(leftovers(d) == [], f"the ask file and the socket are gone: {leftovers(d)}")
+    finally:
+        drv.kill()
+
+
 # Runs the driver where /run/systemd/system exists (a private mount namespace
 # with a tmpfs on /run), or where it does not.
 WITH_SYSTEMD = ["unshare", "-m", "--propagation", "private", "sh", "-c",
@@ -240,7 +258,7 @@ def main():
         return 77
     t, d = setup()
     try:
-        for test in (test_conversation, test_long_answer, test_timeout, test_max_tries, test_auto):
+        for test in (test_conversation, test_long_answer, test_timeout, test_max_tries, test_stop_signal, test_auto):
             print(f"# {test.__name__}", flush=True)
             test(t, d)
     finally:

@@ -5,9 +5,11 @@ prompt-driver: the first right answer wins, the other consoles are withdrawn,
 their settings restored and their unread input dropped; wrong answers are
 told on their console only; editing keys; cancel; bounded input; EOF on one
 console or all; timeout, tries, no console and check() failure exit codes;
-the answer appears in no log."""
+a stop signal restores the consoles before it takes effect; the answer
+appears in no log."""
 import os
 import select
+import signal
 import sys
 import termios
 import time
@@ -243,13 +245,35 @@ def test_check_fails():
     a.close(), b.close()
 
 
+def test_stop_signal():
+    """SIGTERM (systemd stopping the unit) or SIGHUP in the middle of a prompt:
+    the consoles get their settings back and are told, then the signal takes
+    effect: the process dies of it."""
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        a, b = Console(), Console()
+        d = Driver(args_for(a, b))
+        check(a.wait_for(PROMPT) and b.wait_for(PROMPT), f"{sig.name}: both consoles show the prompt")
+        check(not (termios.tcgetattr(a.slave)[3] & termios.ECHO), f"{sig.name}: echo is off while asking")
+        a.type("half a key")                    # never submitted
+        time.sleep(0.2)
+        d.p.send_signal(sig)
+        rc = d.finish([a, b])
+        check(rc == -sig, f"{sig.name}: the process dies of the signal (returncode {rc})")
+        check(restored(a) and restored(b), f"{sig.name}: both consoles' echo, canonical mode and signals are restored")
+        check(b"unlockd was stopped" in a.out and b"unlockd was stopped" in b.out,
+              f"{sig.name}: both consoles say the prompt ended because unlockd was stopped")
+        check(not readable(a), f"{sig.name}: the unsubmitted input is dropped")
+        check("accepted" not in d.stdout, f"{sig.name}: nothing was accepted")
+        a.close(), b.close()
+
+
 def main():
     if not os.path.exists("/dev/ptmx"):
         print("SKIP: no pseudo-terminals")
         return 77
     for t in (test_first_answer_wins, test_wrong_then_right, test_editing, test_cancel, test_empty_line_and_bound,
               test_duplicate_console, test_stalled_console, test_eof_one_console, test_timeout, test_max_tries, test_no_console,
-              test_check_fails):
+              test_check_fails, test_stop_signal):
         print(f"# {t.__name__}", flush=True)
         t()
     return result()
