@@ -65,6 +65,9 @@ grep -q "PCR 7 changed" "$TEST_DIR/err" || fail "message does not name PCR 7: $(
 assert_no_tpm_leaks "refused unseal"
 opens_with "$IMG" "$KEY" || fail "recovery key does not open the volume after the PCR change"
 
+# The TPM's count of failed authorizations (dictionary-attack protection).
+da_failures() { printf '%d' "$(tpm2_getcap properties-variable | awk '/TPM2_PT_LOCKOUT_COUNTER/ { print $2 }')"; }
+
 say "PIN: right PIN opens, wrong PIN is refused as such"
 IMG2=$TEST_DIR/pin.img
 make_luks "$IMG2" "correct horse"
@@ -73,9 +76,12 @@ TOKEN=$(cryptsetup token export --token-id 0 "$IMG2")
 assert_eq "$(json_get "$TOKEN" 'j["tpm2-pin"]')" True "tpm2-pin"
 OUT=$(PIN=1234 "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG2")
 assert_eq "$(json_get "$OUT" 'j["volumes"][0]["method"]')" tpm2 "PIN unlock"
+tpm2_dictionarylockout -Q --setup-parameters --max-tries=32 --recovery-time=600 --lockout-recovery-time=1
+tpm2_dictionarylockout -Q --clear-lockout
 if OUT=$(PIN=4321 "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG2" 2>/dev/null); then
         fail "a wrong PIN opened the volume"
 fi
+assert_eq "$(da_failures)" 1 "failed authorizations the TPM counted for one wrong PIN"
 assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pin-wrong "wrong PIN result"
 if OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG2" 2>/dev/null </dev/null); then
         fail "no PIN opened the volume"
@@ -85,12 +91,14 @@ assert_no_tpm_leaks "PIN paths"
 tpm2_dictionarylockout --clear-lockout >/dev/null
 
 say "PIN asked at the prompt: a wrong PIN is asked again; three wrong PINs fall back to the recovery prompt"
-tpm2_dictionarylockout -Q --setup-parameters --max-tries=32 --recovery-time=1 --lockout-recovery-time=1
+tpm2_dictionarylockout -Q --setup-parameters --max-tries=32 --recovery-time=600 --lockout-recovery-time=1
 tpm2_dictionarylockout -Q --clear-lockout
 OUT=$("$SOURCE_DIR/tools/pty-drive" --timeout 60 --expect 'TPM2 PIN: ' --send '9999\r' --expect 'Try again' \
         --expect 'TPM2 PIN: ' --send '1234\r' -- \
         "$UNLOCKD" --test --json --console=/dev/tty --ask-password=no --no-reseal --state-dir="$TEST_DIR/st1" --tcti="$TCTI" "$IMG2")
 assert_eq "$(json_get "$(cat "$TEST_DIR/st1/state.json")" 'j["volumes"][0]["method"]')" tpm2 "PIN typed at the prompt"
+assert_eq "$(da_failures)" 1 "failed authorizations for one wrong PIN typed, then the right one"
+tpm2_dictionarylockout -Q --clear-lockout
 "$SOURCE_DIR/tools/pty-drive" --timeout 60 --expect 'TPM2 PIN: ' --send '1\r' --expect 'TPM2 PIN: ' --send '2\r' \
         --expect 'TPM2 PIN: ' --send '3\r' --expect 'wrong PIN' --expect 'Recovery key or passphrase: ' \
         --send 'correct horse\r' -- \
@@ -98,6 +106,7 @@ assert_eq "$(json_get "$(cat "$TEST_DIR/st1/state.json")" 'j["volumes"][0]["meth
         || fail "three wrong PINs did not fall back to the recovery prompt"
 assert_eq "$(json_get "$(cat "$TEST_DIR/st2/state.json")" 'j["volumes"][0]["method"]')" passphrase "after three wrong PINs"
 assert_eq "$(json_get "$(cat "$TEST_DIR/st2/state.json")" 'j["volumes"][0]["tokens"][0]["result"]')" pin-wrong "token result after three wrong PINs"
+assert_eq "$(da_failures)" 3 "failed authorizations for three wrong PINs (no more tries than were typed)"
 tpm2_dictionarylockout -Q --clear-lockout
 assert_no_tpm_leaks "PIN prompt"
 
