@@ -1,12 +1,16 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Shared pieces of the prompt-driver tests: pseudo-terminal consoles, running
-the driver (optionally under $PROMPT_DRIVER_WRAPPER, e.g.
+"""Shared pieces of the prompt tests: pseudo-terminal consoles, waiting for
+an ask-password file, running the driver (optionally under $PROMPT_DRIVER_WRAPPER, e.g.
 "valgrind --leak-check=full --error-exitcode=99 -q"), and a check() that
 counts failures instead of stopping at the first."""
+import array
+import configparser
+import glob
 import os
 import pty
 import select
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
@@ -84,6 +88,45 @@ class Console:
             if fd >= 0:
                 os.close(fd)
         self.master = self.slave = -1
+
+
+def wait_ask(d, old=(), timeout=10):
+    """The first ask file in directory d not in old, and its [Ask] section."""
+    end = time.monotonic() + timeout * SLOW
+    while time.monotonic() < end:
+        for path in sorted(glob.glob(os.path.join(d, "ask.*"))):
+            if path in old:
+                continue
+            c = configparser.ConfigParser(interpolation=None)
+            try:
+                with open(path) as f:
+                    c.read_file(f)
+            except FileNotFoundError:
+                continue
+            return path, c["Ask"]
+        time.sleep(0.02)
+    return None, None
+
+
+def send(sock_path, data, uid=0, fds=()):
+    """Sends one datagram from a child process running as uid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if uid:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 65536)
+            anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+            s.sendmsg([data], anc, 0, sock_path)
+            os._exit(0)
+        except Exception as e:
+            print(f"sender: {e}", file=sys.stderr, flush=True)
+            os._exit(1)
+    _, st = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(st)
 
 
 class Driver:

@@ -7,13 +7,10 @@ sender is ignored; a wrong answer or an agent's cancel replaces the ask
 file; replies that are too long, malformed or carry file descriptors do no
 harm; timeout and tries exit codes; a stop signal removes the files before
 it takes effect; nothing is left in the directory."""
-import array
-import configparser
 import glob
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -21,48 +18,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from promptlib import ACCEPTED, ANSWER, NO_MORE_TRIES, SLOW, TIMEOUT, Driver, check, result
+from promptlib import ACCEPTED, ANSWER, NO_MORE_TRIES, SLOW, TIMEOUT, Driver, check, result, send, wait_ask
 
 NOBODY = 65534
-
-
-def wait_ask(d, old=(), timeout=10):
-    """The first ask file not in old, and its [Ask] section."""
-    end = time.monotonic() + timeout * SLOW
-    while time.monotonic() < end:
-        for path in sorted(glob.glob(os.path.join(d, "ask.*"))):
-            if path in old:
-                continue
-            c = configparser.ConfigParser(interpolation=None)
-            try:
-                with open(path) as f:
-                    c.read_file(f)
-            except FileNotFoundError:
-                continue
-            return path, c["Ask"]
-        time.sleep(0.02)
-    return None, None
-
-
-def send(sock_path, data, uid=0, fds=()):
-    """Sends one datagram from a child process running as uid."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            if uid:
-                os.setgroups([])
-                os.setgid(uid)
-                os.setuid(uid)
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 65536)
-            anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
-            s.sendmsg([data], anc, 0, sock_path)
-            os._exit(0)
-        except Exception as e:
-            print(f"sender: {e}", file=sys.stderr, flush=True)
-            os._exit(1)
-    _, st = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(st)
 
 
 def leftovers(d):

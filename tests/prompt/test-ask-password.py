@@ -4,11 +4,9 @@
 agent: it reads the ask file, replies on the socket. A wrong answer makes a
 new ask file; a reply from a non-root sender is ignored; the right one opens
 the volume; the ask file and socket are gone at the end."""
-import configparser
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,44 +15,9 @@ import time
 BUILD = os.environ.get("UNLOCKD_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 UNLOCKD = os.path.join(BUILD, "agent/unlockd")
 PASSPHRASE = "ask password test"
-failures = 0
 
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print(f"FAIL: {what}", flush=True)
-    return cond
-
-
-def wait_ask(d, old=(), timeout=20):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        new = [p for p in glob.glob(os.path.join(d, "ask.*")) if p not in old]
-        if new:
-            c = configparser.ConfigParser(interpolation=None)
-            c.read(new[0])
-            return new[0], c["Ask"]
-        time.sleep(0.05)
-    return None, None
-
-
-def reply(sock_path, data, uid=0):
-    pid = os.fork()
-    if pid == 0:
-        try:
-            if uid:
-                os.setgid(uid)
-                os.setuid(uid)
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            s.sendto(data, sock_path)
-            os._exit(0)
-        except Exception as e:
-            print(f"sender: {e}", file=sys.stderr)
-            os._exit(1)
-    _, st = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(st)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from promptlib import check, result, send, wait_ask  # noqa: E402
 
 
 def main():
@@ -85,18 +48,18 @@ def main():
         sock = a["Socket"]
         check(os.path.exists(sock), "the socket exists")
 
-        check(reply(sock, b"+wrong") == 0, "sent a wrong answer")
+        check(send(sock, b"+wrong") == 0, "sent a wrong answer")
         ask2, a2 = wait_ask(d, old=[ask])
         check(ask2 is not None and not os.path.exists(ask), "a wrong answer replaces the ask file")
         check(ask2 is not None and "Try again" in a2.get("Message", ""), "the new ask says try again")
 
         os.chmod(sock, 0o777)               # let another user reach it: the credentials decide
-        check(reply(sock, ("+" + PASSPHRASE).encode(), uid=65534) == 0, "sent the right answer as uid 65534")
+        check(send(sock, ("+" + PASSPHRASE).encode(), uid=65534) == 0, "sent the right answer as uid 65534")
         time.sleep(1)
         check(p.poll() is None, "a reply from a non-root sender is ignored")
         check(ask2 is not None and os.path.exists(ask2), "the ask stays after an ignored reply")
 
-        check(reply(sock, ("+" + PASSPHRASE).encode()) == 0, "sent the right answer as root")
+        check(send(sock, ("+" + PASSPHRASE).encode()) == 0, "sent the right answer as root")
         rc = p.wait(30)
         check(rc == 0, f"unlockd opened the volume (rc {rc})")
         check(not glob.glob(os.path.join(d, "ask.*")), "no ask file left")
@@ -107,8 +70,7 @@ def main():
         if p.poll() is None:
             p.kill()
         shutil.rmtree(t, ignore_errors=True)
-    print("PASS" if failures == 0 else f"{failures} failure(s)")
-    return 1 if failures else 0
+    return result()
 
 
 if __name__ == "__main__":

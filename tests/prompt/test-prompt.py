@@ -7,8 +7,6 @@ restored; wrong then right; editing keys; cancel; EOF on one console;
 timeout and max-tries exit codes; every recovery key form; state.json."""
 import json
 import os
-import pty
-import re
 import select
 import shutil
 import subprocess
@@ -19,57 +17,15 @@ import time
 
 BUILD = os.environ.get("UNLOCKD_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 UNLOCKD = os.path.join(BUILD, "agent/unlockd")
-PROMPT = b"Recovery key or passphrase: "
 PASSPHRASE = "prompt test pass"
 T = tempfile.mkdtemp(prefix="unlockd-prompt.")
-failures = 0
 
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print(f"FAIL: {what}", flush=True)
-    return cond
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from promptlib import PROMPT, Console, check, result  # noqa: E402
 
 
 def sh(*args, input=None):
     return subprocess.run(args, input=input, check=True, capture_output=True)
-
-
-class Console:
-    """A pseudo-terminal: unlockd opens the slave by path; we drive the master."""
-
-    def __init__(self):
-        self.master, self.slave = pty.openpty()
-        self.path = os.ttyname(self.slave)
-        self.out = b""
-
-    def read(self, timeout=0.2):
-        end = time.monotonic() + timeout
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            r, _, _ = select.select([self.master], [], [], left)
-            if not r:
-                return
-            try:
-                data = os.read(self.master, 4096)
-            except OSError:
-                return
-            if not data:
-                return
-            self.out += data
-
-    def wait_for(self, needle, timeout=20):
-        end = time.monotonic() + timeout
-        while needle not in self.out and time.monotonic() < end:
-            self.read(0.1)
-        return needle in self.out
-
-    def type(self, s):
-        os.write(self.master, s.encode() if isinstance(s, str) else s)
 
 
 def image_with_keys():
@@ -243,8 +199,7 @@ def main():
               lambda: test_timeout_and_tries(img), lambda: test_key_forms(img, rk, sb)):
         t()
     shutil.rmtree(T, ignore_errors=True)
-    print("PASS" if failures == 0 else f"{failures} failure(s)")
-    return 1 if failures else 0
+    return result()
 
 
 if __name__ == "__main__":
