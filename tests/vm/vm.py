@@ -12,10 +12,13 @@ One scenario = one DIR; its TPM state (DIR/tpm) and UEFI variables
 timeout or an early QEMU exit raises VMError with the tail of the serial log.
 Each boot's serial log is written as it comes to $UNLOCKD_VM_ARTIFACTS/NAME.log
 (default $UNLOCKD_VM_CACHE/artifacts), with swtpm's log next to it."""
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 
@@ -25,6 +28,9 @@ OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 HERE = os.path.dirname(os.path.abspath(__file__))
 T0 = time.monotonic()
 PHASES = []
+# What run_story() cleans up: the VMs started and the work dirs made.
+_STARTED = []
+_WORKDIRS = []
 
 
 def progress(msg):
@@ -70,10 +76,11 @@ def missing_tools():
     return miss
 
 
-def setup(*args):
-    """Runs tests/vm/setup with args (raises on failure)."""
-    progress("setup " + " ".join(args))
-    subprocess.run([os.path.join(HERE, "setup"), *args], check=True)
+def setup(*args, env=None):
+    """Runs tests/vm/setup with args (raises on failure); env: more
+    environment variables for it."""
+    progress("setup " + " ".join(args) + "".join(f" ({k}={v})" for k, v in (env or {}).items()))
+    subprocess.run([os.path.join(HERE, "setup"), *args], check=True, env={**os.environ, **(env or {})})
 
 
 def _wait_path(path, proc, what, timeout=10):
@@ -193,6 +200,7 @@ class VM:
         self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         self.started = time.monotonic()
+        _STARTED.append(self)
         threading.Thread(target=self._reader, daemon=True).start()
         progress(f"{self.name}: QEMU started (serial log: {self.log_path})")
         return self
@@ -311,3 +319,134 @@ class VM:
             except subprocess.TimeoutExpired:
                 self.swtpm.kill()
                 self.swtpm.wait()
+
+
+# The unlockd story, steps shared by the tests that tell it with different
+# initramfs builders (test-dracut.py, test-initramfs-tools.py).
+
+PASSPHRASE = "vm test passphrase"
+PROMPT = r"Recovery key or passphrase\)?: "
+RECOVERY_KEY = r"([cbdefghijklnrtuv]{8}-){7}[cbdefghijklnrtuv]{8}"
+WRONG_KEY = "cbdefghi-jklnrtuv-cbdefghi-jklnrtuv-cbdefghi-jklnrtuv-cbdefghi-jklnrtuv"
+
+
+def skip_reason():
+    """Why the VM suite cannot run here (None: it can)."""
+    miss = missing_tools()
+    if miss:
+        return f"missing {', '.join(miss)} (tests/vm/setup --deps-only installs them)"
+    if os.geteuid() != 0:
+        return "the VM suite builds images with debootstrap and needs root"
+    return None
+
+
+def make_disk(prefix, *setup_args):
+    """A new work dir with a disk by `setup disk WORK PASSFILE setup_args...`
+    holding unlockd; returns (work dir, LUKS2 UUID)."""
+    os.makedirs(CACHE, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("UNLOCKD_VM_WORK", CACHE))
+    _WORKDIRS.append(work)
+    passfile = os.path.join(work, "pass")
+    with open(passfile, "w") as f:
+        f.write(PASSPHRASE)
+    setup("disk", work, passfile, *setup_args)
+    if open(os.path.join(work, "unlockd")).read().strip() == "absent":
+        raise VMError(f"the disk in {work} was made without unlockd: it could not be built or installed "
+                      "(setup's messages above say why)")
+    return work, open(os.path.join(work, "uuid")).read().strip()
+
+
+def volume_status(m):
+    """`unlockctl status --json` in the guest: the first volume."""
+    _, out = m.run("unlockctl status --json")
+    return json.loads(out)["volumes"][0]
+
+
+def assert_no_prompt(m, mark, what, prompts=("Recovery key or passphrase",)):
+    """Fails when one of prompts appeared on the console since mark."""
+    seen = m.since(mark)
+    for p in prompts:
+        assert p not in seen, f"{what}: a prompt appeared ({p!r})"
+
+
+def enroll(m, uuid, pcrs="4+9"):
+    """In the booted guest (opened by the passphrase): enrolls a TPM2 token
+    and a recovery key; returns the recovery key."""
+    m.run(f"printf '%s' '{PASSPHRASE}' > /run/pass")
+    _, out = m.run(f"unlockctl enroll --tpm2 --pcrs={pcrs} --recovery-key --unlock-key-file=/run/pass "
+                   f"/dev/disk/by-uuid/{uuid} 2>/dev/null")
+    m.run("rm /run/pass")
+    key = re.search(RECOVERY_KEY, out)
+    assert key, f"no recovery key printed: {out}"
+    st = volume_status(m)
+    assert st["this-boot"]["method"] == "passphrase", st
+    return key.group(0)
+
+
+def recover(m, key, reason=r"PCR 9 changed since sealing"):
+    """In the initrd, after the TPM refused: waits for the reason and the
+    prompt, types a wrong key (refused), then the recovery key; waits for
+    the booted system's shell."""
+    m.expect(reason, 240, f"the reason ({reason})")
+    m.expect(PROMPT, 60, "the prompt")
+    m.send(WRONG_KEY + "\r")
+    m.expect(r"did not unlock it\. Try again", 120, "the wrong key refused")
+    m.expect(PROMPT, 30, "the prompt again")
+    m.send(key + "\r")
+    m.shell_ready()
+
+
+def check_resealed(m):
+    """In the booted guest after a recovery-key unlock: waits for
+    unlockd-reseal.service and checks that it re-sealed, verified, and left
+    no job."""
+    m.run("for i in $(seq 120); do systemctl is-active -q unlockd-reseal.service || "
+          "[ \"$(systemctl show -P ExecMainStatus unlockd-reseal.service)\" = '' ] || break; sleep 1; done; true")
+    m.run("systemctl show -P Result unlockd-reseal.service | grep -qx success", timeout=150)
+    _, journal = m.run("journalctl -b -u unlockd-reseal.service --no-pager -o cat")
+    assert "re-sealed keyslot" in journal and "verified by unsealing" in journal, journal
+    st = volume_status(m)
+    assert st["this-boot"]["method"] == "recovery-key", st
+    assert st.get("job") is None, st
+
+
+def tpm_boot(work, name, what, prompts=("Recovery key or passphrase",)):
+    """Boots and checks that the TPM opened the root with no prompt; returns
+    the running VM (at its shell)."""
+    m = VM(work, name).start()
+    mark = m.mark()
+    m.shell_ready()
+    assert_no_prompt(m, mark, what, prompts)
+    st = volume_status(m)
+    assert st["this-boot"]["method"] == "tpm2", st
+    return m
+
+
+def run_story(story):
+    """Runs a test's story() and exits: 77 (skipped) when the suite cannot
+    run here; 0 when story() returns; 1, with FAIL and the reason, when it
+    raises VMError or an assertion fails. Then, whatever happened: every VM
+    it started is stopped, the phase times are printed, and the work dirs
+    made by make_disk() are removed after a pass (unless UNLOCKD_VM_KEEP),
+    or named after a failure."""
+    skip = skip_reason()
+    if skip:
+        print(f"SKIP: {skip}", flush=True)
+        sys.exit(77)
+    ok = False
+    try:
+        story()
+        ok = True
+        progress("PASS")
+    except (VMError, AssertionError) as e:
+        print(f"FAIL: {e}", flush=True)
+    finally:
+        for m in _STARTED:
+            m.kill()
+        summary()
+        for work in _WORKDIRS:
+            if not ok:
+                progress(f"failed; serial logs in {ARTIFACTS}, work dir kept: {work}")
+            elif not os.environ.get("UNLOCKD_VM_KEEP"):
+                shutil.rmtree(work, ignore_errors=True)
+    sys.exit(0 if ok else 1)
