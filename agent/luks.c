@@ -21,6 +21,12 @@ int luks_open(const char *path, struct crypt_device **ret) {
         struct crypt_device *cd = NULL;
         int r;
 
+        /* No token plugins: unlockd reads its tokens itself. A plugin (such
+         * as systemd's for systemd-tpm2 tokens) would otherwise be loaded
+         * just to report a token's status: code and libraries chosen by
+         * what an attacker-controlled header names, and milliseconds of
+         * start-up. Process-wide, and idempotent. */
+        crypt_token_external_disable();
         crypt_set_log_callback(NULL, log_callback, NULL);
         if (log_get_max_level() >= LOG_DEBUG)
                 crypt_set_debug_level(CRYPT_DEBUG_ALL);

@@ -7,7 +7,6 @@
 
 #include <dirent.h>
 #include <systemd/sd-bus.h>
-#include <systemd/sd-daemon.h>
 
 #include "blockdev.h"
 #include "config.h"
@@ -15,6 +14,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "luks.h"
+#include "notify.h"
 #include "pcr.h"
 #include "prompt.h"
 #include "reseal.h"
@@ -475,7 +475,7 @@ static int verb_reseal(int argc, char *argv[]) {
                         continue;
                 if (access(path, F_OK) < 0)
                         continue;
-                (void) sd_notifyf(false, "STATUS=Re-sealing %s", name);
+                (void) notifyf("STATUS=Re-sealing %s", name);
                 r = reseal_run_job(path, arg_state_dir, arg_enroll.tcti, &res);
                 if (r < 0) {
                         failed++;
@@ -491,7 +491,7 @@ static int verb_reseal(int argc, char *argv[]) {
                 free(names[i]);
         free(names);
 
-        (void) sd_notifyf(false, "STATUS=%d re-seal job%s done, %d failed", done, done == 1 ? "" : "s", failed);
+        (void) notifyf("STATUS=%d re-seal job%s done, %d failed", done, done == 1 ? "" : "s", failed);
         if (done == 0 && failed == 0)
                 log_info("No re-seal jobs pending.");
         return failed > 0 ? -EIO : 0;

@@ -3,7 +3,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 
 #include "config.h"
@@ -12,6 +11,7 @@
 #include "strutil.h"
 #include "luks.h"
 #include "modload.h"
+#include "notify.h"
 #include "prompt.h"
 #include "reseal.h"
 #include "secret.h"
@@ -183,7 +183,7 @@ static int parse_argv(int argc, char *argv[]) {
  * alive and working or waiting for the admin it extends the bound, so only
  * a hung unlockd runs into it. */
 static void notify_alive(void *userdata) {
-        (void) sd_notify(false, "EXTEND_TIMEOUT_USEC=60000000");
+        (void) notify("EXTEND_TIMEOUT_USEC=60000000");
 }
 
 typedef struct PromptContext {
