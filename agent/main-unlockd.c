@@ -34,6 +34,7 @@ static char **arg_consoles = NULL;
 static size_t arg_n_consoles = 0;
 static int arg_ask_password = -1;
 static uint64_t arg_timeout_usec = 0;
+static unsigned arg_watchdog_sec = 0;
 static unsigned arg_tries = 0;
 static char **arg_devices = NULL;
 static size_t arg_n_devices = 0;
@@ -56,6 +57,9 @@ static void help(void) {
                "     --ask-password=BOOL Ask through systemd's ask-password agents (default: when systemd runs)\n"
                "     --timeout=SEC       Give up asking after SEC seconds (default: wait forever)\n"
                "     --tries=N           Give up after N wrong answers (default: unlimited)\n"
+               "     --watchdog=SEC      Die (SIGALRM) after SEC seconds without a sign of life, for\n"
+               "                         initrds without a service manager; more than 20 when it may\n"
+               "                         ask (the prompt gives one every 20 s) (default: off)\n"
                "     --json              Print the outcome as JSON on standard output\n"
                "     --log-level=LEVEL   debug, info, notice, warning, err\n",
                program_invocation_short_name, UNLOCKD_STATE_DIR);
@@ -83,7 +87,7 @@ static int add_consoles(const char *list) {
 static int parse_argv(int argc, char *argv[]) {
         enum {
                 ARG_VERSION = 0x100, ARG_TEST, ARG_NO_PROMPT, ARG_NO_RESEAL, ARG_TCTI, ARG_NAME, ARG_STATE_DIR,
-                ARG_CONSOLE, ARG_ASK_PASSWORD, ARG_TIMEOUT, ARG_TRIES, ARG_JSON, ARG_LOG_LEVEL,
+                ARG_CONSOLE, ARG_ASK_PASSWORD, ARG_TIMEOUT, ARG_TRIES, ARG_WATCHDOG, ARG_JSON, ARG_LOG_LEVEL,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -98,6 +102,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "ask-password", required_argument, NULL, ARG_ASK_PASSWORD },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { "tries", required_argument, NULL, ARG_TRIES },
+                { "watchdog", required_argument, NULL, ARG_WATCHDOG },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 {}
@@ -159,6 +164,15 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_tries = (unsigned) l;
                         break;
                 }
+                case ARG_WATCHDOG: {
+                        unsigned long l;
+                        errno = 0;
+                        l = strtoul(optarg, &end, 10);
+                        if (errno || *end || end == optarg || l > 86400)
+                                return log_error_errno(EINVAL, "Invalid --watchdog= value: %s", optarg);
+                        arg_watchdog_sec = (unsigned) l;
+                        break;
+                }
                 case ARG_JSON:
                         arg_json = true;
                         break;
@@ -181,9 +195,15 @@ static int parse_argv(int argc, char *argv[]) {
 
 /* Under systemd, start-up is bounded (TimeoutStartSec=); while unlockd is
  * alive and working or waiting for the admin it extends the bound, so only
- * a hung unlockd runs into it. */
+ * a hung unlockd runs into it. Where no service manager bounds it (an
+ * initramfs-tools initrd), --watchdog= does the same with alarm(): SIGALRM,
+ * which is not handled, kills an unlockd that stopped giving signs of life,
+ * and the initrd's own prompt takes over. The prompt gives one at least
+ * every PROMPT_ALIVE_USEC. */
 static void notify_alive(void *userdata) {
         (void) notify("EXTEND_TIMEOUT_USEC=60000000");
+        if (arg_watchdog_sec > 0)
+                (void) alarm(arg_watchdog_sec);
 }
 
 typedef struct PromptContext {
@@ -435,6 +455,7 @@ static int run(int argc, char *argv[]) {
 
 int main(int argc, char *argv[]) {
         int r = run(argc, argv);
+        (void) alarm(0);
         for (size_t i = 0; i < arg_n_consoles; i++)
                 free(arg_consoles[i]);
         free(arg_consoles);

@@ -5,7 +5,9 @@
 #    PIN, with its TPM context open): the token says so, and the recovery
 #    prompt still opens the volume;
 #  - hostile tokens in a real LUKS2 header: each is skipped with a message
-#    naming the fault, no crash, and the prompt still works.
+#    naming the fault, no crash, and the prompt still works;
+#  - a TPM that never answers: --watchdog= (the bound where no service
+#    manager gives one, as in initramfs-tools) ends unlockd in time.
 source "$(dirname "$0")/../lib.sh"
 need swtpm cryptsetup python3
 PTY_DRIVE=$SOURCE_DIR/tools/pty-drive
@@ -95,4 +97,43 @@ assert_eq "$(json_get "$S" 'len(j["volumes"][0]["tokens"])')" "$N" "one outcome 
 assert_eq "$(json_get "$S" 'all(t["result"] in ("malformed", "unsupported") and t["detail"] for t in j["volumes"][0]["tokens"])')" True \
         "every hostile token skipped with a reason: $(json_get "$S" '[(t["result"], t["detail"]) for t in j["volumes"][0]["tokens"]]')"
 assert_no_tpm_leaks "hostile tokens"
+
+say "a TPM that accepts commands and never answers: --watchdog= bounds unlockd"
+IMG3=$TEST_DIR/mute.img
+make_luks "$IMG3" "fault pass"
+"$UNLOCKCTL" enroll --tpm2 --pcrs=7 --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG3" 2>/dev/null
+# A listener on the swtpm TCTI's data and control sockets that takes every
+# connection and every byte and never replies.
+python3 - "$TEST_DIR/mute" <<'PY' &
+import os, select, socket, sys
+socks = []
+for p in (sys.argv[1], sys.argv[1] + ".ctrl"):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(p)
+    s.listen(8)
+    socks.append(s)
+open(sys.argv[1] + ".ready", "w").close()
+conns = []
+while True:
+    r, _, _ = select.select(socks + conns, [], [], 120)
+    if not r:
+        break
+    for s in r:
+        if s in socks:
+            conns.append(s.accept()[0])
+        elif not s.recv(4096):
+            conns.remove(s)
+PY
+MUTE_PID=$!
+for _ in $(seq 50); do [ -e "$TEST_DIR/mute.ready" ] && break; sleep 0.1; done
+start=$(date +%s%N)
+rc=0
+timeout 60 "$UNLOCKD" --test --no-prompt --watchdog=2 --state-dir="$TEST_DIR/st-mute" --tcti="swtpm:path=$TEST_DIR/mute" \
+        "$IMG3" 2>"$TEST_DIR/err" || rc=$?
+elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+kill "$MUTE_PID" 2>/dev/null || true
+assert_eq "$rc" 142 "exit status of unlockd stopped by its watchdog (128 + SIGALRM; 124 would be timeout(1)'s)"
+[ "$elapsed_ms" -ge 1900 ] && [ "$elapsed_ms" -lt 20000 ] || fail "the watchdog fired after $elapsed_ms ms, not about 2 s"
+# The same TPM answering: the watchdog does not fire on a healthy unlock.
+"$UNLOCKD" --test --no-prompt --watchdog=2 --tcti="$TCTI" "$IMG3" 2>/dev/null || fail "unlockd with --watchdog=2 did not open with a working TPM"
 echo PASS
