@@ -155,24 +155,14 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_timeout_usec = (uint64_t) (d * 1e6);
                         break;
                 }
-                case ARG_TRIES: {
-                        unsigned long l;
-                        errno = 0;
-                        l = strtoul(optarg, &end, 10);
-                        if (errno || *end || end == optarg || l > 1000000)
+                case ARG_TRIES:
+                        if (parse_unsigned(optarg, 1000000, &arg_tries) < 0)
                                 return log_error_errno(EINVAL, "Invalid --tries= value: %s", optarg);
-                        arg_tries = (unsigned) l;
                         break;
-                }
-                case ARG_WATCHDOG: {
-                        unsigned long l;
-                        errno = 0;
-                        l = strtoul(optarg, &end, 10);
-                        if (errno || *end || end == optarg || l > 86400)
+                case ARG_WATCHDOG:
+                        if (parse_unsigned(optarg, 86400, &arg_watchdog_sec) < 0)
                                 return log_error_errno(EINVAL, "Invalid --watchdog= value: %s", optarg);
-                        arg_watchdog_sec = (unsigned) l;
                         break;
-                }
                 case ARG_JSON:
                         arg_json = true;
                         break;

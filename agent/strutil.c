@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "pcr.h"
 #include "strutil.h"
@@ -16,6 +17,20 @@ void free_and_printf(char **s, const char *fmt, ...) {
         va_end(ap);
         free(*s);
         *s = n;
+}
+
+int parse_unsigned(const char *s, unsigned max, unsigned *ret) {
+        unsigned long long v = 0;
+
+        if (!s || !*s || strspn(s, "0123456789") != strlen(s))
+                return -EINVAL;
+        for (; *s; s++) {
+                v = v * 10 + (unsigned) (*s - '0');
+                if (v > max)
+                        return -EINVAL;
+        }
+        *ret = (unsigned) v;
+        return 0;
 }
 
 int parse_boolean(const char *s) {

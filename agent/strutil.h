@@ -13,5 +13,9 @@ void free_and_printf(char **s, const char *fmt, ...) _printf_(2, 3);
 /* Parses 1/yes/true/on and 0/no/false/off. Returns 1, 0, or -EINVAL. */
 int parse_boolean(const char *s);
 
+/* Parses a decimal number of at most max: digits only (no sign, no
+ * spaces). Returns 0, or -EINVAL (*ret untouched). */
+int parse_unsigned(const char *s, unsigned max, unsigned *ret);
+
 /* A JSON array of the PCR indexes set in mask, ascending. */
 json_object *json_pcr_array(uint32_t mask);

@@ -164,10 +164,7 @@ static int volumes_cb(const char *key, const char *value, void *ud) {
                 return 0;
         }
         if (streq(key, "rd.unlockd.timeout")) {
-                char *end;
-                unsigned long t = strtoul(value, &end, 10);
-                if (!*end && end != value && t < 86400)
-                        c->timeout_sec = (unsigned) t;
+                (void) parse_unsigned(value, 86399, &c->timeout_sec);
                 return 0;
         }
         if (!streq(key, "rd.luks.uuid") && !streq(key, "rd.unlockd.uuid") && !streq(key, "rd.luks.name"))

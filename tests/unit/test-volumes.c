@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "tests.h"
+#include "strutil.h"
 #include "volumes.h"
 
 static void test_crypttab(void) {
@@ -26,6 +27,27 @@ static void test_crypttab(void) {
         ASSERT(!s[1].reseal);
         ASSERT_STREQ(s[2].device, "LABEL=bare");
         volume_specs_free(s, n);
+}
+
+static void test_parse_unsigned(void) {
+        unsigned v = 7;
+
+        ASSERT_EQ(parse_unsigned("0", 10, &v), 0);
+        ASSERT_EQ(v, 0);
+        ASSERT_EQ(parse_unsigned("120", 86400, &v), 0);
+        ASSERT_EQ(v, 120);
+        ASSERT_EQ(parse_unsigned("86400", 86400, &v), 0);
+        ASSERT_EQ(v, 86400);
+        v = 7;
+        ASSERT_EQ(parse_unsigned("86401", 86400, &v), -EINVAL);
+        ASSERT_EQ(parse_unsigned("-1", 86400, &v), -EINVAL);
+        ASSERT_EQ(parse_unsigned("+1", 86400, &v), -EINVAL);
+        ASSERT_EQ(parse_unsigned(" 1", 86400, &v), -EINVAL);
+        ASSERT_EQ(parse_unsigned("1s", 86400, &v), -EINVAL);
+        ASSERT_EQ(parse_unsigned("", 86400, &v), -EINVAL);
+        ASSERT_EQ(parse_unsigned(NULL, 86400, &v), -EINVAL);
+        ASSERT_EQ(parse_unsigned("99999999999999999999999", 4294967295u, &v), -EINVAL);
+        ASSERT_EQ(v, 7);
 }
 
 static void test_cmdline_bool(void) {
@@ -120,6 +142,7 @@ static void test_wait_for_path(void) {
 
 int main(void) {
         TEST(test_crypttab);
+        TEST(test_parse_unsigned);
         TEST(test_cmdline_bool);
         TEST(test_collect_from_cmdline);
         TEST(test_wait_for_path);
