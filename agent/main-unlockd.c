@@ -189,7 +189,7 @@ static int parse_argv(int argc, char *argv[]) {
  * initramfs-tools initrd), --watchdog= does the same with alarm(): SIGALRM,
  * which is not handled, kills an unlockd that stopped giving signs of life,
  * and the initrd's own prompt takes over. The prompt gives one at least
- * every PROMPT_ALIVE_USEC. */
+ * every PROMPT_ALIVE_USEC, the wait for a device every WAIT_ALIVE_USEC. */
 static void notify_alive(void *userdata) {
         (void) notify("EXTEND_TIMEOUT_USEC=60000000");
         if (arg_watchdog_sec > 0)
@@ -390,11 +390,11 @@ static int run(int argc, char *argv[]) {
         if (!arg_test && access("/etc/initrd-release", F_OK) == 0) {
                 (void) modload_boot_modules();
                 if (!arg_tcti && access("/sys/class/tpm/tpm0", F_OK) == 0)
-                        (void) wait_for_path("/dev/tpmrm0", 2 * 1000000);
+                        (void) wait_for_path("/dev/tpmrm0", 2 * 1000000, NULL);
         }
 
         notify_alive(NULL);
-        r = volumes_collect(arg_devices, arg_n_devices, arg_name, &specs, &n_specs);
+        r = volumes_collect(arg_devices, arg_n_devices, arg_name, notify_alive, &specs, &n_specs);
         if (r < 0)
                 return log_error_errno(r, "Cannot find the volumes to unlock: %m");
         if (n_specs == 0) {

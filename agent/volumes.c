@@ -194,7 +194,7 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
-int wait_for_path(const char *path, uint64_t timeout_usec) {
+int wait_for_path(const char *path, uint64_t timeout_usec, WaitAlive alive) {
         uint64_t deadline = now_usec() + timeout_usec;
         _cleanup_close_ int fd = -1;
 
@@ -225,8 +225,10 @@ int wait_for_path(const char *path, uint64_t timeout_usec) {
                 uint64_t now = now_usec();
                 if (now >= deadline)
                         return -ETIMEDOUT;
+                if (alive)
+                        alive(NULL);
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                int k = poll(&p, 1, (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT32_MAX));
+                int k = poll(&p, 1, (int) ((MIN(deadline - now, WAIT_ALIVE_USEC) + 999) / 1000));
                 if (k < 0 && errno != EINTR)
                         return -errno;
                 while (read(fd, buf, sizeof(buf)) > 0)
@@ -237,7 +239,7 @@ int wait_for_path(const char *path, uint64_t timeout_usec) {
 }
 
 /* Resolves a crypttab/cmdline device spec, waiting for it to appear. */
-static int resolve_spec(const char *spec, uint64_t timeout_usec, char **ret) {
+static int resolve_spec(const char *spec, uint64_t timeout_usec, WaitAlive alive, char **ret) {
         _cleanup_free_ char *link = NULL;
         static const struct {
                 const char *prefix, *dir;
@@ -257,7 +259,7 @@ static int resolve_spec(const char *spec, uint64_t timeout_usec, char **ret) {
                                 return -ENOMEM;
                 }
         if (link) {
-                r = wait_for_path(link, timeout_usec);
+                r = wait_for_path(link, timeout_usec, alive);
                 if (r == 0) {
                         *ret = TAKE_PTR(link);
                         return 0;
@@ -268,7 +270,8 @@ static int resolve_spec(const char *spec, uint64_t timeout_usec, char **ret) {
         return blockdev_resolve(spec, ret);
 }
 
-int volumes_collect(char **devices, size_t n_devices, const char *name, VolumeSpec **ret, size_t *ret_n) {
+int volumes_collect(char **devices, size_t n_devices, const char *name, WaitAlive alive,
+                    VolumeSpec **ret, size_t *ret_n) {
         CmdlineVolumes c = { .crypttab = true, .timeout_sec = DEVICE_TIMEOUT_SEC_DEFAULT };
         VolumeSpec *tab = NULL, *out = NULL;
         size_t n_tab = 0, n_out = 0;
@@ -324,7 +327,7 @@ int volumes_collect(char **devices, size_t n_devices, const char *name, VolumeSp
         for (size_t i = 0; i < n_tab; i++) {
                 _cleanup_free_ char *dev = NULL;
 
-                r = resolve_spec(tab[i].device, (uint64_t) c.timeout_sec * 1000000, &dev);
+                r = resolve_spec(tab[i].device, (uint64_t) c.timeout_sec * 1000000, alive, &dev);
                 if (r < 0) {
                         log_error_errno(r, "Volume %s not found; skipping it.", tab[i].device);
                         continue;

@@ -28,10 +28,17 @@ typedef struct VolumeSpec {
 
 void volume_specs_free(VolumeSpec *s, size_t n);
 
+/* Called at least every WAIT_ALIVE_USEC while waiting for a device: a
+ * sign of life for the service manager or the watchdog. May be NULL. */
+typedef void (*WaitAlive)(void *userdata);
+#define WAIT_ALIVE_USEC (5 * 1000000ULL)
+
 /* Builds the list. devices/n_devices from the command line (name applies to
  * a single device). Waits (by inotify, bounded) for devices named by UUID,
- * LABEL or PARTUUID to appear. Returns 0 or negative errno. */
-int volumes_collect(char **devices, size_t n_devices, const char *name, VolumeSpec **ret, size_t *ret_n);
+ * LABEL or PARTUUID to appear, calling alive meanwhile. Returns 0 or
+ * negative errno. */
+int volumes_collect(char **devices, size_t n_devices, const char *name, WaitAlive alive,
+                    VolumeSpec **ret, size_t *ret_n);
 
 /* Parses crypttab text into specs (unresolved device specs). Pure, for
  * tests. Returns 0 or negative errno. */
@@ -42,5 +49,6 @@ int crypttab_parse(const char *text, VolumeSpec **ret, size_t *ret_n);
 bool kernel_cmdline_bool(const char *key, bool def);
 
 /* Waits until path exists, by inotify on its nearest existing parent
- * directory. Returns 0, -ETIMEDOUT, or negative errno. */
-int wait_for_path(const char *path, uint64_t timeout_usec);
+ * directory, calling alive (may be NULL) at least every WAIT_ALIVE_USEC.
+ * Returns 0, -ETIMEDOUT, or negative errno. */
+int wait_for_path(const char *path, uint64_t timeout_usec, WaitAlive alive);

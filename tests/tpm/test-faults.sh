@@ -7,7 +7,8 @@
 #  - hostile tokens in a real LUKS2 header: each is skipped with a message
 #    naming the fault, no crash, and the prompt still works;
 #  - a TPM that never answers: --watchdog= (the bound where no service
-#    manager gives one, as in initramfs-tools) ends unlockd in time.
+#    manager gives one, as in initramfs-tools) ends unlockd in time; a
+#    device that is slow to appear does not.
 source "$(dirname "$0")/../lib.sh"
 need swtpm cryptsetup python3
 PTY_DRIVE=$SOURCE_DIR/tools/pty-drive
@@ -136,4 +137,12 @@ assert_eq "$rc" 142 "exit status of unlockd stopped by its watchdog (128 + SIGAL
 [ "$elapsed_ms" -ge 1900 ] && [ "$elapsed_ms" -lt 20000 ] || fail "the watchdog fired after $elapsed_ms ms, not about 2 s"
 # The same TPM answering: the watchdog does not fire on a healthy unlock.
 "$UNLOCKD" --test --no-prompt --watchdog=2 --tcti="$TCTI" "$IMG3" 2>/dev/null || fail "unlockd with --watchdog=2 did not open with a working TPM"
+
+say "waiting for a device that is slow to appear is a sign of life: the watchdog does not fire"
+# 8 s of waiting for a device that never comes, under a 6 s watchdog.
+rc=0
+UNLOCKD_CMDLINE="rd.luks.uuid=0bad0bad-0000-4000-8000-00000000000f rd.unlockd.timeout=8" UNLOCKD_CRYPTTAB=/dev/null \
+        timeout 60 "$UNLOCKD" --test --no-prompt --watchdog=6 --state-dir="$TEST_DIR/st-wait" 2>"$TEST_DIR/err" || rc=$?
+assert_eq "$rc" 0 "exit status after waiting 8 s for a device under --watchdog=6"
+grep -q "not found; skipping it" "$TEST_DIR/err" || fail "the device wait did not end as such: $(cat "$TEST_DIR/err")"
 echo PASS

@@ -84,24 +84,24 @@ static void test_collect_from_cmdline(void) {
         /* No rd.luks.uuid: every crypttab entry (the UUID= one is not found
          * quickly and is skipped). */
         setenv("UNLOCKD_CMDLINE", "rd.unlockd.timeout=0", 1);
-        ASSERT_EQ(volumes_collect(NULL, 0, NULL, &s, &n), 0);
+        ASSERT_EQ(volumes_collect(NULL, 0, NULL, NULL, &s, &n), 0);
         ASSERT_EQ(n, 1);
         ASSERT_STREQ(s[0].name, "other");
         volume_specs_free(s, n);
 
         /* rd.luks.crypttab=off: crypttab is ignored ("off" is as good as "no"). */
         setenv("UNLOCKD_CMDLINE", "rd.luks.crypttab=off rd.unlockd.timeout=0", 1);
-        ASSERT_EQ(volumes_collect(NULL, 0, NULL, &s, &n), 0);
+        ASSERT_EQ(volumes_collect(NULL, 0, NULL, NULL, &s, &n), 0);
         ASSERT_EQ(n, 0);
 
         /* rd.unlockd=0: nothing at all. */
         setenv("UNLOCKD_CMDLINE", "rd.unlockd=0", 1);
-        ASSERT_EQ(volumes_collect(NULL, 0, NULL, &s, &n), 0);
+        ASSERT_EQ(volumes_collect(NULL, 0, NULL, NULL, &s, &n), 0);
         ASSERT_EQ(n, 0);
 
         /* Command-line devices win. */
         char *devs[] = { (char *) "/dev/one", (char *) "/dev/two" };
-        ASSERT_EQ(volumes_collect(devs, 2, NULL, &s, &n), 0);
+        ASSERT_EQ(volumes_collect(devs, 2, NULL, NULL, &s, &n), 0);
         ASSERT_EQ(n, 2);
         ASSERT_STREQ(s[1].device, "/dev/two");
         ASSERT(s[1].name == NULL);
@@ -114,13 +114,24 @@ static void test_collect_from_cmdline(void) {
         rmdir(dir);
 }
 
+static unsigned alive_calls;
+
+static void count_alive(void *userdata) {
+        alive_calls++;
+}
+
 static void test_wait_for_path(void) {
         char dir[] = "/tmp/unlockd-wait.XXXXXX", path[64];
         pid_t pid;
 
         ASSERT(mkdtemp(dir));
         snprintf(path, sizeof(path), "%s/sub/dev", dir);
-        ASSERT_EQ(wait_for_path(path, 100000), -ETIMEDOUT);
+        ASSERT_EQ(wait_for_path(path, 100000, NULL), -ETIMEDOUT);
+        /* Signs of life while waiting: at once, then at least every
+         * WAIT_ALIVE_USEC (a 1.5 s wait is too short to see more). */
+        alive_calls = 0;
+        ASSERT_EQ(wait_for_path(path, 1500000, count_alive), -ETIMEDOUT);
+        ASSERT(alive_calls >= 1);
         pid = fork();
         ASSERT(pid >= 0);
         if (pid == 0) {
@@ -132,7 +143,7 @@ static void test_wait_for_path(void) {
                 fclose(fopen(path, "w"));
                 _exit(0);
         }
-        ASSERT_EQ(wait_for_path(path, 5000000), 0);
+        ASSERT_EQ(wait_for_path(path, 5000000, NULL), 0);
         waitpid(pid, NULL, 0);
         unlink(path);
         snprintf(path, sizeof(path), "%s/sub", dir);
