@@ -2,7 +2,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "pcr.h"
 #include "strutil.h"
@@ -22,9 +21,11 @@ void free_and_printf(char **s, const char *fmt, ...) {
 int parse_unsigned(const char *s, unsigned max, unsigned *ret) {
         unsigned long long v = 0;
 
-        if (!s || !*s || strspn(s, "0123456789") != strlen(s))
+        if (!s || !*s)
                 return -EINVAL;
         for (; *s; s++) {
+                if (*s < '0' || *s > '9')
+                        return -EINVAL;
                 v = v * 10 + (unsigned) (*s - '0');
                 if (v > max)
                         return -EINVAL;
