@@ -195,7 +195,7 @@ static uint64_t now_usec(void) {
 }
 
 int wait_for_path(const char *path, uint64_t timeout_usec, WaitAlive alive) {
-        uint64_t deadline = now_usec() + timeout_usec;
+        uint64_t deadline = now_usec() + timeout_usec, alive_at = 0;
         _cleanup_close_ int fd = -1;
 
         fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -225,16 +225,21 @@ int wait_for_path(const char *path, uint64_t timeout_usec, WaitAlive alive) {
                 uint64_t now = now_usec();
                 if (now >= deadline)
                         return -ETIMEDOUT;
-                if (alive)
+                /* A sign of life now and then, not at every inotify event. */
+                if (alive && now >= alive_at) {
                         alive(NULL);
+                        alive_at = now + WAIT_ALIVE_USEC;
+                }
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                int k = poll(&p, 1, (int) ((MIN(deadline - now, WAIT_ALIVE_USEC) + 999) / 1000));
+                uint64_t wake = alive ? MIN(deadline, alive_at) : deadline;
+                int k = poll(&p, 1, (int) MIN((wake - now + 999) / 1000, (uint64_t) INT32_MAX));
                 if (k < 0 && errno != EINTR)
                         return -errno;
                 while (read(fd, buf, sizeof(buf)) > 0)
                         ;
-                if (wd >= 0)
-                        (void) inotify_rm_watch(fd, wd);
+                /* The watches stay: removing one queues an IN_IGNORED
+                 * event, which would wake the next poll() at once, and so
+                 * on: a busy loop. Adding the same watch again is a no-op. */
         }
 }
 
