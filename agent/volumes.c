@@ -40,31 +40,98 @@ static int specs_add(VolumeSpec **l, size_t *n, const char *device, const char *
         return 0;
 }
 
-static bool option_present(const char *options, const char *opt) {
-        size_t l = strlen(opt);
+/* Iterates over the comma-separated items of a crypttab option list. */
+static bool option_next(const char **p, const char **ret_item, size_t *ret_len) {
+        const char *e;
 
-        for (const char *p = options; p && *p;) {
-                const char *e = strchr(p, ',');
-                size_t n = e ? (size_t) (e - p) : strlen(p);
-                if (n == l && strncmp(p, opt, l) == 0)
-                        return true;
-                p = e ? e + 1 : NULL;
-        }
-        return false;
+        if (!*p || !**p)
+                return false;
+        e = strchrnul(*p, ',');
+        *ret_item = *p;
+        *ret_len = (size_t) (e - *p);
+        *p = *e ? e + 1 : e;
+        return true;
 }
 
-int crypttab_parse(const char *text, VolumeSpec **ret, size_t *ret_n) {
+/* The value of the last KEY=BOOL (or bare KEY: yes) in options; def when absent. */
+static bool option_bool(const char *options, const char *key, bool def) {
+        size_t kl = strlen(key), l;
+        const char *item;
+        bool v = def;
+
+        for (const char *p = options; option_next(&p, &item, &l);) {
+                char buf[8] = {};
+                int b;
+
+                if (l < kl || strncmp(item, key, kl) != 0)
+                        continue;
+                if (l == kl) {
+                        v = true;
+                        continue;
+                }
+                if (item[kl] != '=' || l - kl - 1 >= sizeof(buf))
+                        continue;
+                memcpy(buf, item + kl + 1, l - kl - 1);
+                b = parse_boolean(buf);
+                if (b >= 0)
+                        v = b;
+        }
+        return v;
+}
+
+/* Whether unlockd opens a volume with these options at boot: NULL, or why
+ * not. As systemd-cryptsetup-generator: the last of noauto and auto wins. */
+static const char *options_skip_reason(const char *options) {
+        static const char *const types[] = { "plain", "swap", "tmp", "bitlk", "tcrypt" };
+        const char *item, *why = NULL, *type = NULL;
+        size_t l;
+
+        for (const char *p = options; option_next(&p, &item, &l);) {
+                if (l == 6 && strncmp(item, "noauto", 6) == 0)
+                        why = "noauto";
+                else if (l == 4 && strncmp(item, "auto", 4) == 0)
+                        why = NULL;
+                for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+                        size_t tl = strlen(types[i]);
+                        /* tmp=FS, tcrypt-veracrypt and the like, too. */
+                        if (l >= tl && strncmp(item, types[i], tl) == 0 &&
+                            (l == tl || item[tl] == '=' || item[tl] == '-'))
+                                type = types[i];
+                }
+        }
+        if (!option_bool(options, "x-unlockd", true))
+                return "x-unlockd=no";
+        if (type)
+                return type;
+        return why;
+}
+
+typedef struct CrypttabEntry {
+        char *name, *device, *options;
+} CrypttabEntry;
+
+static void crypttab_entries_free(CrypttabEntry *t, size_t n) {
+        for (size_t i = 0; t && i < n; i++) {
+                free(t[i].name);
+                free(t[i].device);
+                free(t[i].options);
+        }
+        free(t);
+}
+
+/* Every entry of a crypttab, whatever its options. */
+static int crypttab_parse_entries(const char *text, CrypttabEntry **ret, size_t *ret_n) {
         _cleanup_free_ char *copy = strdup(text);
-        VolumeSpec *l = NULL;
+        CrypttabEntry *l = NULL;
         size_t n = 0;
         char *save = NULL;
-        int r;
 
         if (!copy)
                 return -ENOMEM;
         for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 char *f[4] = {}, *s2 = NULL;
                 size_t k = 0;
+                CrypttabEntry *nl;
 
                 line += strspn(line, " \t");
                 if (*line == '#' || *line == 0)
@@ -73,17 +140,49 @@ int crypttab_parse(const char *text, VolumeSpec **ret, size_t *ret_n) {
                         f[k++] = w;
                 if (k < 2)
                         continue;
-                const char *opts = k >= 4 ? f[3] : "";
-                if (option_present(opts, "noauto") || option_present(opts, "x-unlockd=no") ||
-                    option_present(opts, "plain") || option_present(opts, "swap") || option_present(opts, "tmp") ||
-                    option_present(opts, "bitlk") || option_present(opts, "tcrypt"))
+                nl = realloc(l, (n + 1) * sizeof(CrypttabEntry));
+                if (!nl)
+                        goto oom;
+                l = nl;
+                l[n] = (CrypttabEntry) { .name = strdup(f[0]), .device = strdup(f[1]), .options = strdup(k >= 4 ? f[3] : "") };
+                n++;
+                if (!l[n - 1].name || !l[n - 1].device || !l[n - 1].options)
+                        goto oom;
+        }
+        *ret = l;
+        *ret_n = n;
+        return 0;
+oom:
+        crypttab_entries_free(l, n);
+        return -ENOMEM;
+}
+
+/* The UUID a crypttab entry is for, as systemd-cryptsetup-generator finds
+ * it: device UUID=…, else device /dev/disk/by-uuid/…, else name luks-…. */
+static const char *crypttab_entry_uuid(const CrypttabEntry *e) {
+        return startswith(e->device, "UUID=") ?: startswith(e->device, "/dev/disk/by-uuid/") ?: startswith(e->name, "luks-");
+}
+
+int crypttab_parse(const char *text, VolumeSpec **ret, size_t *ret_n) {
+        CrypttabEntry *t = NULL;
+        VolumeSpec *l = NULL;
+        size_t n_t = 0, n = 0;
+        int r;
+
+        r = crypttab_parse_entries(text, &t, &n_t);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_t; i++) {
+                if (options_skip_reason(t[i].options))
                         continue;
-                r = specs_add(&l, &n, f[1], f[0], !option_present(opts, "x-unlockd-reseal=no"));
+                r = specs_add(&l, &n, t[i].device, t[i].name, option_bool(t[i].options, "x-unlockd-reseal", true));
                 if (r < 0) {
+                        crypttab_entries_free(t, n_t);
                         volume_specs_free(l, n);
                         return r;
                 }
         }
+        crypttab_entries_free(t, n_t);
         *ret = l;
         *ret_n = n;
         return 0;
@@ -145,17 +244,91 @@ bool kernel_cmdline_bool(const char *key, bool def) {
         return b.value;
 }
 
+/* A volume the kernel command line speaks of. */
+typedef struct CmdlineVolume {
+        char *uuid;
+        char *name;     /* the last rd.luks.name=UUID=NAME */
+        char *options;  /* the last rd.luks.options=UUID=OPTIONS */
+        bool selected;  /* named by rd.luks.uuid=, rd.luks.name= or rd.unlockd.uuid= */
+} CmdlineVolume;
+
 typedef struct CmdlineVolumes {
-        VolumeSpec *l;
+        CmdlineVolume *l;
         size_t n;
+        bool any_selected;
+        char *default_options; /* the last rd.luks.options=OPTIONS */
         bool crypttab;
         unsigned timeout_sec;
 } CmdlineVolumes;
 
+static void cmdline_volumes_done(CmdlineVolumes *c) {
+        for (size_t i = 0; i < c->n; i++) {
+                free(c->l[i].uuid);
+                free(c->l[i].name);
+                free(c->l[i].options);
+        }
+        free(c->l);
+        free(c->default_options);
+        *c = (CmdlineVolumes) {};
+}
+
+static CmdlineVolume *cmdline_volume_find(CmdlineVolumes *c, const char *uuid) {
+        for (size_t i = 0; uuid && i < c->n; i++)
+                if (strcasecmp(c->l[i].uuid, uuid) == 0)
+                        return c->l + i;
+        return NULL;
+}
+
+static int cmdline_volume_get(CmdlineVolumes *c, const char *uuid, CmdlineVolume **ret) {
+        CmdlineVolume *v = cmdline_volume_find(c, uuid), *nl;
+
+        if (!v) {
+                nl = realloc(c->l, (c->n + 1) * sizeof(CmdlineVolume));
+                if (!nl)
+                        return -ENOMEM;
+                c->l = nl;
+                v = nl + c->n;
+                *v = (CmdlineVolume) { .uuid = strdup(uuid) };
+                if (!v->uuid)
+                        return -ENOMEM;
+                c->n++;
+        }
+        *ret = v;
+        return 0;
+}
+
+static int free_and_strdup(char **p, const char *s) {
+        char *d = strdup(s);
+
+        if (!d)
+                return -ENOMEM;
+        free(*p);
+        *p = d;
+        return 0;
+}
+
+/* The UUID of rd.luks.options=UUID=OPTIONS, as systemd reads it: hex
+ * digits and dashes up to the '='. Returns its length, 0 when value is
+ * OPTIONS for every volume, or -EINVAL for an invalid UUID. */
+static int options_uuid_length(const char *value) {
+        size_t l = strspn(value, "0123456789abcdefABCDEF-"), digits = 0;
+
+        if (l == 0 || value[l] != '=')
+                return 0;
+        for (size_t i = 0; i < l; i++)
+                if (value[i] != '-')
+                        digits++;
+                else if (l != 36 || (i != 8 && i != 13 && i != 18 && i != 23))
+                        return -EINVAL;
+        return digits == 32 ? (int) l : -EINVAL;
+}
+
 static int volumes_cb(const char *key, const char *value, void *ud) {
         CmdlineVolumes *c = ud;
-        _cleanup_free_ char *spec = NULL, *uuid = NULL;
+        _cleanup_free_ char *uuid = NULL;
+        CmdlineVolume *v;
         const char *name = NULL;
+        int r;
 
         if (!value)
                 return 0;
@@ -166,6 +339,22 @@ static int volumes_cb(const char *key, const char *value, void *ud) {
         if (streq(key, "rd.unlockd.timeout")) {
                 (void) parse_unsigned(value, 86399, &c->timeout_sec);
                 return 0;
+        }
+        if (streq(key, "rd.luks.options")) {
+                int l = options_uuid_length(value);
+                if (l < 0) {
+                        log_warning("Ignoring rd.luks.options=%s: invalid UUID.", value);
+                        return 0;
+                }
+                if (l == 0)
+                        return free_and_strdup(&c->default_options, value);
+                uuid = strndup(value, l);
+                if (!uuid)
+                        return -ENOMEM;
+                r = cmdline_volume_get(c, uuid, &v);
+                if (r < 0)
+                        return r;
+                return free_and_strdup(&v->options, value + l + 1);
         }
         if (!streq(key, "rd.luks.uuid") && !streq(key, "rd.unlockd.uuid") && !streq(key, "rd.luks.name"))
                 return 0;
@@ -180,12 +369,82 @@ static int volumes_cb(const char *key, const char *value, void *ud) {
                 *eq = 0;
                 name = eq + 1;
         }
-        if (asprintf(&spec, "UUID=%s", uuid) < 0)
-                return -ENOMEM;
-        for (size_t i = 0; i < c->n; i++)
-                if (streq(c->l[i].device, spec))
-                        return 0;
-        return specs_add(&c->l, &c->n, spec, name, true);
+        if (!*uuid)
+                return 0;
+        r = cmdline_volume_get(c, uuid, &v);
+        if (r < 0)
+                return r;
+        v->selected = c->any_selected = true;
+        return name ? free_and_strdup(&v->name, name) : 0;
+}
+
+/* Adds a volume unless its options say no. */
+static int select_add(VolumeSpec **l, size_t *n, const char *device, const char *name, const char *options,
+                      const char *source) {
+        const char *why = options_skip_reason(options);
+
+        if (why) {
+                log_info("Leaving %s alone: %s (%s).", name ?: device, why, source);
+                return 0;
+        }
+        return specs_add(l, n, device, name, option_bool(options, "x-unlockd-reseal", true));
+}
+
+/* Which volumes, from the kernel command line and crypttab (NULL when
+ * ignored), unresolved. As systemd-cryptsetup-generator:
+ *  - rd.luks.uuid=, rd.luks.name=, rd.unlockd.uuid= choose which volumes
+ *    (in their order); without them, every crypttab entry;
+ *  - a crypttab entry for a chosen volume gives its device, name and
+ *    options (so noauto, x-unlockd=no, x-unlockd-reseal=no apply however
+ *    the volume was chosen); otherwise the device is UUID=…, the name that
+ *    of rd.luks.name= (or luks-UUID), the options those of rd.luks.options=;
+ *  - rd.luks.options=UUID=OPTIONS replaces the volume's options, crypttab's
+ *    included. */
+static int volumes_select(CmdlineVolumes *c, const CrypttabEntry *tab, size_t n_tab, VolumeSpec **ret,
+                          size_t *ret_n) {
+        VolumeSpec *l = NULL;
+        size_t n = 0;
+        int r = 0;
+
+        if (c->any_selected)
+                for (size_t i = 0; i < c->n && r >= 0; i++) {
+                        const CmdlineVolume *v = c->l + i;
+                        const CrypttabEntry *e = NULL;
+                        _cleanup_free_ char *spec = NULL;
+
+                        if (!v->selected)
+                                continue;
+                        for (size_t k = 0; k < n_tab && !e; k++) {
+                                const char *u = crypttab_entry_uuid(tab + k);
+                                if (u && strcasecmp(u, v->uuid) == 0)
+                                        e = tab + k;
+                        }
+                        if (e) {
+                                r = select_add(&l, &n, e->device, e->name, v->options ?: e->options,
+                                               v->options ? "rd.luks.options=" : "crypttab");
+                                continue;
+                        }
+                        if (asprintf(&spec, "UUID=%s", v->uuid) < 0)
+                                r = -ENOMEM;
+                        else
+                                r = select_add(&l, &n, spec, v->name, v->options ?: c->default_options ?: "",
+                                               "rd.luks.options=");
+                }
+        else
+                for (size_t k = 0; k < n_tab && r >= 0; k++) {
+                        const CmdlineVolume *v = cmdline_volume_find(c, crypttab_entry_uuid(tab + k));
+                        const char *o = v && v->options ? v->options : tab[k].options;
+
+                        r = select_add(&l, &n, tab[k].device, tab[k].name, o,
+                                       v && v->options ? "rd.luks.options=" : "crypttab");
+                }
+        if (r < 0) {
+                volume_specs_free(l, n);
+                return r;
+        }
+        *ret = l;
+        *ret_n = n;
+        return 0;
 }
 
 static uint64_t now_usec(void) {
@@ -278,8 +537,9 @@ static int resolve_spec(const char *spec, uint64_t timeout_usec, WaitAlive alive
 int volumes_collect(char **devices, size_t n_devices, const char *name, WaitAlive alive,
                     VolumeSpec **ret, size_t *ret_n) {
         CmdlineVolumes c = { .crypttab = true, .timeout_sec = DEVICE_TIMEOUT_SEC_DEFAULT };
-        VolumeSpec *tab = NULL, *out = NULL;
-        size_t n_tab = 0, n_out = 0;
+        CrypttabEntry *tab = NULL;
+        VolumeSpec *sel = NULL, *out = NULL;
+        size_t n_tab = 0, n_sel = 0, n_out = 0;
         _cleanup_free_ char *text = NULL;
         int r;
 
@@ -308,47 +568,36 @@ int volumes_collect(char **devices, size_t n_devices, const char *name, WaitAliv
                 const char *path = getenv("UNLOCKD_CRYPTTAB") ?: "/etc/crypttab";
                 r = read_file_bounded(path, CRYPTTAB_MAX, &text, NULL);
                 if (r >= 0) {
-                        r = crypttab_parse(text, &tab, &n_tab);
+                        r = crypttab_parse_entries(text, &tab, &n_tab);
                         if (r < 0)
                                 goto fail;
                 } else if (r != -ENOENT)
                         log_warning_errno(r, "Cannot read %s: %m", path);
         }
 
-        /* Volumes named on the kernel command line restrict crypttab to
-         * them; crypttab gives their names. */
-        if (c.n > 0) {
-                for (size_t i = 0; i < c.n; i++)
-                        for (size_t k = 0; k < n_tab; k++)
-                                if (strcasecmp(tab[k].device, c.l[i].device) == 0 && !c.l[i].name) {
-                                        c.l[i].name = tab[k].name ? strdup(tab[k].name) : NULL;
-                                        c.l[i].reseal = tab[k].reseal;
-                                }
-                volume_specs_free(tab, n_tab);
-                tab = c.l, n_tab = c.n;
-                c.l = NULL, c.n = 0;
-        }
+        r = volumes_select(&c, tab, n_tab, &sel, &n_sel);
+        if (r < 0)
+                goto fail;
 
-        for (size_t i = 0; i < n_tab; i++) {
+        for (size_t i = 0; i < n_sel; i++) {
                 _cleanup_free_ char *dev = NULL;
 
-                r = resolve_spec(tab[i].device, (uint64_t) c.timeout_sec * 1000000, alive, &dev);
+                r = resolve_spec(sel[i].device, (uint64_t) c.timeout_sec * 1000000, alive, &dev);
                 if (r < 0) {
-                        log_error_errno(r, "Volume %s not found; skipping it.", tab[i].device);
+                        log_error_errno(r, "Volume %s not found; skipping it.", sel[i].device);
                         continue;
                 }
-                r = specs_add(&out, &n_out, dev, tab[i].name, tab[i].reseal);
+                r = specs_add(&out, &n_out, dev, sel[i].name, sel[i].reseal);
                 if (r < 0)
                         goto fail;
         }
-        volume_specs_free(tab, n_tab);
-        volume_specs_free(c.l, c.n);
-        *ret = out;
+        r = 0;
+        *ret = TAKE_PTR(out);
         *ret_n = n_out;
-        return 0;
 fail:
-        volume_specs_free(tab, n_tab);
-        volume_specs_free(c.l, c.n);
+        crypttab_entries_free(tab, n_tab);
+        cmdline_volumes_done(&c);
+        volume_specs_free(sel, n_sel);
         volume_specs_free(out, n_out);
         return r;
 }

@@ -8,17 +8,24 @@
 /* Which volumes to unlock, and under which names.
  *
  * From the command line when devices are given; otherwise from the kernel
- * command line and /etc/crypttab (in the initrd, the initrd's own):
+ * command line and /etc/crypttab (in the initrd, the initrd's own), as
+ * systemd-cryptsetup-generator reads them, so that systemd-cryptsetup finds
+ * the volumes unlockd opened under the names it expects:
  *   rd.luks.uuid=UUID       (repeatable; "luks-" prefix allowed) only these
- *   rd.luks.name=UUID=NAME  likewise, with a device-mapper name
+ *   rd.luks.name=UUID=NAME  likewise, with a device-mapper name (the last wins)
  *   rd.unlockd.uuid=UUID    likewise, for unlockd only
+ *   rd.luks.options=UUID=OPTIONS  replace that volume's crypttab options
+ *   rd.luks.options=OPTIONS the options of chosen volumes without an entry
  *   rd.luks.crypttab=no     ignore crypttab
  *   rd.unlockd=no           unlockd does nothing
  *   rd.unlockd.reseal=no    no re-seal job after a manual unlock
  *   rd.unlockd.timeout=SEC  how long to wait for a device (default 90)
- * crypttab lines marked noauto, or with x-unlockd=no, or of another type
- * (plain, swap, tmp, bitlk, tcrypt), are skipped; x-unlockd-reseal=no turns
- * re-seal off for that volume. */
+ * The command line chooses which volumes; without it, every crypttab entry.
+ * The crypttab entry of a chosen volume (device UUID=UUID or
+ * /dev/disk/by-uuid/UUID, or name luks-UUID) gives its device, name and
+ * options. Options noauto (the last of noauto/auto wins), x-unlockd=no, or
+ * another type (plain, swap, tmp, bitlk, tcrypt) mean unlockd leaves the
+ * volume alone; x-unlockd-reseal=no turns re-seal off for it. */
 
 typedef struct VolumeSpec {
         char *device;                   /* device node path (resolved) */
@@ -40,8 +47,9 @@ typedef void (*WaitAlive)(void *userdata);
 int volumes_collect(char **devices, size_t n_devices, const char *name, WaitAlive alive,
                     VolumeSpec **ret, size_t *ret_n);
 
-/* Parses crypttab text into specs (unresolved device specs). Pure, for
- * tests. Returns 0 or negative errno. */
+/* Parses crypttab text into specs (unresolved device specs) of the entries
+ * unlockd opens, whatever the kernel command line says. Pure, for tests.
+ * Returns 0 or negative errno. */
 int crypttab_parse(const char *text, VolumeSpec **ret, size_t *ret_n);
 
 /* The value of key=… on the kernel command line ($UNLOCKD_CMDLINE, else

@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 
 #include "strutil.h"
@@ -116,6 +119,238 @@ static void test_collect_from_cmdline(void) {
         rmdir(dir);
 }
 
+/* crypttab options that systemd-cryptsetup-generator reads the same way:
+ * the last of noauto/auto wins, x-unlockd= takes any boolean. */
+static void test_crypttab_option_values(void) {
+        static const char text[] =
+                "back UUID=1111 none luks,noauto,auto\n"
+                "gone UUID=2222 none luks,auto,noauto\n"
+                "off UUID=3333 none luks,x-unlockd=off\n"
+                "on UUID=4444 none luks,x-unlockd=no,x-unlockd=yes,x-unlockd-reseal=0\n"
+                "vera UUID=5555 none tcrypt-veracrypt\n";
+        VolumeSpec *s = NULL;
+        size_t n = 0;
+
+        ASSERT_EQ(crypttab_parse(text, &s, &n), 0);
+        ASSERT_EQ(n, 2);
+        ASSERT_STREQ(s[0].name, "back");
+        ASSERT(s[0].reseal);
+        ASSERT_STREQ(s[1].name, "on");
+        ASSERT(!s[1].reseal);
+        volume_specs_free(s, n);
+}
+
+/* The volumes selection tests run where UUID= devices resolve as at boot:
+ * in a mount namespace of their own with a tmpfs on /dev, in which
+ * /dev/disk/by-uuid/U1 … U9 and /dev/vdx are regular files. */
+#define U(i) "0b5e4a9c-1111-4222-8333-94445555000" #i
+
+static int private_dev(void) {
+        uid_t uid = getuid();
+        gid_t gid = getgid();
+
+        if (unshare(CLONE_NEWNS) < 0) {
+                char map[64];
+                int fd;
+
+                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+                        return -errno;
+                fd = open("/proc/self/setgroups", O_WRONLY | O_CLOEXEC);
+                if (fd >= 0) {
+                        (void) !write(fd, "deny", 4);
+                        close(fd);
+                }
+                snprintf(map, sizeof(map), "0 %u 1", (unsigned) uid);
+                fd = open("/proc/self/uid_map", O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, map, strlen(map)) < 0)
+                        return -errno;
+                close(fd);
+                snprintf(map, sizeof(map), "0 %u 1", (unsigned) gid);
+                fd = open("/proc/self/gid_map", O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, map, strlen(map)) < 0)
+                        return -errno;
+                close(fd);
+        }
+        if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755") < 0 ||
+            mkdir("/dev/disk", 0755) < 0 || mkdir("/dev/disk/by-uuid", 0755) < 0)
+                return -errno;
+        for (int i = 1; i <= 9; i++) {
+                char path[128];
+
+                snprintf(path, sizeof(path), "/dev/disk/by-uuid/0b5e4a9c-1111-4222-8333-94445555000%d", i);
+                fclose(fopen(path, "w"));
+        }
+        fclose(fopen("/dev/vdx", "w"));
+        return 0;
+}
+
+/* Runs f in a child with a private /dev; a skip when there is none to have. */
+static void in_private_dev(void (*f)(const char *crypttab), const char *name) {
+        char dir[] = "/tmp/unlockd-sel.XXXXXX", tab[64];
+        int status;
+        pid_t pid;
+
+        ASSERT(mkdtemp(dir));
+        snprintf(tab, sizeof(tab), "%s/crypttab", dir);
+        pid = fork();
+        ASSERT(pid >= 0);
+        if (pid == 0) {
+                int r = private_dev();
+                if (r < 0) {
+                        fprintf(stderr, "No private /dev (%s).\n", strerror(-r));
+                        _exit(77);
+                }
+                f(tab);
+                _exit(0);
+        }
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        unlink(tab);
+        rmdir(dir);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+                printf("skip - %s\n", name);
+                return;
+        }
+        ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        printf("ok - %s\n", name);
+}
+
+#define TEST_PRIVATE_DEV(f) in_private_dev(f, #f)
+
+static void collect(const char *crypttab, const char *crypttab_text, const char *cmdline,
+                    VolumeSpec **s, size_t *n) {
+        FILE *f = fopen(crypttab, "w");
+
+        ASSERT(f);
+        fputs(crypttab_text, f);
+        fclose(f);
+        setenv("UNLOCKD_CRYPTTAB", crypttab, 1);
+        setenv("UNLOCKD_CMDLINE", cmdline, 1);
+        ASSERT_EQ(volumes_collect(NULL, 0, NULL, NULL, s, n), 0);
+}
+
+/* rd.luks.name= names a volume that has a crypttab entry: the entry's
+ * options apply (x-unlockd-reseal=no), and its name, as with
+ * systemd-cryptsetup-generator, so that systemd-cryptsetup@NAME finds the
+ * volume open. */
+static void sel_name_keeps_crypttab_options(const char *tab) {
+        VolumeSpec *s = NULL;
+        size_t n = 0;
+
+        collect(tab, "tabname UUID=" U(1) " none luks,x-unlockd-reseal=no\n",
+                "rd.luks.name=" U(1) "=cmdname rd.unlockd.timeout=0", &s, &n);
+        ASSERT_EQ(n, 1);
+        ASSERT_STREQ(s[0].device, "/dev/disk/by-uuid/" U(1));
+        ASSERT_STREQ(s[0].name, "tabname");
+        ASSERT(!s[0].reseal);
+        volume_specs_free(s, n);
+}
+
+/* rd.luks.uuid= names a volume whose crypttab entry says x-unlockd=no:
+ * unlockd leaves it alone (systemd-cryptsetup asks for it). */
+static void sel_uuid_x_unlockd_no(const char *tab) {
+        VolumeSpec *s = NULL;
+        size_t n = 0;
+
+        collect(tab, "skipme UUID=" U(2) " none luks,x-unlockd=no\nother UUID=" U(3) " none luks\n",
+                "rd.luks.uuid=" U(2) " rd.unlockd.timeout=0", &s, &n);
+        ASSERT_EQ(n, 0);
+}
+
+/* Likewise for rd.unlockd.uuid=. */
+static void sel_unlockd_uuid_x_unlockd_no(const char *tab) {
+        VolumeSpec *s = NULL;
+        size_t n = 0;
+
+        collect(tab, "skipme UUID=" U(2) " none luks,x-unlockd=no\n",
+                "rd.unlockd.uuid=luks-" U(2) " rd.unlockd.timeout=0", &s, &n);
+        ASSERT_EQ(n, 0);
+}
+
+/* noauto in crypttab: not opened at boot, even when the kernel command
+ * line names the volume (systemd-cryptsetup-generator does not pull it into
+ * cryptsetup.target either). */
+static void sel_uuid_noauto(const char *tab) {
+        VolumeSpec *s = NULL;
+        size_t n = 0;
+
+        collect(tab, "later UUID=" U(4) " none luks,noauto\n",
+                "rd.luks.uuid=luks-" U(4) " rd.unlockd.timeout=0", &s, &n);
+        ASSERT_EQ(n, 0);
+}
+
+/* A crypttab entry is the volume's when its device is
+ * /dev/disk/by-uuid/UUID, or its name luks-UUID, as for systemd. */
+static void sel_entry_by_path_or_name(const char *tab) {
+        VolumeSpec *s = NULL;
+        size_t n = 0;
+
+        collect(tab,
+                "bypath /dev/disk/by-uuid/" U(5) " none luks,x-unlockd=no\n"
+                "luks-" U(6) " /dev/vdx none luks,x-unlockd-reseal=no\n",
+                "rd.luks.uuid=" U(5) " rd.luks.uuid=" U(6) " rd.unlockd.timeout=0", &s, &n);
+        ASSERT_EQ(n, 1);
+        ASSERT_STREQ(s[0].device, "/dev/vdx");
+        ASSERT_STREQ(s[0].name, "luks-" U(6));
+        ASSERT(!s[0].reseal);
+        volume_specs_free(s, n);
+}
+
+/* rd.luks.crypttab=no: crypttab does not count at all, not even its
+ * x-unlockd=no. */
+static void sel_crypttab_no(const char *tab) {
+        VolumeSpec *s = NULL;
+        size_t n = 0;
+
+        collect(tab, "skipme UUID=" U(2) " none luks,x-unlockd=no,noauto\n",
+                "rd.luks.crypttab=no rd.luks.uuid=" U(2) " rd.unlockd.timeout=0", &s, &n);
+        ASSERT_EQ(n, 1);
+        ASSERT_STREQ(s[0].device, "/dev/disk/by-uuid/" U(2));
+        ASSERT(s[0].name == NULL);
+        ASSERT(s[0].reseal);
+        volume_specs_free(s, n);
+}
+
+/* rd.luks.options=UUID=OPTS replaces the crypttab entry's options (here:
+ * its noauto), without selecting the volume; rd.luks.options=OPTS applies
+ * to volumes of the command line that have no entry. */
+static void sel_luks_options(const char *tab) {
+        VolumeSpec *s = NULL;
+        size_t n = 0;
+
+        collect(tab, "later UUID=" U(4) " none luks,noauto\nother UUID=" U(3) " none luks\n",
+                "rd.luks.options=" U(4) "=discard,x-unlockd-reseal=no rd.unlockd.timeout=0", &s, &n);
+        ASSERT_EQ(n, 2);
+        ASSERT_STREQ(s[0].name, "later");
+        ASSERT(!s[0].reseal);
+        ASSERT_STREQ(s[1].name, "other");
+        ASSERT(s[1].reseal);
+        volume_specs_free(s, n);
+
+        collect(tab, "",
+                "rd.luks.uuid=" U(7) " rd.luks.options=x-unlockd-reseal=no rd.luks.uuid=" U(8)
+                " rd.luks.options=" U(8) "=discard rd.unlockd.timeout=0", &s, &n);
+        ASSERT_EQ(n, 2);
+        ASSERT_STREQ(s[0].device, "/dev/disk/by-uuid/" U(7));
+        ASSERT(!s[0].reseal);
+        ASSERT_STREQ(s[1].device, "/dev/disk/by-uuid/" U(8));
+        ASSERT(s[1].reseal);
+        volume_specs_free(s, n);
+}
+
+/* rd.luks.uuid= and rd.luks.name= for the same volume: one volume, and
+ * the (last) rd.luks.name= names it. */
+static void sel_uuid_then_name(const char *tab) {
+        VolumeSpec *s = NULL;
+        size_t n = 0;
+
+        collect(tab, "", "rd.luks.uuid=" U(9) " rd.luks.name=" U(9) "=first rd.luks.name=" U(9) "=root"
+                " rd.unlockd.timeout=0", &s, &n);
+        ASSERT_EQ(n, 1);
+        ASSERT_STREQ(s[0].name, "root");
+        volume_specs_free(s, n);
+}
+
 static unsigned alive_calls;
 
 static void count_alive(void *userdata) {
@@ -179,6 +414,15 @@ int main(void) {
         TEST(test_parse_unsigned);
         TEST(test_cmdline_bool);
         TEST(test_collect_from_cmdline);
+        TEST(test_crypttab_option_values);
+        TEST_PRIVATE_DEV(sel_name_keeps_crypttab_options);
+        TEST_PRIVATE_DEV(sel_uuid_x_unlockd_no);
+        TEST_PRIVATE_DEV(sel_unlockd_uuid_x_unlockd_no);
+        TEST_PRIVATE_DEV(sel_uuid_noauto);
+        TEST_PRIVATE_DEV(sel_entry_by_path_or_name);
+        TEST_PRIVATE_DEV(sel_crypttab_no);
+        TEST_PRIVATE_DEV(sel_luks_options);
+        TEST_PRIVATE_DEV(sel_uuid_then_name);
         TEST(test_wait_for_path);
         return 0;
 }
