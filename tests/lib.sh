@@ -25,6 +25,7 @@ if [ -n "${UNLOCKD_VALGRIND:-}" ]; then
         UNLOCKCTL=$TEST_DIR/bin/unlockctl
 fi
 SWTPM_PID=
+_swtpm_dirs=()  # every swtpm this test started: stopped at exit
 _cleanup_hooks=()
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -37,54 +38,41 @@ need() {
         done
 }
 
+# swtpm_start/swtpm_stop/swtpm_running DIR, make_luks IMAGE PASSPHRASE [SIZE]
+# (shared with bench/run and demo).
+source "$(dirname "${BASH_SOURCE[0]}")/fixtures.sh"
+
 on_exit() { _cleanup_hooks+=("$1"); }
 
 _cleanup() {
-        local rc=$?
+        local rc=$? d
         for h in "${_cleanup_hooks[@]}"; do eval "$h" || true; done
-        stop_swtpm
+        for d in "${_swtpm_dirs[@]}"; do swtpm_stop "$d"; done
+        SWTPM_PID=
         rm -rf "$TEST_DIR"
         exit $rc
 }
 trap _cleanup EXIT
 
 # Starts a fresh swtpm (state in $TEST_DIR/tpm unless $1 names a directory)
-# and exports TCTI and TPM2TOOLS_TCTI.
+# and exports TCTI and TPM2TOOLS_TCTI. Every swtpm started is stopped at
+# exit.
 start_swtpm() {
         local state=${1:-$TEST_DIR/tpm}
         need swtpm
-        mkdir -p "$state"
-        SWTPM_SOCK=$state/sock
-        rm -f "$SWTPM_SOCK" "$SWTPM_SOCK.ctrl"
-        swtpm socket --tpm2 --tpmstate dir="$state" \
-                --server type=unixio,path="$SWTPM_SOCK" \
-                --ctrl type=unixio,path="$SWTPM_SOCK.ctrl" \
-                --flags not-need-init,startup-clear \
-                --pid file="$state/pid" --daemon
-        for _ in $(seq 100); do
-                [ -S "$SWTPM_SOCK" ] && [ -s "$state/pid" ] && break
-                sleep 0.05
-        done
-        SWTPM_PID=$(cat "$state/pid")
-        export TCTI="swtpm:path=$SWTPM_SOCK"
+        swtpm_start "$state" || fail "swtpm did not start in $state"
+        _swtpm_dirs+=("$state")
+        SWTPM_DIR=$state
+        export TCTI=$SWTPM_TCTI
         export TPM2TOOLS_TCTI=$TCTI
 }
 
+# Stops the swtpm start_swtpm started last.
 stop_swtpm() {
         if [ -n "${SWTPM_PID:-}" ]; then
-                kill "$SWTPM_PID" 2>/dev/null || true
-                for _ in $(seq 100); do kill -0 "$SWTPM_PID" 2>/dev/null || break; sleep 0.05; done
+                swtpm_stop "$SWTPM_DIR"
                 SWTPM_PID=
         fi
-}
-
-# make_luks IMAGE PASSPHRASE: a small LUKS2 image with fast PBKDF2.
-make_luks() {
-        need cryptsetup
-        rm -f "$1"
-        truncate -s 20M "$1"
-        printf '%s' "$2" | cryptsetup luksFormat --type luks2 --batch-mode \
-                --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file - "$1" >/dev/null
 }
 
 # opens_with IMAGE PASSPHRASE: the passphrase opens a keyslot.
