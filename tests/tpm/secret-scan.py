@@ -42,13 +42,15 @@ import json
 import os
 import pty
 import re
-import select
 import shutil
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The expect/send engine tools/pty-drive uses.
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+from ptydrive import Terminal, unescape  # noqa: E402
 
 
 def run(a, failures):
@@ -71,34 +73,25 @@ def run(a, failures):
     with open(os.path.join(a.dump, "stdout"), "wb") as out, open(os.path.join(a.dump, "stderr"), "wb") as err:
         p = subprocess.Popen(gdb, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
 
-    seen = b""
     deadline = time.monotonic() + a.timeout
-
-    def pump(timeout):
-        nonlocal seen
-        if master >= 0 and select.select([master], [], [], timeout)[0]:
-            try:
-                seen += os.read(master, 4096)
-                return
-            except OSError:
-                pass
-        time.sleep(timeout)
-
+    # The terminal stays open here too (slave), so the program's end is
+    # seen by polling it, not as the end of its output.
+    term = Terminal(master, alive=lambda: p.poll() is None) if master >= 0 else None
     for kind, arg in a.steps or []:
         if kind == "send":
-            os.write(master, arg)
+            term.send(arg)
             continue
-        rx = re.compile(arg.encode())
-        while not rx.search(seen) and time.monotonic() < deadline and p.poll() is None:
-            pump(0.02)
-        m = rx.search(seen)
-        if not m:
-            failures.append(f"the program never wrote /{arg}/ on the console; it wrote: {seen[-500:]!r}")
+        if not term.expect(arg, deadline):
+            failures.append(f"the program never wrote /{arg}/ on the console; it wrote: {term.buf[-500:]!r}")
             p.kill()
             break
-        seen = seen[m.end():]
-    while p.poll() is None and time.monotonic() < deadline:
-        pump(0.02)
+    if term:
+        term.drain(deadline)
+    else:
+        try:
+            p.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
     if p.poll() is None:
         p.kill()
         failures.append("gdb/the program did not finish in time")
@@ -225,7 +218,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--expect", action="append", dest="steps", type=lambda s: ("expect", s))
     ap.add_argument("--send", action="append", dest="steps",
-                    type=lambda s: ("send", s.encode().decode("unicode_escape").encode("latin-1")))
+                    type=lambda s: ("send", unescape(s)))
     ap.add_argument("cmd", nargs="*")
     a = ap.parse_args()
     if not a.rescan and not a.cmd:
