@@ -25,7 +25,7 @@ if [ -n "${UNLOCKD_VALGRIND:-}" ]; then
         UNLOCKCTL=$TEST_DIR/bin/unlockctl
 fi
 SWTPM_PID=
-_swtpm_dirs=()  # every swtpm this test started: stopped at exit
+_swtpm_dirs=()  # every swtpm this test started: checked for leaks and stopped at exit
 _cleanup_hooks=()
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -44,9 +44,33 @@ source "$(dirname "${BASH_SOURCE[0]}")/fixtures.sh"
 
 on_exit() { _cleanup_hooks+=("$1"); }
 
+# After a passing test, whatever it checked on the way: no TPM handle is
+# left on any swtpm it started (tpm2-tss's integration tests check the same
+# after each test). A swtpm the test killed, or left not answering, is not
+# checked, and the log says so.
+_final_leak_check() {
+        local d msg rc ok=0
+        for d in "${_swtpm_dirs[@]}"; do
+                if ! swtpm_running "$d"; then
+                        say "no final TPM leak check on the swtpm in $d: it is no longer running"
+                        continue
+                fi
+                rc=0
+                msg=$(TPM2TOOLS_TCTI="swtpm:path=$d/sock" tpm_leaks) || rc=$?
+                case $rc in
+                0) say "no TPM handle left at the end (swtpm in $d)" ;;
+                1) echo "FAIL: TPM leaks at the end of the test: $msg (swtpm in $d)" >&2; ok=1 ;;
+                2) say "no final TPM leak check on the swtpm in $d: it does not answer tpm2_getcap" ;;
+                *) say "no final TPM leak check on the swtpm in $d: tpm2_getcap is not installed" ;;
+                esac
+        done
+        return $ok
+}
+
 _cleanup() {
         local rc=$? d
         for h in "${_cleanup_hooks[@]}"; do eval "$h" || true; done
+        if [ "$rc" = 0 ]; then _final_leak_check || rc=1; fi
         for d in "${_swtpm_dirs[@]}"; do swtpm_stop "$d"; done
         SWTPM_PID=
         rm -rf "$TEST_DIR"
@@ -56,7 +80,7 @@ trap _cleanup EXIT
 
 # Starts a fresh swtpm (state in $TEST_DIR/tpm unless $1 names a directory)
 # and exports TCTI and TPM2TOOLS_TCTI. Every swtpm started is stopped at
-# exit.
+# exit, after the final leak check.
 start_swtpm() {
         local state=${1:-$TEST_DIR/tpm}
         need swtpm
@@ -80,13 +104,33 @@ opens_with() {
         printf '%s' "$2" | cryptsetup open --test-passphrase --key-file - "$1" >/dev/null 2>&1
 }
 
-# Asserts that the TPM holds no transient object and no session.
+# tpm_leaks: prints how many transient objects and sessions the TPM
+# ($TPM2TOOLS_TCTI) holds; status 0 when none, 1 when some, 2 when the TPM
+# does not answer, 3 when tpm2_getcap is not installed.
+tpm_leaks() {
+        local t s s2
+        command -v tpm2_getcap >/dev/null 2>&1 || return 3
+        t=$(timeout 30 tpm2_getcap handles-transient 2>/dev/null) || return 2
+        s=$(timeout 30 tpm2_getcap handles-loaded-session 2>/dev/null) || return 2
+        s2=$(timeout 30 tpm2_getcap handles-saved-session 2>/dev/null) || return 2
+        t=$(grep -c 0x <<<"$t" || true)
+        s=$(grep -c 0x <<<"$s" || true)
+        s2=$(grep -c 0x <<<"$s2" || true)
+        echo "$t transient objects, $s loaded + $s2 saved sessions"
+        [ "$t" = 0 ] && [ "$s" = 0 ] && [ "$s2" = 0 ]
+}
+
+# Asserts that the TPM holds no transient object and no session (and after
+# every passing test, _final_leak_check does again).
 assert_no_tpm_leaks() {
-        local t s
-        t=$(tpm2_getcap handles-transient | grep -c 0x || true)
-        s=$(tpm2_getcap handles-loaded-session | grep -c 0x || true)
-        s2=$(tpm2_getcap handles-saved-session | grep -c 0x || true)
-        [ "$t" = 0 ] && [ "$s" = 0 ] && [ "$s2" = 0 ] || fail "TPM leaks: $t transient objects, $s loaded + $s2 saved sessions after $1"
+        local msg rc=0
+        need tpm2_getcap
+        msg=$(tpm_leaks) || rc=$?
+        case $rc in
+        0) ;;
+        1) fail "TPM leaks: $msg after $1" ;;
+        *) fail "cannot check for TPM leaks after $1: the TPM does not answer tpm2_getcap" ;;
+        esac
 }
 
 # json_get JSON PYTHON-EXPR: evaluates an expression on the parsed JSON `j`.
