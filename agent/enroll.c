@@ -8,6 +8,7 @@
 #include "enroll.h"
 #include "fileio.h"
 #include "log.h"
+#include "ownership.h"
 #include "pcr.h"
 #include "recovery-key.h"
 #include "secret.h"
@@ -61,40 +62,67 @@ finish:
         return r;
 }
 
-/* Keyslots that a systemd-tpm2 token references. */
-static uint32_t tpm2_keyslots(struct crypt_device *cd) {
-        uint32_t m = 0;
+/* Whether the current PCR values satisfy the token's policy. 1 yes, 0 no,
+ * negative errno. */
+static int policy_current(Tpm2Context *tpm, const Tpm2Token *t) {
+        _cleanup_free_ uint8_t *now = NULL;
+        uint8_t d[SHA256_DIGEST_SIZE];
+        size_t n;
+        int r;
 
-        for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
-                _cleanup_free_ char *type = NULL;
-                const char *json = luks_token_json(cd, i);
-                int slot;
-
-                if (json && token_get_type_and_keyslot(json, &type, &slot) >= 0 && slot >= 0 &&
-                    slot < LUKS2_KEYSLOTS_MAX && streq(type, TOKEN_TYPE_TPM2))
-                        m |= 1u << slot;
-        }
-        return m;
+        r = tpm2_pcr_read(tpm, t->pcr_bank ?: PCR_BANK_SHA256, t->pcr_mask, &now, &n);
+        if (r < 0)
+                return r;
+        r = policy_digest_compute(t->pcr_bank ?: PCR_BANK_SHA256, t->pcr_mask, now, n, t->pin, d);
+        if (r < 0)
+                return r;
+        return t->policy_hash_size == sizeof(d) && memcmp(d, t->policy_hash, sizeof(d)) == 0;
 }
 
-/* A systemd-tpm2 token with the same PCRs, bank and PIN-ness, or -ENOENT. */
-static int find_same_tpm2(struct crypt_device *cd, uint32_t mask, uint16_t bank, bool pin) {
+/* A systemd-tpm2 token with the same PCRs, bank and PIN-ness whose policy
+ * the current PCRs satisfy (*ret_current), and one whose policy they no
+ * longer satisfy (*ret_stale); -1 where none. */
+static int find_same_tpm2(struct crypt_device *cd, Tpm2Context *tpm, uint32_t mask, uint16_t bank, bool pin,
+                          int *ret_current, int *ret_stale) {
+        *ret_current = *ret_stale = -1;
         for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
                 _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
-                const char *json = luks_token_json(cd, i);
+                const char *json;
+                int r;
 
-                if (!json || tpm2_token_parse(json, &t, NULL) < 0)
+                if (luks_token_get(cd, i, TOKEN_TYPE_TPM2, &json, NULL) < 0 || tpm2_token_parse(json, &t, NULL) < 0)
                         continue;
-                if (t->pcr_mask == mask && (t->pcr_bank ?: PCR_BANK_SHA256) == bank && t->pin == pin &&
-                    !t->unsupported && luks_keyslot_active(cd, t->keyslot))
-                        return i;
+                if (t->pcr_mask != mask || (t->pcr_bank ?: PCR_BANK_SHA256) != bank || t->pin != pin ||
+                    t->unsupported || !luks_keyslot_active(cd, t->keyslot))
+                        continue;
+                r = policy_current(tpm, t);
+                if (r < 0)
+                        return r;
+                if (r > 0 && *ret_current < 0)
+                        *ret_current = i;
+                else if (r == 0 && *ret_stale < 0)
+                        *ret_stale = i;
         }
-        return -ENOENT;
+        return 0;
+}
+
+/* What an admin can do about a header that has no room. */
+static int log_header_full(int r, const char *device, const char *what) {
+        if (r == -EXFULL)
+                return log_error_errno(r, "Cannot add %s to %s: every keyslot is in use. Remove one that is no longer "
+                                       "needed first (unlockctl status lists them; 'unlockctl enroll --wipe-slot=N %s'), "
+                                       "then enroll again. Nothing was changed.", what, device, device);
+        if (r == -ENOSPC)
+                return log_error_errno(r, "Cannot add %s to %s: the LUKS2 metadata area is full. Remove unused tokens "
+                                       "('cryptsetup token remove --token-id N %s') or keyslots first, then enroll "
+                                       "again. Nothing was changed.", what, device, device);
+        return log_error_errno(r, "Failed to add %s to %s: %s", what, device, luks_strerror(r));
 }
 
 /* Adds a keyslot and its token; removes the keyslot again if the token
- * cannot be written, so a failed enroll leaves nothing behind. */
-static int add_slot_and_token(struct crypt_device *cd, const char *pass, size_t pass_len,
+ * cannot be written, so a failed enroll leaves nothing behind. A TPM2
+ * keyslot gets the proof of ownership (ownership.h). */
+static int add_slot_and_token(struct crypt_device *cd, const LuksVolumeKey *vk, const char *pass, size_t pass_len,
                               const char *new_pass, size_t new_len, Tpm2Token *tpm2_token, int *ret_slot) {
         _cleanup_free_ char *json = NULL;
         int slot, r;
@@ -105,7 +133,10 @@ static int add_slot_and_token(struct crypt_device *cd, const char *pass, size_t 
 
         if (tpm2_token) {
                 tpm2_token->keyslot = slot;
-                r = tpm2_token_format(tpm2_token, &json);
+                tpm2_token->has_proof = true;
+                r = ownership_proof(cd, vk, slot, tpm2_token->proof);
+                if (r >= 0)
+                        r = tpm2_token_format(tpm2_token, &json);
         } else
                 r = recovery_token_format(slot, &json);
         if (r >= 0)
@@ -118,69 +149,125 @@ static int add_slot_and_token(struct crypt_device *cd, const char *pass, size_t 
         return r;
 }
 
-static int enroll_tpm2(struct crypt_device *cd, const char *device, const char *pass, size_t pass_len,
-                       const EnrollOptions *o, uint32_t *new_slots) {
-        _cleanup_(tpm2_context_freep) Tpm2Context *tpm = NULL;
+/* Removes a keyslot and then the tokens that referenced it: a crash in
+ * between leaves tokens for no keyslot, never a TPM keyslot without its
+ * token (which would look like a passphrase). */
+static int wipe_keyslot(struct crypt_device *cd, int keyslot) {
+        uint32_t tokens = 0;
+        int r;
+
+        for (int i = 0; i < LUKS2_TOKENS_MAX; i++)
+                if (luks_token_json(cd, i) && crypt_token_is_assigned(cd, i, keyslot) == 0)
+                        tokens |= 1u << i;
+        r = luks_keyslot_destroy(cd, keyslot);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
+                bool others = false;
+
+                if (!(tokens & (1u << i)))
+                        continue;
+                /* A token that still names other keyslots stays. */
+                for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++)
+                        if (crypt_token_is_assigned(cd, i, s) == 0)
+                                others = true;
+                if (!others)
+                        (void) luks_token_remove(cd, i);
+        }
+        return 0;
+}
+
+typedef struct EnrollState {
+        struct crypt_device *cd;
+        const char *device;
+        const char *pass;
+        size_t pass_len;
+        const EnrollOptions *o;
+        LuksVolumeKey vk;               /* from pass */
+        Tpm2Context *tpm;
+        uint16_t bank;
+        int current_token;              /* a TPM2 token like the one asked for, still valid: kept */
+        int stale_token;                /* one like it whose policy the PCRs no longer satisfy: replaced */
+        uint32_t keep;                  /* keyslots this command keeps or creates: never wiped */
+} EnrollState;
+
+static int enroll_tpm2(EnrollState *e) {
         _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
         _cleanup_secret_ char *b64 = NULL;
-        uint8_t *secret = NULL;
+        _cleanup_(secret_freep) void *secret = NULL;
+        const EnrollOptions *o = e->o;
         _cleanup_free_ char *pcrs = o->pcr_mask ? pcr_mask_to_string(o->pcr_mask) : strdup("none");
-        uint16_t bank = o->pcr_bank;
-        int slot, token, r;
+        int slot, r;
 
-        r = tpm2_context_new(o->tcti, &tpm);
-        if (r < 0)
-                return log_error_errno(r, "Cannot open the TPM%s%s: %m", o->tcti ? " " : "", o->tcti ?: "");
-
-        if (bank == 0) {
-                r = tpm2_pick_bank(tpm, o->pcr_mask, &bank);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot find an allocated PCR bank: %m");
-        }
-
-        token = find_same_tpm2(cd, o->pcr_mask, bank, !!o->pin);
-        if (token >= 0) {
-                log_info("%s already has a TPM2 token (%d) for PCR %s in the %s bank%s; nothing to do.",
-                         device, token, pcrs ?: "?", pcr_bank_to_string(bank), o->pin ? " with a PIN" : "");
+        if (e->current_token >= 0) {
+                int keyslot = -1;
+                (void) luks_token_get(e->cd, e->current_token, TOKEN_TYPE_TPM2, NULL, &keyslot);
+                log_info("%s already has a TPM2 token (%d, keyslot %d) for PCR %s in the %s bank%s that the current "
+                         "PCRs satisfy; it is kept, nothing to do.", e->device, e->current_token, keyslot, pcrs ?: "?",
+                         pcr_bank_to_string(e->bank), o->pin ? " with a PIN" : "");
                 return 0;
         }
 
         secret = secret_alloc(TPM2_SECRET_SIZE);
         if (!secret)
                 return log_oom();
-        if (getrandom(secret, TPM2_SECRET_SIZE, 0) != TPM2_SECRET_SIZE) {
-                secret_free(secret);
+        if (getrandom(secret, TPM2_SECRET_SIZE, 0) != TPM2_SECRET_SIZE)
                 return log_error_errno(errno ?: EIO, "Failed to get random bytes: %m");
-        }
 
-        r = tpm2_seal(tpm, &(Tpm2SealParams) {
-                        .bank = bank,
+        r = tpm2_seal(e->tpm, &(Tpm2SealParams) {
+                        .bank = e->bank,
                         .mask = o->pcr_mask,
                         .pin = o->pin,
                         .use_srk = o->use_srk,
                 }, secret, TPM2_SECRET_SIZE, &t);
         if (r >= 0)
                 r = base64_encode(secret, TPM2_SECRET_SIZE, true, &b64);
-        secret_free(secret);
         if (r < 0)
                 return log_error_errno(r, "Failed to seal to the TPM: %s.", tpm2_strerror(r));
 
-        r = add_slot_and_token(cd, pass, pass_len, b64, (size_t) r, t, &slot);
+        r = add_slot_and_token(e->cd, &e->vk, e->pass, e->pass_len, b64, (size_t) r, t, &slot);
         if (r == -EPERM)
-                return log_error_errno(r, "The passphrase given does not unlock %s.", device);
+                return log_error_errno(r, "The passphrase given does not unlock %s.", e->device);
         if (r < 0)
-                return log_error_errno(r, "Failed to add the TPM2 keyslot to %s: %m", device);
+                return log_header_full(r, e->device, "the TPM2 keyslot");
 
-        *new_slots |= 1u << slot;
+        e->keep |= 1u << slot;
         log_info("TPM2 token enrolled as keyslot %d (PCR %s, %s bank%s%s).", slot, pcrs ?: "?",
-                 pcr_bank_to_string(bank), o->pin ? ", PIN" : "", t->srk ? ", persistent SRK" : "");
+                 pcr_bank_to_string(e->bank), o->pin ? ", PIN" : "", t->srk ? ", persistent SRK" : "");
         return 0;
 }
 
-static int enroll_recovery(struct crypt_device *cd, const char *device, const char *pass, size_t pass_len,
-                           const EnrollOptions *o, uint32_t *new_slots) {
+/* After a new TPM2 token was written: the token it replaces goes, when the
+ * ownership rule allows it; otherwise it stays, and the admin is told. */
+static void replace_stale(EnrollState *e) {
+        const char *why = NULL;
+        int keyslot = -1, r;
+
+        if (e->stale_token < 0 || e->current_token >= 0)
+                return;
+        if (luks_token_get(e->cd, e->stale_token, TOKEN_TYPE_TPM2, NULL, &keyslot) < 0 || keyslot < 0)
+                return;
+        if (e->o->wipe_slots & (1u << keyslot))
+                return; /* the wipe below takes it */
+        r = ownership_may_remove(e->cd, &e->vk, keyslot, e->vk.keyslot, &why);
+        if (r < 0) {
+                log_notice("TPM2 token %d (keyslot %d) no longer matches the current PCRs and stays: %s. If keyslot %d "
+                           "holds only a TPM secret, remove it with 'unlockctl enroll --wipe-slot=%d %s'.",
+                           e->stale_token, keyslot, why ?: "cannot check", keyslot, keyslot, e->device);
+                return;
+        }
+        r = wipe_keyslot(e->cd, keyslot);
+        if (r < 0)
+                log_warning_errno(r, "Failed to remove the replaced TPM2 keyslot %d: %m", keyslot);
+        else
+                log_info("Removed TPM2 token %d and keyslot %d, which the current PCRs no longer satisfy.",
+                         e->stale_token, keyslot);
+}
+
+static int enroll_recovery(EnrollState *e) {
         _cleanup_secret_ char *key = NULL;
         _cleanup_free_ char *escrow = NULL;
+        const EnrollOptions *o = e->o;
         int slot, r;
 
         r = recovery_key_generate(&key);
@@ -194,12 +281,12 @@ static int enroll_recovery(struct crypt_device *cd, const char *device, const ch
                         return r;
         }
 
-        r = add_slot_and_token(cd, pass, pass_len, key, strlen(key), NULL, &slot);
+        r = add_slot_and_token(e->cd, &e->vk, e->pass, e->pass_len, key, strlen(key), NULL, &slot);
         if (r == -EPERM)
-                return log_error_errno(r, "The passphrase given does not unlock %s.", device);
+                return log_error_errno(r, "The passphrase given does not unlock %s.", e->device);
         if (r < 0)
-                return log_error_errno(r, "Failed to add the recovery keyslot to %s: %m", device);
-        *new_slots |= 1u << slot;
+                return log_header_full(r, e->device, "the recovery keyslot");
+        e->keep |= 1u << slot;
 
         if (escrow) {
                 printf("{\"EncryptionKey\":\"%s\"}\n", escrow);
@@ -220,49 +307,103 @@ static int enroll_recovery(struct crypt_device *cd, const char *device, const ch
         return 0;
 }
 
+static unsigned free_keyslots(struct crypt_device *cd) {
+        unsigned n = 0;
+
+        for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++)
+                if (crypt_keyslot_status(cd, s) == CRYPT_SLOT_INACTIVE)
+                        n++;
+        return n;
+}
+
 int enroll(struct crypt_device *cd, const char *device, const char *pass, size_t pass_len, const EnrollOptions *o) {
-        uint32_t new_slots = 0, tpm_slots, left = 0;
+        EnrollState e = {
+                .cd = cd, .device = device, .pass = pass, .pass_len = pass_len, .o = o,
+                .vk = { .keyslot = -1 }, .current_token = -1, .stale_token = -1,
+        };
+        uint32_t typeable;
+        unsigned needed;
         int r;
 
-        r = luks_check_passphrase(cd, CRYPT_ANY_SLOT, pass, pass_len);
+        r = luks_volume_key_get(cd, CRYPT_ANY_SLOT, pass, pass_len, &e.vk);
         if (r == -EPERM)
                 return log_error_errno(r, "The passphrase given does not unlock %s.", device);
         if (r < 0)
                 return log_error_errno(r, "Failed to check the passphrase on %s: %m", device);
 
-        /* Check the wipe first: a TPM change must never mean data loss. */
-        tpm_slots = tpm2_keyslots(cd);
-        for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++)
-                if (luks_keyslot_active(cd, s) && !(o->wipe_slots & (1u << s)) && !(tpm_slots & (1u << s)))
-                        left++;
-        if (o->recovery_key)
-                left++;
-        if (left == 0 && !o->force)
-                return log_error_errno(EPERM, "Refusing to leave %s with no passphrase or recovery key: "
-                                       "a TPM or firmware change would make it unopenable. Use --force to do it anyway.",
-                                       device);
+        if (o->tpm2) {
+                r = tpm2_context_new(o->tcti, &e.tpm);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot open the TPM%s%s: %m", o->tcti ? " " : "", o->tcti ?: "");
+                        goto finish;
+                }
+                e.bank = o->pcr_bank;
+                if (e.bank == 0) {
+                        r = tpm2_pick_bank(e.tpm, o->pcr_mask, &e.bank);
+                        if (r < 0) {
+                                log_error_errno(r, "Cannot find an allocated PCR bank: %m");
+                                goto finish;
+                        }
+                }
+                r = find_same_tpm2(cd, e.tpm, o->pcr_mask, e.bank, !!o->pin, &e.current_token, &e.stale_token);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot read the PCRs: %s", tpm2_strerror(r));
+                        goto finish;
+                }
+                if (e.current_token >= 0) {
+                        int keyslot = -1;
+                        (void) luks_token_get(cd, e.current_token, TOKEN_TYPE_TPM2, NULL, &keyslot);
+                        if (keyslot >= 0)
+                                e.keep |= 1u << keyslot;
+                }
+        }
+
+        /* Check the wipe first: a TPM change must never mean data loss.
+         * What counts is what a person can type after the whole command:
+         * passphrase and recovery keyslots, never TPM or pending ones. */
+        typeable = keyslots_typeable(cd) & ~(o->wipe_slots & ~e.keep);
+        if (typeable == 0 && !o->recovery_key && !o->force) {
+                r = log_error_errno(EPERM, "Refusing to leave %s with no passphrase or recovery key: "
+                                    "a TPM or firmware change would make it unopenable. Use --force to do it anyway.",
+                                    device);
+                goto finish;
+        }
+        needed = !!o->recovery_key + (o->tpm2 && e.current_token < 0);
+        if (needed > free_keyslots(cd)) {
+                r = log_header_full(-EXFULL, device, needed > 1 ? "the new keyslots" : "a keyslot");
+                goto finish;
+        }
 
         if (o->recovery_key) {
-                r = enroll_recovery(cd, device, pass, pass_len, o, &new_slots);
+                r = enroll_recovery(&e);
                 if (r < 0)
-                        return r;
+                        goto finish;
         }
         if (o->tpm2) {
-                r = enroll_tpm2(cd, device, pass, pass_len, o, &new_slots);
+                r = enroll_tpm2(&e);
                 if (r < 0)
-                        return r;
+                        goto finish;
+                replace_stale(&e);
         }
 
         for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++) {
-                if (!(o->wipe_slots & (1u << s)) || (new_slots & (1u << s)) || !luks_keyslot_active(cd, s))
+                if (!(o->wipe_slots & (1u << s)) || !luks_keyslot_active(cd, s))
                         continue;
-                for (int tok; (tok = luks_keyslot_token(cd, s, NULL, NULL)) >= 0;)
-                        if (luks_token_remove(cd, tok) < 0)
-                                break;
-                r = luks_keyslot_destroy(cd, s);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to wipe keyslot %d: %m", s);
+                if (e.keep & (1u << s)) {
+                        log_notice("Keyslot %d is not wiped: this command %s it.", s,
+                                   e.current_token >= 0 ? "keeps" : "created");
+                        continue;
+                }
+                r = wipe_keyslot(cd, s);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to wipe keyslot %d: %s", s, luks_strerror(r));
+                        goto finish;
+                }
                 log_info("Wiped keyslot %d.", s);
         }
-        return 0;
+        r = 0;
+finish:
+        tpm2_context_free(e.tpm);
+        luks_volume_key_done(&e.vk);
+        return r;
 }

@@ -19,3 +19,8 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
 /* Reads a whole file of at most max bytes into a NUL-terminated malloc()ed
  * buffer. Returns 0, -EFBIG when larger, or negative errno. */
 int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_size);
+
+/* Like read_file_bounded(), for files only unlockd writes (jobs, state):
+ * refuses (-EBADFD) anything but a regular file, a symlink included, and
+ * never blocks in open() (a FIFO). */
+int read_file_regular(const char *path, size_t max, char **ret, size_t *ret_size);

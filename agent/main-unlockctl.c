@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include <dirent.h>
 #include <systemd/sd-bus.h>
 
 #include "blockdev.h"
@@ -415,86 +414,17 @@ static int reseal_via_service(void) {
 }
 
 static int verb_reseal(int argc, char *argv[]) {
-        _cleanup_free_ char *dir = NULL;
-        struct dirent **names = NULL;
-        int n, failed = 0, done = 0, r;
+        unsigned done = 0;
+        int r;
 
         if (arg_via_service)
                 return reseal_via_service();
-
-        if (asprintf(&dir, "%s/reseal", arg_state_dir) < 0)
-                return log_oom();
-        n = scandir(dir, &names, NULL, alphasort);
-        if (n < 0) {
-                if (errno == ENOENT) {
-                        log_info("No re-seal jobs pending.");
-                        return 0;
-                }
-                return log_error_errno(errno, "Cannot read %s: %m", dir);
-        }
-
-        /* Several jobs for one volume: the largest generation wins, the
-         * others are obsolete (their keyslots become orphans, cleaned up
-         * when the winner runs). */
-        for (int i = 0; i < n; i++) {
-                _cleanup_free_ char *path = NULL, *json = NULL;
-                _cleanup_(reseal_job_freep) ResealJob *j = NULL;
-                const char *name = names[i]->d_name;
-                size_t l = strlen(name);
-
-                if (l < 6 || !streq(name + l - 5, ".json"))
-                        continue;
-                if (asprintf(&path, "%s/%s", dir, name) < 0)
-                        return log_oom();
-                if (read_file_bounded(path, RESEAL_JOB_MAX, &json, NULL) < 0 || reseal_job_parse(json, &j, NULL) < 0)
-                        continue;
-                for (int k = 0; k < n; k++) {
-                        _cleanup_free_ char *p2 = NULL, *json2 = NULL;
-                        _cleanup_(reseal_job_freep) ResealJob *j2 = NULL;
-
-                        if (k == i || asprintf(&p2, "%s/%s", dir, names[k]->d_name) < 0)
-                                continue;
-                        if (read_file_bounded(p2, RESEAL_JOB_MAX, &json2, NULL) < 0 ||
-                            reseal_job_parse(json2, &j2, NULL) < 0 || !streq(j2->uuid, j->uuid))
-                                continue;
-                        if (j2->generation > j->generation || (j2->generation == j->generation && k > i)) {
-                                log_notice("Job %s is superseded by %s; removing it.", path, p2);
-                                (void) unlink(path);
-                                break;
-                        }
-                }
-        }
-
-        for (int i = 0; i < n; i++) {
-                _cleanup_free_ char *path = NULL;
-                ResealResult res;
-                const char *name = names[i]->d_name;
-                size_t l = strlen(name);
-
-                if (l < 6 || !streq(name + l - 5, ".json") || asprintf(&path, "%s/%s", dir, name) < 0)
-                        continue;
-                if (access(path, F_OK) < 0)
-                        continue;
-                (void) notifyf("STATUS=Re-sealing %s", name);
-                r = reseal_run_job(path, arg_state_dir, arg_enroll.tcti, &res);
-                if (r < 0) {
-                        failed++;
-                        log_error("Re-seal of %s (%s) failed: %s", res.uuid ?: name, res.device ?: "?",
-                                  res.message ?: strerror(ERRNO_VALUE(r)));
-                } else {
-                        done++;
-                        log_notice("%s (%s): %s.", res.device ?: "?", res.uuid ?: name, res.message ?: "done");
-                }
-                reseal_result_done(&res);
-        }
-        for (int i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
-
-        (void) notifyf("STATUS=%d re-seal job%s done, %d failed", done, done == 1 ? "" : "s", failed);
-        if (done == 0 && failed == 0)
+        r = reseal_run_all(arg_state_dir, arg_enroll.tcti, &done);
+        if (r < 0)
+                return r;
+        if (done == 0 && r == 0)
                 log_info("No re-seal jobs pending.");
-        return failed > 0 ? -EIO : 0;
+        return r > 0 ? -EIO : 0;
 }
 
 static void print_status_text(json_object *state, json_object *vols) {

@@ -196,146 +196,15 @@ static void notify_alive(void *userdata) {
                 (void) alarm(arg_watchdog_sec);
 }
 
-typedef struct PromptContext {
-        Unlocker *u;
-        struct crypt_device *cd;
-        Volume *v;
-        char *pass;                     /* the credential that opened it (secret) */
-        size_t pass_len;
-} PromptContext;
-
-static int check_input(const char *input, void *userdata) {
-        PromptContext *p = userdata;
-
-        if (isempty_secret(input))
-                return -EPERM;
-        return unlock_volume_with_input(p->u, p->cd, p->v, input, &p->pass, &p->pass_len);
-}
-
-/* Asks for a recovery key or passphrase until one opens the volume. */
-static int prompt_volume(Unlocker *u, struct crypt_device *cd, Volume *v, char **ret_pass, size_t *ret_len) {
-        _cleanup_free_ char *why = volume_failure_summary(v), *msg = NULL, *id = NULL;
-        PromptContext p = { .u = u, .cd = cd, .v = v };
-        int r;
-
-        if (asprintf(&msg, "The TPM did not unlock %s (%s): %s.\n%s",
-                     v->device, v->uuid, why ?: "unknown reason",
-                     arg_reseal ? "After you unlock it, the TPM will be re-sealed to this boot, so the next boot unlocks by itself."
-                                : "Automatic re-seal is off.") < 0 ||
-            asprintf(&id, "unlockd:%s", v->device) < 0)
-                return log_oom();
-
-        r = prompt_ask_check(&(PromptOptions) {
-                        .message = msg,
-                        .prompt = "Recovery key or passphrase",
-                        .id = id,
-                        .consoles = arg_consoles,
-                        .ask_password = arg_ask_password,
-                        .timeout_usec = arg_timeout_usec,
-                        .max_tries = arg_tries,
-                        .alive = notify_alive,
-                }, check_input, &p);
-        if (r < 0) {
-                secret_free(p.pass);
-                return r;
-        }
-        *ret_pass = p.pass;
-        *ret_len = p.pass_len;
-        return 0;
-}
-
-static int unlock_one(Unlocker *u, const VolumeSpec *spec, Volume *v) {
-        _cleanup_luks_ struct crypt_device *cd = NULL;
-        _cleanup_secret_ char *pass = NULL;
-        size_t pass_len = 0;
-        int r;
-
-        *v = (Volume) { .token = -1, .keyslot = -1 };
-        v->device = strdup(spec->device);
-        if (!v->device)
-                return log_oom();
-
-        r = luks_open(spec->device, &cd);
-        if (r < 0) {
-                free_and_printf(&v->error, "cannot read the LUKS2 header: %s", strerror(ERRNO_VALUE(r)));
-                return log_error_errno(r, "Cannot read the LUKS2 header of %s: %m", spec->device);
-        }
-
-        v->uuid = strdup(luks_uuid(cd) ?: "");
-        if (spec->name)
-                v->name = strdup(spec->name);
-        else if (asprintf(&v->name, "luks-%s", v->uuid) < 0)
-                v->name = NULL;
-        if (!v->uuid || !v->name)
-                return log_oom();
-
-        if (!arg_test && crypt_status(NULL, v->name) == CRYPT_ACTIVE) {
-                v->opened = true;
-                v->method = UNLOCK_METHOD_ALREADY_ACTIVE;
-                log_info("%s is already active as %s.", spec->device, v->name);
-                return 0;
-        }
-
-        r = unlock_volume_tpm2(u, cd, v);
-        if (r == 0) {
-                log_info("%s %s with TPM2 token %d (keyslot %d).", spec->device,
-                         arg_test ? "verified" : "unlocked", v->token, v->keyslot);
-                (void) reseal_clean_orphans(cd, arg_state_dir);
-                return 0;
-        }
-
-        for (size_t i = 0; i < v->n_outcomes; i++)
-                log_notice("%s: TPM2 token %d: %s.", spec->device, v->outcomes[i].token,
-                           v->outcomes[i].detail ?: "failed");
-        if (v->n_outcomes == 0)
-                log_notice("%s has no TPM2 token.", spec->device);
-
-        if (!arg_prompt) {
-                free_and_printf(&v->error, "the TPM did not unlock it and prompting is off");
-                return log_error_errno(ENOKEY, "The TPM did not unlock %s and prompting is off.", spec->device);
-        }
-
-        r = prompt_volume(u, cd, v, &pass, &pass_len);
-        if (r < 0) {
-                free_and_printf(&v->error, "no recovery key or passphrase was accepted: %s",
-                           r == -ETIME ? "timed out" : r == -EDQUOT ? "too many wrong answers" : strerror(ERRNO_VALUE(r)));
-                return log_error_errno(r, "%s stays locked: %s", spec->device, v->error);
-        }
-        log_info("%s %s with a %s (keyslot %d).", spec->device, arg_test ? "verified" : "unlocked",
-                 v->method == UNLOCK_METHOD_RECOVERY_KEY ? "recovery key" : "passphrase", v->keyslot);
-
-        if (!arg_reseal || !spec->reseal) {
-                free_and_printf(&v->reseal, "disabled");
-                return 0;
-        }
-        r = reseal_queue(u, cd, v, pass, pass_len, arg_state_dir);
-        if (r < 0) {
-                free_and_printf(&v->reseal, "failed: %s", strerror(ERRNO_VALUE(r)));
-                log_warning_errno(r, "Could not queue a re-seal of %s (the next boot will ask again): %m", spec->device);
-        } else if (r == 0)
-                free_and_printf(&v->reseal, "none");
-        else {
-                free_and_printf(&v->reseal, "queued");
-                log_notice("Queued a re-seal of %s for the booted system.", spec->device);
-        }
-        return 0;
-}
-
 static int write_state(const Volume *volumes, size_t n) {
         _cleanup_free_ char *path = NULL;
-        json_object *o = json_object_new_object(), *arr = json_object_new_array();
+        json_object *o = volumes_to_json(volumes, n);
         int r;
 
-        if (!o || !arr) {
-                json_object_put(o);
-                json_object_put(arr);
+        if (!o)
                 return -ENOMEM;
-        }
         json_object_object_add(o, "version", json_object_new_int(1));
         json_object_object_add(o, "time", json_object_new_int64((int64_t) time(NULL)));
-        for (size_t i = 0; i < n; i++)
-                json_object_array_add(arr, volume_to_json(&volumes[i]));
-        json_object_object_add(o, "volumes", arr);
 
         r = mkdir_p(arg_state_dir, 0755);
         if (r >= 0 && asprintf(&path, "%s/state.json", arg_state_dir) < 0)
@@ -380,6 +249,7 @@ static int run(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r;
+        luks_setup();
 
         if (!kernel_cmdline_bool("rd.unlockd.reseal", true))
                 arg_reseal = false;
@@ -410,6 +280,10 @@ static int run(int argc, char *argv[]) {
                 .consoles = arg_consoles,
                 .ask_password = arg_ask_password,
                 .alive = notify_alive,
+                .timeout_usec = arg_timeout_usec,
+                .tries = arg_tries,
+                .reseal = arg_reseal,
+                .state_dir = arg_state_dir,
         };
 
         volumes = calloc(n_specs, sizeof(Volume));
@@ -419,7 +293,7 @@ static int run(int argc, char *argv[]) {
         }
         for (size_t i = 0; i < n_specs; i++) {
                 notify_alive(NULL);
-                r = unlock_one(&u, &specs[i], &volumes[i]);
+                r = unlock_volume(&u, specs[i].device, specs[i].name, specs[i].reseal, &volumes[i]);
                 if (r < 0 && ret == 0)
                         ret = r;
         }
@@ -431,11 +305,9 @@ static int run(int argc, char *argv[]) {
                 log_warning_errno(r, "Failed to write %s/state.json: %m", arg_state_dir);
 
         if (arg_json) {
-                json_object *all = json_object_new_object(), *arr = json_object_new_array();
-                for (size_t i = 0; i < n_specs; i++)
-                        json_object_array_add(arr, volume_to_json(&volumes[i]));
-                json_object_object_add(all, "volumes", arr);
-                printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object *all = volumes_to_json(volumes, n_specs);
+                if (all)
+                        printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(all);
         }
         for (size_t i = 0; i < n_specs; i++)

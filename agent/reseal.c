@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <fcntl.h>
-#include <json-c/json.h>
 #include <openssl/sha.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,27 +15,14 @@
 #include "fileio.h"
 #include "keyring.h"
 #include "log.h"
-#include "strutil.h"
+#include "notify.h"
+#include "ownership.h"
 #include "pcr.h"
 #include "reseal.h"
 #include "secret.h"
+#include "strutil.h"
 #include "token.h"
 #include "tpm2.h"
-
-#define JOB_VERSION 1
-
-ResealJob *reseal_job_free(ResealJob *j) {
-        if (!j)
-                return NULL;
-        free(j->uuid);
-        free(j->device);
-        free(j->pcr_values);
-        free(j->method);
-        for (size_t i = 0; i < j->n_stale; i++)
-                free(j->stale[i].salt);
-        free(j);
-        return NULL;
-}
 
 void reseal_result_done(ResealResult *r) {
         free(r->uuid);
@@ -45,7 +32,7 @@ void reseal_result_done(ResealResult *r) {
 }
 
 void reseal_crash_point(const char *step) {
-        const char *e = getenv("UNLOCKD_RESEAL_CRASH_AT");
+        const char *e = secure_getenv("UNLOCKD_RESEAL_CRASH_AT");
 
         if (e && streq(e, step)) {
                 log_notice("Crashing at step %s (test hook).", step);
@@ -55,270 +42,33 @@ void reseal_crash_point(const char *step) {
 
 char *reseal_key_description(const char *uuid) {
         char *s = NULL;
-        if (asprintf(&s, "unlockd:reseal:%s", uuid) < 0)
+        if (asprintf(&s, RESEAL_KEY_PREFIX "%s", uuid) < 0)
                 return NULL;
         return s;
 }
 
-/* ---- job JSON ---------------------------------------------------------- */
-
-static bool uuid_valid(const char *s) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > 64)
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') || *p == '-'))
-                        return false;
-        return true;
-}
-
-static int get_int(json_object *o, const char *key, int64_t min, int64_t max, int64_t *ret) {
-        json_object *v;
-        int64_t i;
-
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
-                return -EBADMSG;
-        errno = 0;
-        i = json_object_get_int64(v);
-        if (errno != 0 || i < min || i > max)
-                return -EBADMSG;
-        *ret = i;
-        return 0;
-}
-
-static const char *get_string(json_object *o, const char *key) {
-        json_object *v;
-
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-                return NULL;
-        return json_object_get_string(v);
-}
-
-#define job_fail(msg)                                           \
-        do {                                                    \
-                if (ret_error)                                  \
-                        *ret_error = strdup(msg);               \
-                r = -EBADMSG;                                   \
-                goto finish;                                    \
-        } while (0)
-
-int reseal_job_parse(const char *json, ResealJob **ret, char **ret_error) {
-        _cleanup_(reseal_job_freep) ResealJob *j = NULL;
-        json_tokener *tok = NULL;
-        json_object *root = NULL, *a;
-        const char *s;
-        size_t len = strnlen(json, RESEAL_JOB_MAX + 1), dsize;
-        int64_t i;
-        int r;
-
-        if (len > RESEAL_JOB_MAX) {
-                if (ret_error)
-                        *ret_error = strdup("job file too large");
-                return -EBADMSG;
-        }
-        tok = json_tokener_new_ex(16);
-        if (!tok)
-                return -ENOMEM;
-        root = json_tokener_parse_ex(tok, json, (int) len);
-        if (!root || json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != len)
-                job_fail("not valid JSON (torn or truncated?)");
-        if (!json_object_is_type(root, json_type_object))
-                job_fail("not a JSON object");
-
-        j = calloc(1, sizeof(*j));
-        if (!j) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        if (get_int(root, "version", JOB_VERSION, JOB_VERSION, &i) < 0)
-                job_fail("version: missing or unsupported");
-        s = get_string(root, "uuid");
-        if (!s || !uuid_valid(s))
-                job_fail("uuid: missing or not a UUID");
-        j->uuid = strdup(s);
-        s = get_string(root, "device");
-        j->device = strdup(s ?: "");
-        s = get_string(root, "method");
-        j->method = strdup(s ?: "");
-        if (!j->uuid || !j->device || !j->method) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        if (get_int(root, "keyslot", 0, LUKS2_KEYSLOTS_MAX - 1, &i) < 0)
-                job_fail("keyslot: missing or out of range");
-        j->keyslot = (int) i;
-        if (get_int(root, "generation", 1, INT64_MAX, &i) < 0)
-                job_fail("generation: missing or not positive");
-        j->generation = (uint64_t) i;
-
-        s = get_string(root, "pcr-bank");
-        if (!s || pcr_bank_from_string(s, &j->pcr_bank) < 0)
-                job_fail("pcr-bank: missing or unknown");
-        dsize = pcr_bank_digest_size(j->pcr_bank);
-
-        if (!json_object_object_get_ex(root, "pcrs", &a) || !json_object_is_type(a, json_type_array) ||
-            json_object_array_length(a) > PCR_MAX)
-                job_fail("pcrs: missing or too long");
-        for (size_t k = 0; k < json_object_array_length(a); k++) {
-                json_object *e = json_object_array_get_idx(a, k);
-                int64_t p;
-                if (!json_object_is_type(e, json_type_int) || (p = json_object_get_int64(e)) < 0 || p >= PCR_MAX)
-                        job_fail("pcrs: entry out of range");
-                j->pcr_mask |= 1u << p;
-        }
-
-        if (!json_object_object_get_ex(root, "pcr-values", &a) || !json_object_is_type(a, json_type_array) ||
-            json_object_array_length(a) != pcr_mask_count(j->pcr_mask))
-                job_fail("pcr-values: missing or not one per PCR");
-        j->pcr_values_size = pcr_mask_count(j->pcr_mask) * dsize;
-        j->pcr_values = calloc(1, MAX(j->pcr_values_size, 1u));
-        if (!j->pcr_values) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        for (size_t k = 0; k < json_object_array_length(a); k++) {
-                json_object *e = json_object_array_get_idx(a, k);
-                _cleanup_free_ void *d = NULL;
-                size_t n;
-
-                if (!json_object_is_type(e, json_type_string) ||
-                    hex_decode(json_object_get_string(e), SIZE_MAX, &d, &n) < 0 || n != dsize)
-                        job_fail("pcr-values: entry is not a digest of the bank's size");
-                memcpy(j->pcr_values + k * dsize, d, dsize);
-        }
-
-        if (!json_object_object_get_ex(root, "stale", &a) || !json_object_is_type(a, json_type_array) ||
-            json_object_array_length(a) > RESEAL_STALE_MAX)
-                job_fail("stale: missing or too long");
-        for (size_t k = 0; k < json_object_array_length(a); k++) {
-                json_object *e = json_object_array_get_idx(a, k);
-                ResealStale *st = &j->stale[k];
-                _cleanup_free_ void *d = NULL;
-                size_t n;
-
-                if (!json_object_is_type(e, json_type_object))
-                        job_fail("stale: entry is not an object");
-                if (get_int(e, "token", 0, LUKS2_TOKENS_MAX - 1, &i) < 0)
-                        job_fail("stale: token out of range");
-                st->token = (int) i;
-                if (get_int(e, "keyslot", 0, LUKS2_KEYSLOTS_MAX - 1, &i) < 0)
-                        job_fail("stale: keyslot out of range");
-                st->keyslot = (int) i;
-                s = get_string(e, "blob-sha256");
-                if (!s || hex_decode(s, SIZE_MAX, &d, &n) < 0 || n != sizeof(st->blob_sha256))
-                        job_fail("stale: blob-sha256 missing or malformed");
-                memcpy(st->blob_sha256, d, n);
-                s = get_string(e, "salt");
-                if (!s || strlen(s) > 256)
-                        job_fail("stale: salt missing or malformed");
-                st->salt = strdup(s);
-                if (!st->salt) {
-                        r = -ENOMEM;
-                        goto finish;
-                }
-                j->n_stale = k + 1;
-        }
-
-        *ret = TAKE_PTR(j);
-        r = 0;
-finish:
-        json_object_put(root);
-        json_tokener_free(tok);
-        return r;
-}
-
-int reseal_job_format(const ResealJob *j, char **ret_json) {
-        json_object *o = json_object_new_object(), *pcrs, *values, *stale;
-        size_t dsize = pcr_bank_digest_size(j->pcr_bank);
-        unsigned pos = 0;
-        int r = -ENOMEM;
-
-        if (!o)
-                return -ENOMEM;
-        json_object_object_add(o, "version", json_object_new_int(JOB_VERSION));
-        json_object_object_add(o, "uuid", json_object_new_string(j->uuid));
-        json_object_object_add(o, "device", json_object_new_string(j->device ?: ""));
-        json_object_object_add(o, "method", json_object_new_string(j->method ?: ""));
-        json_object_object_add(o, "keyslot", json_object_new_int(j->keyslot));
-        json_object_object_add(o, "generation", json_object_new_int64((int64_t) j->generation));
-        json_object_object_add(o, "pcr-bank", json_object_new_string(pcr_bank_to_string(j->pcr_bank) ?: "?"));
-        pcrs = json_object_new_array();
-        values = json_object_new_array();
-        stale = json_object_new_array();
-        json_object_object_add(o, "pcrs", pcrs);
-        json_object_object_add(o, "pcr-values", values);
-        json_object_object_add(o, "stale", stale);
-        if (!pcrs || !values || !stale)
-                goto finish;
-        for (unsigned p = 0; p < PCR_MAX; p++) {
-                _cleanup_free_ char *hex = NULL;
-                if (!(j->pcr_mask & (1u << p)))
-                        continue;
-                json_object_array_add(pcrs, json_object_new_int((int) p));
-                if (hex_encode(j->pcr_values + pos * dsize, dsize, &hex) < 0)
-                        goto finish;
-                json_object_array_add(values, json_object_new_string(hex));
-                pos++;
-        }
-        for (size_t k = 0; k < j->n_stale; k++) {
-                json_object *e = json_object_new_object();
-                _cleanup_free_ char *hex = NULL;
-                if (!e || hex_encode(j->stale[k].blob_sha256, 32, &hex) < 0)
-                        goto finish;
-                json_object_object_add(e, "token", json_object_new_int(j->stale[k].token));
-                json_object_object_add(e, "keyslot", json_object_new_int(j->stale[k].keyslot));
-                json_object_object_add(e, "blob-sha256", json_object_new_string(hex));
-                json_object_object_add(e, "salt", json_object_new_string(j->stale[k].salt ?: ""));
-                json_object_array_add(stale, e);
-        }
-        *ret_json = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-        r = *ret_json ? 0 : -ENOMEM;
-finish:
-        json_object_put(o);
-        return r;
-}
-
 /* ---- header helpers ----------------------------------------------------- */
 
-static int pending_token_format(int keyslot, uint64_t generation, char **ret) {
-        return asprintf(ret, "{\"type\":\"" TOKEN_TYPE_PENDING "\",\"keyslots\":[\"%d\"],\"unlockd-generation\":%llu}",
-                        keyslot, (unsigned long long) generation) < 0 ? -ENOMEM : 0;
-}
-
-/* The generation of an unlockd-pending token, or -EBADMSG. */
-static int pending_token_generation(const char *json, uint64_t *ret) {
-        json_object *o = json_tokener_parse(json), *g;
-        int r = -EBADMSG;
-
-        if (o && json_object_object_get_ex(o, "unlockd-generation", &g) && json_object_is_type(g, json_type_int) &&
-            json_object_get_int64(g) >= 0) {
-                *ret = (uint64_t) json_object_get_int64(g);
-                r = 0;
-        }
-        json_object_put(o);
-        return r;
-}
-
-/* Finds the token of type with keyslot (and generation, when gen > 0). */
+/* Finds the token of type for keyslot (and generation, when gen > 0). */
 static int find_token(struct crypt_device *cd, const char *type, int keyslot, uint64_t gen) {
         for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
-                _cleanup_free_ char *t = NULL;
-                const char *json = luks_token_json(cd, i);
-                uint64_t g = 0;
+                const char *json;
+                uint64_t g;
                 int slot;
 
-                if (!json || token_get_type_and_keyslot(json, &t, &slot) < 0 || !streq(t, type) || slot != keyslot)
+                if (luks_token_get(cd, i, type, &json, &slot) < 0 || slot != keyslot)
                         continue;
                 if (gen > 0) {
                         if (streq(type, TOKEN_TYPE_PENDING)) {
-                                if (pending_token_generation(json, &g) < 0)
+                                PendingToken p;
+                                if (pending_token_parse(json, &p, NULL) < 0)
                                         continue;
+                                g = p.generation;
                         } else {
-                                _cleanup_(tpm2_token_freep) Tpm2Token *tt = NULL;
-                                if (tpm2_token_parse(json, &tt, NULL) < 0)
+                                _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
+                                if (tpm2_token_parse(json, &t, NULL) < 0)
                                         continue;
-                                g = tt->generation;
+                                g = t->generation;
                         }
                         if (g != gen)
                                 continue;
@@ -328,35 +78,28 @@ static int find_token(struct crypt_device *cd, const char *type, int keyslot, ui
         return -ENOENT;
 }
 
-/* Number of tokens referencing keyslot, of any type. */
-static unsigned tokens_on_keyslot(struct crypt_device *cd, int keyslot) {
-        unsigned n = 0;
-
-        for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
-                _cleanup_free_ char *t = NULL;
-                const char *json = luks_token_json(cd, i);
-                int slot;
-
-                if (json && token_get_type_and_keyslot(json, &t, &slot) >= 0 && slot == keyslot)
-                        n++;
-        }
-        return n;
-}
-
-static uint64_t max_generation(struct crypt_device *cd) {
+/* The largest generation among the markers and TPM2 tokens whose proof of
+ * ownership holds under vk: a forged token cannot push it to the limit. */
+static uint64_t max_generation(struct crypt_device *cd, const LuksVolumeKey *vk) {
         uint64_t m = 0;
 
         for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
                 _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
                 const char *json = luks_token_json(cd, i);
+                PendingToken p;
                 uint64_t g;
+                int slot;
 
                 if (!json)
                         continue;
                 if (tpm2_token_parse(json, &t, NULL) >= 0)
-                        m = MAX(m, t->generation);
-                else if (pending_token_generation(json, &g) >= 0)
-                        m = MAX(m, g);
+                        g = t->generation, slot = t->keyslot;
+                else if (pending_token_parse(json, &p, NULL) >= 0)
+                        g = p.generation, slot = p.keyslot;
+                else
+                        continue;
+                if (g > m && ownership_proven(cd, vk, slot) > 0)
+                        m = g;
         }
         return m;
 }
@@ -370,32 +113,20 @@ static char *job_path(const char *state_dir, const char *uuid) {
 
 /* ---- initrd side ---------------------------------------------------------- */
 
-int reseal_queue(Unlocker *u, struct crypt_device *cd, Volume *v, const char *pass, size_t len,
-                 const char *state_dir) {
-        _cleanup_(reseal_job_freep) ResealJob *j = NULL;
-        _cleanup_free_ char *desc = NULL, *path = NULL, *json = NULL, *pending = NULL, *dir = NULL;
-        _cleanup_secret_ char *b64 = NULL;
-        uint8_t *secret = NULL;
-        Tpm2Context *tpm;
-        int slot = -1, ptok = -1, r;
-
-        j = calloc(1, sizeof(*j));
-        if (!j)
-                return -ENOMEM;
-
-        /* The tokens to replace: those the TPM refused because the PCRs
-         * changed. PIN tokens are left alone: the booted system does not
-         * have the PIN to seal a new one. */
+/* The tokens to replace: those the TPM refused because the PCRs changed, of
+ * one policy. PIN tokens are left alone: the booted system does not have
+ * the PIN to seal a new one. */
+static int collect_stale(struct crypt_device *cd, const Volume *v, ResealJob *j) {
         for (size_t i = 0; i < v->n_outcomes; i++) {
                 _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
                 const TokenOutcome *o = &v->outcomes[i];
                 ResealStale *st;
                 const char *tj;
+                int r;
 
                 if (o->result != TOKEN_PCR_MISMATCH)
                         continue;
-                tj = luks_token_json(cd, o->token);
-                if (!tj || tpm2_token_parse(tj, &t, NULL) < 0)
+                if (luks_token_get(cd, o->token, TOKEN_TYPE_TPM2, &tj, NULL) < 0 || tpm2_token_parse(tj, &t, NULL) < 0)
                         continue;
                 if (t->pin) {
                         log_notice("TPM2 token %d of %s has a PIN; it is not re-sealed automatically "
@@ -418,6 +149,66 @@ int reseal_queue(Unlocker *u, struct crypt_device *cd, Volume *v, const char *pa
                         return log_debug_errno(r, "Cannot identify keyslot %d: %m", t->keyslot);
                 j->n_stale++;
         }
+        return 0;
+}
+
+/* Adds keyslot N for base64(secret) and its pending marker, with the proof
+ * of ownership; *ret_vk is the volume key, recovered through N. On failure
+ * nothing is left behind. */
+static int add_pending_keyslot(struct crypt_device *cd, const Volume *v, ResealJob *j, const uint8_t *secret,
+                               LuksVolumeKey *ret_vk) {
+        _cleanup_secret_ char *b64 = NULL;
+        _cleanup_free_ char *marker = NULL;
+        PendingToken p = {};
+        int slot, r;
+
+        r = base64_encode(secret, TPM2_SECRET_SIZE, true, &b64);
+        if (r < 0)
+                return r;
+        slot = luks_keyslot_add(cd, v->credential, v->credential_len, b64, (size_t) r, true);
+        if (slot < 0)
+                return log_debug_errno(slot, "Failed to add the re-seal keyslot: %m");
+        /* The new keyslot uses the fast KDF: the cheap way to the volume
+         * key, whatever KDF the typed credential's keyslot has. */
+        r = luks_volume_key_get(cd, slot, b64, strlen(b64), ret_vk);
+        if (r >= 0) {
+                j->keyslot = slot;
+                j->generation = max_generation(cd, ret_vk) + 1;
+                if (j->generation > TOKEN_GENERATION_MAX)
+                        r = -EOVERFLOW;
+        }
+        if (r >= 0) {
+                p = (PendingToken) { .keyslot = slot, .generation = j->generation, .has_proof = true };
+                r = ownership_proof(cd, ret_vk, slot, p.proof);
+        }
+        if (r >= 0)
+                r = pending_token_format(&p, &marker);
+        if (r >= 0)
+                r = luks_token_add(cd, marker);
+        if (r < 0) {
+                luks_volume_key_done(ret_vk);
+                (void) luks_keyslot_destroy(cd, slot);
+                return log_debug_errno(r, "Failed to mark the re-seal keyslot: %m");
+        }
+        return 0;
+}
+
+int reseal_queue(Unlocker *u, struct crypt_device *cd, Volume *v, const char *state_dir) {
+        _cleanup_(reseal_job_freep) ResealJob *j = NULL;
+        _cleanup_(luks_volume_key_done) LuksVolumeKey vk = { .keyslot = -1 };
+        _cleanup_free_ char *desc = NULL, *path = NULL, *json = NULL, *dir = NULL;
+        _cleanup_(secret_freep) void *secret = NULL;
+        Tpm2Context *tpm;
+        int r;
+
+        if (!v->credential)
+                return -EINVAL;
+        j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        r = collect_stale(cd, v, j);
+        if (r < 0)
+                return r;
         if (j->n_stale == 0)
                 return 0;
 
@@ -430,46 +221,27 @@ int reseal_queue(Unlocker *u, struct crypt_device *cd, Volume *v, const char *pa
         if (r < 0)
                 return log_debug_errno(r, "Failed to read the PCRs: %m");
 
-        /* Pending keyslots of earlier boots whose job never finished. */
-        (void) reseal_clean_orphans(cd, state_dir);
-
         j->uuid = strdup(v->uuid);
         j->device = strdup(v->device);
         j->method = strdup(unlock_method_to_string(v->method));
+        j->opened_keyslot = v->keyslot;
         desc = reseal_key_description(v->uuid);
         path = job_path(state_dir, v->uuid);
         if (asprintf(&dir, "%s/reseal", state_dir) < 0)
                 dir = NULL;
         if (!j->uuid || !j->device || !j->method || !desc || !path || !dir)
                 return -ENOMEM;
-        j->generation = max_generation(cd) + 1;
 
         secret = secret_alloc(TPM2_SECRET_SIZE);
         if (!secret)
                 return -ENOMEM;
-        if (getrandom(secret, TPM2_SECRET_SIZE, 0) != TPM2_SECRET_SIZE) {
-                secret_free(secret);
+        if (getrandom(secret, TPM2_SECRET_SIZE, 0) != TPM2_SECRET_SIZE)
                 return -EIO;
-        }
-        r = base64_encode(secret, TPM2_SECRET_SIZE, true, &b64);
-        if (r < 0) {
-                secret_free(secret);
+
+        r = add_pending_keyslot(cd, v, j, secret, &vk);
+        if (r < 0)
                 return r;
-        }
-
-        slot = luks_keyslot_add(cd, pass, len, b64, (size_t) r, true);
-        if (slot < 0) {
-                secret_free(secret);
-                return log_debug_errno(slot, "Failed to add the re-seal keyslot: %m");
-        }
-        j->keyslot = slot;
-
-        r = pending_token_format(slot, j->generation, &pending);
-        if (r >= 0)
-                r = ptok = luks_token_add(cd, pending);
-        if (r >= 0)
-                r = keyring_store(desc, secret, TPM2_SECRET_SIZE, KEYRING_RESEAL_TIMEOUT_SEC);
-        secret = secret_free(secret);
+        r = keyring_store(desc, secret, TPM2_SECRET_SIZE, KEYRING_RESEAL_TIMEOUT_SEC);
         if (r >= 0)
                 r = reseal_job_format(j, &json);
         if (r >= 0)
@@ -477,15 +249,20 @@ int reseal_queue(Unlocker *u, struct crypt_device *cd, Volume *v, const char *pa
         if (r >= 0)
                 r = write_file_atomic(path, json, strlen(json), 0600);
         if (r < 0) {
-                /* Leave nothing behind. */
+                /* Leave nothing behind: the keyslot first (libcryptsetup
+                 * unassigns it from the marker), then the marker. */
+                int ptok = find_token(cd, TOKEN_TYPE_PENDING, j->keyslot, j->generation);
                 (void) keyring_drop(desc);
+                (void) luks_keyslot_destroy(cd, j->keyslot);
                 if (ptok >= 0)
                         (void) luks_token_remove(cd, ptok);
-                (void) luks_keyslot_destroy(cd, slot);
                 return log_debug_errno(r, "Failed to queue the re-seal job: %m");
         }
-        log_debug("Queued re-seal job %s: keyslot %d, generation %llu.", path, slot,
+        log_debug("Queued re-seal job %s: keyslot %d, generation %llu.", path, j->keyslot,
                   (unsigned long long) j->generation);
+
+        /* Pending keyslots of earlier boots whose job never finished. */
+        (void) reseal_clean_orphans(cd, &vk, v->keyslot, state_dir);
         return 1;
 }
 
@@ -499,7 +276,7 @@ static bool pending_is_live(const char *state_dir, const char *uuid, int keyslot
         void *s = NULL;
         size_t n;
 
-        if (!path || read_file_bounded(path, RESEAL_JOB_MAX, &json, NULL) < 0)
+        if (!path || read_file_regular(path, RESEAL_JOB_MAX, &json, NULL) < 0)
                 return false;
         if (reseal_job_parse(json, &j, NULL) < 0 || j->keyslot != keyslot || j->generation != gen)
                 return false;
@@ -510,44 +287,92 @@ static bool pending_is_live(const char *state_dir, const char *uuid, int keyslot
         return true;
 }
 
-int reseal_clean_orphans(struct crypt_device *cd, const char *state_dir) {
+int reseal_clean_orphans(struct crypt_device *cd, const LuksVolumeKey *vk, int opened_keyslot, const char *state_dir) {
         const char *uuid = luks_uuid(cd);
         int removed = 0;
 
         if (!uuid)
                 return -EINVAL;
         for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
-                _cleanup_free_ char *type = NULL;
-                const char *json = luks_token_json(cd, i);
-                uint64_t gen = 0;
-                int slot, r;
+                const char *json, *why = NULL;
+                PendingToken p;
+                int r;
 
-                if (!json || token_get_type_and_keyslot(json, &type, &slot) < 0 || !streq(type, TOKEN_TYPE_PENDING))
+                if (luks_token_get(cd, i, TOKEN_TYPE_PENDING, &json, NULL) < 0 ||
+                    pending_token_parse(json, &p, NULL) < 0)
                         continue;
-                (void) pending_token_generation(json, &gen);
-                if (pending_is_live(state_dir, uuid, slot, gen))
+                if (pending_is_live(state_dir, uuid, p.keyslot, p.generation))
                         continue;
 
-                /* The pending token proves the keyslot is unlockd's own;
-                 * if a TPM2 token was already written for it, the keyslot
-                 * is in use and only the marker goes. */
-                bool in_use = find_token(cd, TOKEN_TYPE_TPM2, slot, 0) >= 0;
-                r = luks_token_remove(cd, i);
-                if (r < 0)
-                        return r;
-                if (!in_use && slot >= 0 && luks_keyslot_active(cd, slot) && tokens_on_keyslot(cd, slot) == 0) {
-                        r = luks_keyslot_destroy(cd, slot);
+                /* A TPM2 token was already written for the keyslot: only
+                 * the marker is left over, and removing a marker removes
+                 * no way in. */
+                if (find_token(cd, TOKEN_TYPE_TPM2, p.keyslot, 0) >= 0 || !luks_keyslot_active(cd, p.keyslot)) {
+                        r = luks_token_remove(cd, i);
                         if (r < 0)
                                 return r;
-                        log_notice("Removed orphaned re-seal keyslot %d of %s (its secret is gone).", slot, uuid);
-                } else
-                        log_notice("Removed a stale re-seal marker for keyslot %d of %s.", slot, uuid);
+                        log_notice("Removed a stale re-seal marker for keyslot %d of %s.", p.keyslot, uuid);
+                        continue;
+                }
+                r = ownership_may_remove(cd, vk, p.keyslot, opened_keyslot, &why);
+                if (r == -EPERM) {
+                        if (vk)
+                                log_notice("Keyslot %d of %s is marked as a pending re-seal keyslot, but it stays: %s.",
+                                           p.keyslot, uuid, why);
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                /* The keyslot first: libcryptsetup unassigns it from the
+                 * marker, so a crash in between leaves only a marker for
+                 * no keyslot. */
+                r = luks_keyslot_destroy(cd, p.keyslot);
+                if (r < 0)
+                        return r;
+                (void) luks_token_remove(cd, i);
+                log_notice("Removed orphaned re-seal keyslot %d of %s (its secret is gone).", p.keyslot, uuid);
                 removed++;
         }
         return removed;
 }
 
 /* ---- booted side ---------------------------------------------------------- */
+
+typedef struct ResealRun {
+        const char *path;
+        const char *state_dir;
+        const char *tcti;
+        ResealJob *job;
+        struct crypt_device *cd;
+        Tpm2Context *tpm;
+        char *desc;                     /* the keyring description */
+        LuksVolumeKey vk;               /* through keyslot N, once S or the new token gave it */
+        int token;                      /* the new TPM2 token, or -1 */
+        ResealResult *res;
+} ResealRun;
+
+static void reseal_run_done(ResealRun *r) {
+        r->job = reseal_job_free(r->job);
+        if (r->cd)
+                crypt_free(r->cd);
+        r->cd = NULL;
+        r->tpm = tpm2_context_free(r->tpm);
+        r->desc = mfree(r->desc);
+        luks_volume_key_done(&r->vk);
+}
+
+_printf_(2, 3)
+static void say(ResealRun *r, const char *fmt, ...) {
+        va_list ap;
+        char *s = NULL;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        free(r->res->message);
+        r->res->message = s;
+}
 
 static int open_job_volume(const ResealJob *j, struct crypt_device **ret, char **ret_path) {
         _cleanup_free_ char *path = NULL;
@@ -576,237 +401,458 @@ static int open_job_volume(const ResealJob *j, struct crypt_device **ret, char *
         return 0;
 }
 
-/* Unseals the token and checks that its keyslot takes the secret. */
-static int verify_token(Tpm2Context *tpm, struct crypt_device *cd, int token) {
-        _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
-        _cleanup_secret_ char *b64 = NULL;
-        const char *json = luks_token_json(cd, token);
-        void *s = NULL;
-        size_t n;
-        int r;
+static int run_tpm(ResealRun *r) {
+        int k;
 
-        if (!json)
-                return -ENOENT;
-        r = tpm2_token_parse(json, &t, NULL);
-        if (r < 0)
-                return r;
-        r = tpm2_unseal(tpm, t, NULL, &s, &n);
-        if (r < 0)
-                return r;
-        r = base64_encode(s, n, true, &b64);
-        secret_free(s);
-        if (r < 0)
-                return r;
-        r = luks_check_passphrase(cd, t->keyslot, b64, (size_t) r);
-        return r < 0 ? r : 0;
+        if (r->tpm)
+                return 0;
+        k = tpm2_context_new(r->tcti, &r->tpm);
+        if (k < 0)
+                say(r, "cannot open the TPM: %s; job kept, the next run finishes it", tpm2_strerror(k));
+        return k;
 }
 
-static void finish_job(const char *path, const char *desc) {
-        (void) keyring_drop(desc);
+/* Ends the job: the secret leaves the keyring, the file goes. */
+static void step_finish(ResealRun *r) {
+        (void) keyring_drop(r->desc);
         reseal_crash_point("after-drop-key");
-        if (unlink(path) < 0 && errno != ENOENT)
-                log_warning_errno(errno, "Failed to remove %s: %m", path);
+        if (unlink(r->path) < 0 && errno != ENOENT)
+                log_warning_errno(errno, "Failed to remove %s: %m", r->path);
 }
 
-/* Step D: retire each stale token that is still exactly what the job
- * recorded, and its keyslot when it is still the same keyslot and nothing
- * else uses it. */
-static unsigned retire_stale(struct crypt_device *cd, const ResealJob *j) {
-        unsigned removed = 0;
+/* Reads and parses the job and opens its volume. Returns 0; 1 when the job
+ * was torn and has been removed; negative errno. */
+static int step_load(ResealRun *r) {
+        _cleanup_free_ char *json = NULL, *error = NULL;
+        int k;
+
+        k = read_file_regular(r->path, RESEAL_JOB_MAX, &json, NULL);
+        if (k < 0) {
+                say(r, "cannot read %s: %s", r->path,
+                    k == -EBADFD ? "not a regular file" : strerror(ERRNO_VALUE(k)));
+                return k;
+        }
+        k = reseal_job_parse(json, &r->job, &error);
+        if (k < 0) {
+                /* A torn job cannot be finished; its pending keyslot, if
+                 * any, is an orphan for the next scan that can prove it. */
+                const char *base = strrchr(r->path, '/') ? strrchr(r->path, '/') + 1 : r->path;
+                _cleanup_free_ char *uuid = strndup(base, strlen(base) > 5 ? strlen(base) - 5 : 0), *desc = NULL;
+
+                say(r, "job %s is unreadable (%s); removed", r->path, error ?: "malformed");
+                (void) unlink(r->path);
+                /* Its secret is useless now; the file name names the volume. */
+                if (uuid && uuid_valid(uuid) && (desc = reseal_key_description(uuid)))
+                        (void) keyring_drop(desc);
+                return 1;
+        }
+        r->res->uuid = strdup(r->job->uuid);
+        r->desc = reseal_key_description(r->job->uuid);
+        if (!r->res->uuid || !r->desc)
+                return -ENOMEM;
+        k = open_job_volume(r->job, &r->cd, &r->res->device);
+        if (k < 0) {
+                say(r, "volume %s is not present", r->job->uuid);
+                return k;
+        }
+        r->res->keyslot = r->job->keyslot;
+        reseal_crash_point("after-load");
+        return 0;
+}
+
+/* Step A. Returns 0 when the new token exists (now or already); 1 when the
+ * job is obsolete and has been finished; negative errno. */
+static int step_seal(ResealRun *r) {
+        const ResealJob *j = r->job;
+        _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
+        _cleanup_(secret_freep) void *secret = NULL;
+        _cleanup_secret_ char *b64 = NULL;
+        _cleanup_free_ char *tjson = NULL;
+        size_t secret_size = 0;
+        int k;
+
+        r->token = find_token(r->cd, TOKEN_TYPE_TPM2, j->keyslot, j->generation);
+        if (r->token >= 0)
+                return 0;
+        if (find_token(r->cd, TOKEN_TYPE_PENDING, j->keyslot, j->generation) < 0 ||
+            !luks_keyslot_active(r->cd, j->keyslot)) {
+                say(r, "job for keyslot %d is obsolete (keyslot or marker gone); removed", j->keyslot);
+                step_finish(r);
+                return 1;
+        }
+        k = keyring_read(r->desc, &secret, &secret_size);
+        if (k == -ENOKEY) {
+                step_finish(r);
+                say(r, "the re-seal secret is gone from the keyring (expired?); pending keyslot %d stays until "
+                    "a boot that can prove it is unlockd's removes it; the next recovery unlock queues a new job",
+                    j->keyslot);
+                return 1;
+        }
+        if (k < 0) {
+                say(r, "cannot read the re-seal secret: %s", strerror(ERRNO_VALUE(k)));
+                return k;
+        }
+        k = base64_encode(secret, secret_size, true, &b64);
+        if (k < 0)
+                return k;
+        /* Holding S and seeing keyslot N take it is the proof that N is
+         * the keyslot this job made; it also gives the volume key. */
+        k = luks_volume_key_get(r->cd, j->keyslot, b64, (size_t) k, &r->vk);
+        if (k < 0) {
+                say(r, "the re-seal secret does not open keyslot %d", j->keyslot);
+                return -EBADMSG;
+        }
+
+        k = run_tpm(r);
+        if (k < 0)
+                return k;
+        k = tpm2_seal(r->tpm, &(Tpm2SealParams) {
+                        .bank = j->pcr_bank,
+                        .mask = j->pcr_mask,
+                        .pcr_values = j->pcr_values,
+                        .pcr_values_size = j->pcr_values_size,
+                        .use_srk = true,
+                }, secret, secret_size, &t);
+        if (k < 0) {
+                say(r, "sealing failed: %s", tpm2_strerror(k));
+                return k;
+        }
+        t->keyslot = j->keyslot;
+        t->generation = j->generation;
+        t->has_proof = true;
+        k = ownership_proof(r->cd, &r->vk, j->keyslot, t->proof);
+        if (k >= 0)
+                k = tpm2_token_format(t, &tjson);
+        if (k < 0)
+                return k;
+        reseal_crash_point("before-token");
+        r->token = luks_token_add(r->cd, tjson);
+        if (r->token < 0) {
+                say(r, "cannot write the TPM2 token: %s", luks_strerror(r->token));
+                return r->token;
+        }
+        reseal_crash_point("after-token");
+        return 0;
+}
+
+/* Step B: keyslot N has its TPM2 token (and its proof); drop the marker. */
+static int step_marker(ResealRun *r) {
+        int ptok = find_token(r->cd, TOKEN_TYPE_PENDING, r->job->keyslot, r->job->generation), k;
+
+        if (ptok < 0)
+                return 0;
+        k = luks_token_remove(r->cd, ptok);
+        if (k < 0)
+                return k;
+        reseal_crash_point("after-pending");
+        return 0;
+}
+
+/* Unseals the new token and opens keyslot N with it; keeps the volume key. */
+static int verify_token(ResealRun *r) {
+        _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
+        _cleanup_(luks_volume_key_done) LuksVolumeKey vk = { .keyslot = -1 };
+        _cleanup_(secret_freep) void *s = NULL;
+        _cleanup_secret_ char *b64 = NULL;
+        const char *json;
+        size_t n;
+        int k;
+
+        if (luks_token_get(r->cd, r->token, TOKEN_TYPE_TPM2, &json, NULL) < 0)
+                return -ENOENT;
+        k = tpm2_token_parse(json, &t, NULL);
+        if (k < 0)
+                return k;
+        k = tpm2_unseal(r->tpm, t, NULL, &s, &n);
+        if (k < 0)
+                return k;
+        k = base64_encode(s, n, true, &b64);
+        if (k < 0)
+                return k;
+        k = luks_volume_key_get(r->cd, t->keyslot, b64, (size_t) k, &vk);
+        if (k < 0)
+                return k;
+        if (!r->vk.data) {
+                r->vk = vk;
+                vk = (LuksVolumeKey) { .keyslot = -1 };
+        }
+        return 0;
+}
+
+/* Step C. Returns 0 verified, 1 not verifiable (the PCRs moved on),
+ * negative errno (the job stays). */
+static int step_verify(ResealRun *r) {
+        const ResealJob *j = r->job;
+        _cleanup_free_ uint8_t *now = NULL;
+        _cleanup_free_ char *marker = NULL;
+        size_t now_size = 0;
+        int k;
+
+        k = run_tpm(r);
+        if (k < 0)
+                return k;
+        k = tpm2_pcr_read(r->tpm, j->pcr_bank, j->pcr_mask, &now, &now_size);
+        if (k < 0) {
+                /* Not "the PCRs moved on": nothing is known. */
+                say(r, "cannot read the PCRs to verify the new TPM2 token: %s; job kept, the next run finishes it",
+                    tpm2_strerror(k));
+                return k;
+        }
+        if (now_size != j->pcr_values_size || memcmp(now, j->pcr_values, now_size) != 0) {
+                r->res->verify_skipped = true;
+                return 1;
+        }
+        k = verify_token(r);
+        if (k == -ENODEV || k == -EIO) {
+                say(r, "the TPM failed while verifying the new TPM2 token (%s); job kept, the next run finishes it",
+                    tpm2_strerror(k));
+                return k;
+        }
+        if (k < 0) {
+                /* Never retire the old path on an unproven new one: take
+                 * the new token back, keep the job. */
+                PendingToken p = { .keyslot = j->keyslot, .generation = j->generation };
+                if (r->vk.data && ownership_proof(r->cd, &r->vk, j->keyslot, p.proof) >= 0)
+                        p.has_proof = true;
+                if (pending_token_format(&p, &marker) >= 0)
+                        (void) luks_token_add(r->cd, marker);
+                (void) luks_token_remove(r->cd, r->token);
+                say(r, "the new TPM2 token did not verify (%s); job kept", tpm2_strerror(k));
+                return -EIO;
+        }
+        r->res->verified = true;
+        reseal_crash_point("after-verify");
+        return 0;
+}
+
+/* Whether the stale token st is still there as the job recorded it: same
+ * blob, and the recorded keyslot (or none left, after a crash between the
+ * keyslot and the token). */
+static bool stale_token_same(struct crypt_device *cd, const ResealStale *st) {
+        _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
+        const char *json;
+        uint8_t h[32];
+        int slot;
+
+        if (luks_token_get(cd, st->token, TOKEN_TYPE_TPM2, &json, &slot) < 0)
+                return false;
+        if (slot >= 0) {
+                if (tpm2_token_parse(json, &t, NULL) < 0 || t->keyslot != st->keyslot)
+                        return false;
+                SHA256(t->blob, t->blob_size, h);
+        } else {
+                /* No keyslot left: compare the blob field itself. */
+                json_object *o = json_parse_strict(json, TOKEN_JSON_MAX), *b;
+                _cleanup_free_ void *blob = NULL;
+                size_t n = 0;
+                bool ok = o && json_object_object_get_ex(o, "tpm2-blob", &b) && json_object_is_type(b, json_type_string) &&
+                          base64_decode(json_object_get_string(b), SIZE_MAX, false, &blob, &n) >= 0;
+                json_object_put(o);
+                if (!ok)
+                        return false;
+                SHA256(blob, n, h);
+        }
+        return memcmp(h, st->blob_sha256, sizeof(h)) == 0;
+}
+
+/* Step D: only after a verified new token. Each stale keyslot goes when
+ * the ownership rule allows it and it is still the very keyslot recorded
+ * (same KDF salt); its token then. What the rule keeps is said. */
+static void step_retire(ResealRun *r) {
+        const ResealJob *j = r->job;
+        _cleanup_free_ char *kept = NULL;
 
         for (size_t k = 0; k < j->n_stale; k++) {
                 const ResealStale *st = &j->stale[k];
-                const char *json = luks_token_json(cd, st->token);
                 _cleanup_free_ char *salt = NULL;
+                const char *why = NULL;
 
-                if (st->keyslot == j->keyslot)
+                if (st->keyslot == j->keyslot || !stale_token_same(r->cd, st))
                         continue;
-                if (json) {
-                        _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
-                        uint8_t h[32];
-
-                        if (tpm2_token_parse(json, &t, NULL) >= 0 && t->keyslot == st->keyslot) {
-                                SHA256(t->blob, t->blob_size, h);
-                                if (memcmp(h, st->blob_sha256, sizeof(h)) == 0) {
-                                        if (luks_token_remove(cd, st->token) < 0)
-                                                continue;
-                                        removed++;
-                                        reseal_crash_point("after-stale-token");
-                                }
+                if (luks_keyslot_active(r->cd, st->keyslot)) {
+                        if (luks_keyslot_salt(r->cd, st->keyslot, &salt) < 0 || !streq(salt, st->salt))
+                                continue;
+                        if (ownership_may_remove(r->cd, &r->vk, st->keyslot, j->opened_keyslot, &why) < 0) {
+                                log_notice("Stale TPM2 token %d and keyslot %d of %s stay: %s. If keyslot %d holds "
+                                           "only a TPM secret, remove it by hand: cryptsetup luksKillSlot %s %d",
+                                           st->token, st->keyslot, j->uuid, why ?: "cannot check", st->keyslot,
+                                           r->res->device ?: "DEVICE", st->keyslot);
+                                free_and_printf(&kept, "%s%s%d", kept ?: "", kept ? ", " : "", st->keyslot);
+                                r->res->stale_kept++;
+                                continue;
                         }
+                        if (luks_keyslot_destroy(r->cd, st->keyslot) < 0)
+                                continue;
+                        reseal_crash_point("after-stale-keyslot");
                 }
-                /* The keyslot goes only if it is the very keyslot recorded
-                 * (same KDF salt) and no token uses it any more. */
-                if (luks_keyslot_active(cd, st->keyslot) && tokens_on_keyslot(cd, st->keyslot) == 0 &&
-                    luks_keyslot_salt(cd, st->keyslot, &salt) >= 0 && streq(salt, st->salt)) {
-                        if (luks_keyslot_destroy(cd, st->keyslot) >= 0)
-                                reseal_crash_point("after-stale-keyslot");
+                if (luks_token_remove(r->cd, st->token) >= 0) {
+                        r->res->stale_removed++;
+                        reseal_crash_point("after-stale-token");
                 }
         }
-        return removed;
 }
 
 int reseal_run_job(const char *path, const char *state_dir, const char *tcti, ResealResult *res) {
-        _cleanup_(reseal_job_freep) ResealJob *j = NULL;
-        _cleanup_(tpm2_context_freep) Tpm2Context *tpm = NULL;
-        _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
-        _cleanup_free_ char *json = NULL, *error = NULL, *desc = NULL, *tjson = NULL, *pending = NULL;
-        _cleanup_free_ uint8_t *now = NULL;
-        _cleanup_secret_ char *b64 = NULL;
-        _cleanup_luks_ struct crypt_device *cd = NULL;
-        void *secret = NULL;
-        size_t secret_size = 0, now_size = 0;
-        int token, ptok, r;
+        _cleanup_(reseal_run_done) ResealRun r = {
+                .path = path, .state_dir = state_dir, .tcti = tcti, .token = -1, .res = res,
+                .vk = { .keyslot = -1 },
+        };
+        _cleanup_free_ char *pcrs = NULL;
+        int verified, k;
 
         *res = (ResealResult) { .keyslot = -1, .token = -1 };
 
-        r = read_file_bounded(path, RESEAL_JOB_MAX, &json, NULL);
-        if (r < 0) {
-                free_and_printf(&res->message, "cannot read %s: %s", path, strerror(ERRNO_VALUE(r)));
-                return r;
-        }
-        r = reseal_job_parse(json, &j, &error);
-        if (r < 0) {
-                /* A torn job cannot be finished; its pending keyslot, if
-                 * any, is an orphan and goes with the next orphan scan. */
-                _cleanup_free_ char *base = strdup(strrchr(path, '/') ? strrchr(path, '/') + 1 : path), *tdesc = NULL;
-
-                free_and_printf(&res->message, "job %s is unreadable (%s); removed", path, error ?: "malformed");
-                (void) unlink(path);
-                /* Its secret is useless now; the file name names the volume. */
-                if (base && strlen(base) > 5 && streq(base + strlen(base) - 5, ".json")) {
-                        base[strlen(base) - 5] = 0;
-                        if (uuid_valid(base) && (tdesc = reseal_key_description(base)))
-                                (void) keyring_drop(tdesc);
-                }
-                return 1;
-        }
-        res->uuid = strdup(j->uuid);
-        desc = reseal_key_description(j->uuid);
-        if (!res->uuid || !desc)
-                return -ENOMEM;
-
-        r = open_job_volume(j, &cd, &res->device);
-        if (r < 0) {
-                free_and_printf(&res->message, "volume %s is not present", j->uuid);
-                return r;
-        }
-        res->keyslot = j->keyslot;
-        reseal_crash_point("after-load");
-
-        token = find_token(cd, TOKEN_TYPE_TPM2, j->keyslot, j->generation);
-        ptok = find_token(cd, TOKEN_TYPE_PENDING, j->keyslot, j->generation);
-
-        if (token < 0) {
-                /* Step A: not sealed yet. */
-                if (ptok < 0 || !luks_keyslot_active(cd, j->keyslot)) {
-                        free_and_printf(&res->message, "job for keyslot %d is obsolete (keyslot or marker gone); removed", j->keyslot);
-                        finish_job(path, desc);
-                        (void) reseal_clean_orphans(cd, state_dir);
-                        return 1;
-                }
-                r = keyring_read(desc, &secret, &secret_size);
-                if (r == -ENOKEY) {
-                        finish_job(path, desc);
-                        (void) reseal_clean_orphans(cd, state_dir);
-                        free_and_printf(&res->message, "the re-seal secret is gone from the keyring (expired?); "
-                                       "orphaned keyslot %d removed; the next recovery unlock queues a new job", j->keyslot);
-                        return 1;
-                }
-                if (r < 0) {
-                        free_and_printf(&res->message, "cannot read the re-seal secret: %s", strerror(ERRNO_VALUE(r)));
-                        return r;
-                }
-                r = base64_encode(secret, secret_size, true, &b64);
-                if (r < 0) {
-                        secret_free(secret);
-                        return r;
-                }
-                r = luks_check_passphrase(cd, j->keyslot, b64, (size_t) r);
-                if (r < 0) {
-                        secret_free(secret);
-                        free_and_printf(&res->message, "the re-seal secret does not open keyslot %d", j->keyslot);
-                        return -EBADMSG;
-                }
-
-                r = tpm2_context_new(tcti, &tpm);
-                if (r < 0) {
-                        secret_free(secret);
-                        free_and_printf(&res->message, "cannot open the TPM: %s", tpm2_strerror(r));
-                        return r;
-                }
-                r = tpm2_seal(tpm, &(Tpm2SealParams) {
-                                .bank = j->pcr_bank,
-                                .mask = j->pcr_mask,
-                                .pcr_values = j->pcr_values,
-                                .pcr_values_size = j->pcr_values_size,
-                                .use_srk = true,
-                        }, secret, secret_size, &t);
-                secret = secret_free(secret);
-                if (r < 0) {
-                        free_and_printf(&res->message, "sealing failed: %s", tpm2_strerror(r));
-                        return r;
-                }
-                t->keyslot = j->keyslot;
-                t->generation = j->generation;
-                r = tpm2_token_format(t, &tjson);
-                if (r < 0)
-                        return r;
-                reseal_crash_point("before-token");
-                token = luks_token_add(cd, tjson);
-                if (token < 0) {
-                        free_and_printf(&res->message, "cannot write the TPM2 token: %s", strerror(ERRNO_VALUE(token)));
-                        return token;
-                }
-                reseal_crash_point("after-token");
-        }
-        res->token = token;
-
-        /* Step B: the keyslot now has its TPM2 token; drop the marker. */
-        if (ptok >= 0) {
-                r = luks_token_remove(cd, ptok);
-                if (r < 0)
-                        return r;
-                reseal_crash_point("after-pending");
-        }
-
-        /* Step C: verify where the PCRs still match the recorded values. */
-        if (!tpm) {
-                r = tpm2_context_new(tcti, &tpm);
-                if (r < 0) {
-                        free_and_printf(&res->message, "cannot open the TPM: %s", tpm2_strerror(r));
-                        return r;
-                }
-        }
-        r = tpm2_pcr_read(tpm, j->pcr_bank, j->pcr_mask, &now, &now_size);
-        if (r >= 0 && now_size == j->pcr_values_size && memcmp(now, j->pcr_values, now_size) == 0) {
-                r = verify_token(tpm, cd, token);
-                if (r < 0) {
-                        /* Never retire the old path on an unproven new one:
-                         * take the new token back, keep the job. */
-                        (void) pending_token_format(j->keyslot, j->generation, &pending);
-                        if (pending)
-                                (void) luks_token_add(cd, pending);
-                        (void) luks_token_remove(cd, token);
-                        free_and_printf(&res->message, "the new TPM2 token did not verify (%s); job kept", tpm2_strerror(r));
-                        return -EIO;
-                }
-                res->verified = true;
-        } else
-                res->verify_skipped = true;
-        reseal_crash_point("after-verify");
-
-        /* Step D and E. */
-        res->stale_removed = retire_stale(cd, j);
-        finish_job(path, desc);
+        k = step_load(&r);
+        if (k != 0)
+                return k;
+        k = step_seal(&r);
+        if (k != 0)
+                return k;
+        res->token = r.token;
+        k = step_marker(&r);
+        if (k < 0)
+                return k;
+        verified = step_verify(&r);
+        if (verified < 0)
+                return verified;
+        if (verified == 0)
+                step_retire(&r);
+        step_finish(&r);
         /* Pending keyslots of superseded jobs for this volume. */
-        (void) reseal_clean_orphans(cd, state_dir);
-        {
-                _cleanup_free_ char *pcrs = pcr_mask_to_string(j->pcr_mask);
-                free_and_printf(&res->message, "re-sealed keyslot %d to PCR %s (%s bank) as token %d%s; %u stale token%s removed",
-                               j->keyslot, pcrs ?: "?", pcr_bank_to_string(j->pcr_bank), token,
-                               res->verified ? ", verified by unsealing" : ", not verified (the PCRs moved on since boot)",
-                               res->stale_removed, res->stale_removed == 1 ? "" : "s");
-        }
+        (void) reseal_clean_orphans(r.cd, r.vk.data ? &r.vk : NULL, r.job->opened_keyslot, state_dir);
+
+        pcrs = pcr_mask_to_string(r.job->pcr_mask);
+        if (verified == 0)
+                say(&r, "re-sealed keyslot %d to PCR %s (%s bank) as token %d, verified by unsealing; "
+                    "%u stale token%s removed%s",
+                    r.job->keyslot, pcrs ?: "?", pcr_bank_to_string(r.job->pcr_bank), r.token, res->stale_removed,
+                    res->stale_removed == 1 ? "" : "s",
+                    res->stale_kept ? ", others kept (see above)" : "");
+        else
+                say(&r, "re-sealed keyslot %d to PCR %s (%s bank) as token %d, not verified (the PCRs moved on "
+                    "since boot): the stale tokens stay until you remove them",
+                    r.job->keyslot, pcrs ?: "?", pcr_bank_to_string(r.job->pcr_bank), r.token);
         return 0;
+}
+
+/* ---- every job ------------------------------------------------------------ */
+
+typedef struct JobEntry {
+        char *path;
+        char *uuid;
+        uint64_t generation;
+} JobEntry;
+
+static bool job_name(const char *name) {
+        size_t l = strlen(name);
+        return l > 5 && streq(name + l - 5, ".json") && name[0] != '.';
+}
+
+int reseal_run_all(const char *state_dir, const char *tcti, unsigned *ret_done) {
+        _cleanup_free_ char *dir = NULL;
+        JobEntry *jobs = NULL;
+        struct dirent **names = NULL;
+        unsigned done = 0, failed = 0;
+        size_t n_jobs = 0;
+        int n, r = 0;
+
+        if (asprintf(&dir, "%s/reseal", state_dir) < 0)
+                return -ENOMEM;
+        n = scandir(dir, &names, NULL, alphasort);
+        if (n < 0) {
+                if (errno == ENOENT) {
+                        if (ret_done)
+                                *ret_done = 0;
+                        return 0;
+                }
+                return log_error_errno(errno, "Cannot read %s: %m", dir);
+        }
+        jobs = calloc((size_t) n + 1, sizeof(JobEntry));
+        if (!jobs) {
+                r = -ENOMEM;
+                goto finish;
+        }
+
+        /* What each job file is, read once (regular files only: a FIFO or
+         * a directory named *.json is skipped, said, and never blocks). */
+        for (int i = 0; i < n; i++) {
+                _cleanup_free_ char *path = NULL, *json = NULL;
+                _cleanup_(reseal_job_freep) ResealJob *j = NULL;
+                JobEntry *e = &jobs[n_jobs];
+                int k;
+
+                if (!job_name(names[i]->d_name))
+                        continue;
+                if (asprintf(&path, "%s/%s", dir, names[i]->d_name) < 0) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                k = read_file_regular(path, RESEAL_JOB_MAX, &json, NULL);
+                if (k == -EBADFD) {
+                        log_warning("Skipping %s: not a regular file.", path);
+                        continue;
+                }
+                /* An unreadable or torn job still runs: reseal_run_job()
+                 * says why and removes it. */
+                if (k >= 0 && reseal_job_parse(json, &j, NULL) >= 0) {
+                        e->uuid = strdup(j->uuid);
+                        e->generation = j->generation;
+                        if (!e->uuid) {
+                                r = -ENOMEM;
+                                goto finish;
+                        }
+                }
+                e->path = TAKE_PTR(path);
+                n_jobs++;
+        }
+
+        /* Several jobs for one volume: the largest generation wins (the
+         * last in name order among equals); the others are obsolete, their
+         * keyslots orphans for the winner's clean-up. */
+        for (size_t i = 0; i < n_jobs; i++) {
+                if (!jobs[i].uuid)
+                        continue;
+                for (size_t k = 0; k < n_jobs; k++)
+                        if (k != i && jobs[k].uuid && streq(jobs[k].uuid, jobs[i].uuid) &&
+                            (jobs[k].generation > jobs[i].generation ||
+                             (jobs[k].generation == jobs[i].generation && k > i))) {
+                                log_notice("Job %s is superseded by %s; removing it.", jobs[i].path, jobs[k].path);
+                                (void) unlink(jobs[i].path);
+                                jobs[i].path = mfree(jobs[i].path);
+                                break;
+                        }
+        }
+
+        for (size_t i = 0; i < n_jobs; i++) {
+                ResealResult res;
+                int k;
+
+                if (!jobs[i].path)
+                        continue;
+                (void) notifyf("STATUS=Re-sealing %s", jobs[i].uuid ?: jobs[i].path);
+                k = reseal_run_job(jobs[i].path, state_dir, tcti, &res);
+                if (k < 0) {
+                        failed++;
+                        log_error("Re-seal of %s (%s) failed: %s", res.uuid ?: jobs[i].path, res.device ?: "?",
+                                  res.message ?: strerror(ERRNO_VALUE(k)));
+                } else {
+                        done++;
+                        log_notice("%s (%s): %s.", res.device ?: "?", res.uuid ?: jobs[i].path, res.message ?: "done");
+                }
+                reseal_result_done(&res);
+        }
+        (void) notifyf("STATUS=%u re-seal job%s done, %u failed", done, done == 1 ? "" : "s", failed);
+        if (ret_done)
+                *ret_done = done;
+        r = (int) failed;
+finish:
+        for (size_t i = 0; jobs && i < n_jobs; i++) {
+                free(jobs[i].path);
+                free(jobs[i].uuid);
+        }
+        free(jobs);
+        for (int i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        return r;
 }

@@ -4,66 +4,43 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "job.h"
 #include "luks.h"
 #include "macro.h"
 #include "unlock.h"
 
-/* The re-seal job (design.md section 7, and README "How recovery works").
+/* The re-seal (design.md section 7, and README "How recovery works").
  *
  * In the initrd, after a manual unlock (reseal_queue()):
  *   1. a fresh 32-byte secret S gets a new keyslot N (authorized by what was
  *      typed), marked as unlockd's by a token {"type":"unlockd-pending",
- *      "keyslots":["N"],"unlockd-generation":G};
+ *      "keyslots":["N"],"unlockd-generation":G,"unlockd-proof":P}, P the
+ *      proof of ownership of N (ownership.h);
  *   2. S goes into root's user keyring as "unlockd:reseal:<uuid>";
- *   3. the job <state-dir>/reseal/<uuid>.json records the volume, N, G, the
- *      PCR bank/selection/values read at the unseal point, and the stale
- *      TPM2 tokens (id, keyslot, SHA256 of their blob).
+ *   3. the job <state-dir>/reseal/<uuid>.json (job.h) records the volume,
+ *      N, G, the keyslot that opened the volume, the PCR bank/selection/
+ *      values read at the unseal point, and the stale TPM2 tokens (id,
+ *      keyslot, SHA256 of their blob, the keyslot's KDF salt).
  *
- * In the booted system (reseal_run()), each step idempotent:
- *   A. seal S to the recorded PCR values, write a systemd-tpm2 token for
- *      keyslot N with unlockd-generation G;
- *   B. remove the pending token;
- *   C. verify by unsealing when the PCRs still match the recorded values;
- *   D. remove each stale token that is still exactly what the job recorded,
- *      and its keyslot when nothing else references it;
- *   E. drop S from the keyring, delete the job.
+ * In the booted system (reseal_run_job()), one function per step, each
+ * idempotent:
+ *   A. seal: seal S to the recorded PCR values, write a systemd-tpm2 token
+ *      for keyslot N with generation G and proof P;
+ *   B. marker: remove the pending marker;
+ *   C. verify: unseal the new token and open keyslot N with it, where the
+ *      PCRs still match the recorded values (a TPM that fails here keeps
+ *      the job; PCRs that moved on retire nothing);
+ *   D. retire: only after C, remove each stale keyslot that the ownership
+ *      rule lets unlockd remove (its keyslot first, then its token), if its
+ *      token is still exactly what the job recorded;
+ *   E. finish: drop S from the keyring, delete the job.
  * A crash anywhere leaves the recovery key and passphrases untouched, and
- * the next run finishes the job. A pending token whose job or secret is gone
- * is an orphan: its keyslot (only ever one unlockd created) is removed. */
+ * the next run finishes the job. A pending keyslot whose job or secret is
+ * gone is an orphan: it is removed where unlockd holds the volume key to
+ * check its proof (reseal_clean_orphans()), and left, reported by
+ * `unlockctl status`, where not. */
 
-#define TOKEN_TYPE_PENDING "unlockd-pending"
-#define RESEAL_JOB_MAX (64 * 1024)
-#define RESEAL_STALE_MAX 8
-
-typedef struct ResealStale {
-        int token;
-        int keyslot;
-        uint8_t blob_sha256[32];
-        char *salt;                     /* the keyslot's KDF salt: identifies it */
-} ResealStale;
-
-typedef struct ResealJob {
-        char *uuid;
-        char *device;                   /* path the initrd saw, a hint */
-        int keyslot;                    /* the new keyslot N */
-        uint64_t generation;
-        uint16_t pcr_bank;
-        uint32_t pcr_mask;
-        uint8_t *pcr_values;            /* index order */
-        size_t pcr_values_size;
-        char *method;                   /* how the volume was opened: recovery-key, passphrase */
-        ResealStale stale[RESEAL_STALE_MAX];
-        size_t n_stale;
-} ResealJob;
-
-ResealJob *reseal_job_free(ResealJob *j);
-DEFINE_TRIVIAL_CLEANUP_FUNC(ResealJob *, reseal_job_free);
-
-/* Parses a job file's JSON defensively. Returns 0, or -EBADMSG with
- * *ret_error (optional) naming the fault. */
-int reseal_job_parse(const char *json, ResealJob **ret, char **ret_error);
-/* Formats a job as JSON. */
-int reseal_job_format(const ResealJob *j, char **ret_json);
+#define RESEAL_KEY_PREFIX "unlockd:reseal:"
 
 /* The keyring description of a volume's re-seal secret. */
 char *reseal_key_description(const char *uuid);
@@ -72,18 +49,18 @@ char *reseal_key_description(const char *uuid);
  * itself with SIGKILL at that step (fault-injection tests). */
 void reseal_crash_point(const char *step);
 
-/* In the initrd, after v was opened by a typed credential (pass, len):
+/* In the initrd, after v was opened by a typed credential (v->credential):
  * queue a re-seal job for the TPM2 tokens that failed with a PCR mismatch.
  * Returns 1 when a job was queued, 0 when there was nothing to re-seal (no
  * stale token, PIN tokens, no TPM), negative errno on failure (nothing is
  * left behind then). */
-int reseal_queue(Unlocker *u, struct crypt_device *cd, Volume *v, const char *pass, size_t len,
-                 const char *state_dir);
+int reseal_queue(Unlocker *u, struct crypt_device *cd, Volume *v, const char *state_dir);
 
-/* Removes orphaned pending keyslots of a volume: pending tokens that no
- * job in state_dir accounts for (or whose secret is gone). Returns the
- * number removed, or negative errno. */
-int reseal_clean_orphans(struct crypt_device *cd, const char *state_dir);
+/* Removes the orphaned pending keyslots of a volume: markers that no job in
+ * state_dir accounts for (or whose secret is gone), when the ownership rule
+ * lets unlockd remove their keyslot under vk (NULL: none is removed, they
+ * are only counted). Returns the number removed, or negative errno. */
+int reseal_clean_orphans(struct crypt_device *cd, const LuksVolumeKey *vk, int opened_keyslot, const char *state_dir);
 
 typedef struct ResealResult {
         char *uuid;
@@ -93,6 +70,7 @@ typedef struct ResealResult {
         bool verified;                  /* unsealed and opened the keyslot */
         bool verify_skipped;            /* PCRs no longer match the recorded values */
         unsigned stale_removed;
+        unsigned stale_kept;            /* stale keyslots the ownership rule kept */
         char *message;                  /* what happened, for the journal */
 } ResealResult;
 
@@ -102,3 +80,10 @@ void reseal_result_done(ResealResult *r);
  * job was obsolete or orphaned and has been cleaned up, negative errno on
  * failure (the job stays for the next run). */
 int reseal_run_job(const char *path, const char *state_dir, const char *tcti, ResealResult *ret);
+
+/* Runs every job in <state_dir>/reseal: entries that are not regular
+ * files are skipped with a warning; of several jobs for one volume the
+ * largest generation wins. Logs each outcome. Returns the number of failed
+ * jobs (0: all done), or negative errno; *ret_done (optional) counts the
+ * jobs run. */
+int reseal_run_all(const char *state_dir, const char *tcti, unsigned *ret_done);

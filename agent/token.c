@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <json-c/json.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,29 +56,30 @@ static int fail(char **ret_error, const char *fmt, ...) {
         return -EBADMSG;
 }
 
-/* Parses a whole JSON text of at most TOKEN_JSON_MAX bytes: strict syntax,
- * valid UTF-8, bounded nesting, nothing after the value but white space.
- * Returns NULL on any fault. */
-static json_object *json_parse_bounded(const char *json) {
+json_object *json_parse_strict(const char *text, size_t max) {
         json_tokener *tok;
         json_object *o;
         size_t len;
 
-        if (!json)
+        if (!text || max > INT_MAX)
                 return NULL;
-        len = strnlen(json, TOKEN_JSON_MAX + 1);
-        if (len == 0 || len > TOKEN_JSON_MAX)
+        len = strnlen(text, max + 1);
+        if (len == 0 || len > max)
                 return NULL;
         tok = json_tokener_new_ex(JSON_DEPTH_MAX);
         if (!tok)
                 return NULL;
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-        o = json_tokener_parse_ex(tok, json, (int) len);
+        o = json_tokener_parse_ex(tok, text, (int) len);
         if (o && (json_tokener_get_error(tok) != json_tokener_success ||
                   json_tokener_get_parse_end(tok) != len))
                 o = (json_object_put(o), NULL);
         json_tokener_free(tok);
         return o;
+}
+
+static json_object *json_parse_bounded(const char *json) {
+        return json_parse_strict(json, TOKEN_JSON_MAX);
 }
 
 /* Whether key is present; *ret is its value, which is NULL for a JSON null
@@ -295,6 +297,34 @@ static int parse_pcr_values(json_object *v, Tpm2Token *t, size_t dsize, char **r
         return 0;
 }
 
+/* "unlockd-generation": an integer in 0..TOKEN_GENERATION_MAX. A larger
+ * one would make every later generation overflow. */
+static int parse_generation(json_object *v, uint64_t *ret, char **ret_error) {
+        int64_t g;
+
+        if (!v || !json_object_is_type(v, json_type_int))
+                return fail(ret_error, "unlockd-generation: not an integer");
+        g = json_object_get_int64(v);
+        if (g < 0 || (uint64_t) g > TOKEN_GENERATION_MAX)
+                return fail(ret_error, "unlockd-generation: %" PRIi64 " is not in 0..%" PRIu64, g,
+                            (uint64_t) TOKEN_GENERATION_MAX);
+        *ret = (uint64_t) g;
+        return 0;
+}
+
+/* "unlockd-proof": lowercase hex of TOKEN_PROOF_SIZE bytes. */
+static int parse_proof(json_object *v, uint8_t ret[static TOKEN_PROOF_SIZE], char **ret_error) {
+        _cleanup_free_ void *d = NULL;
+        const char *s = string_of(v, NULL);
+        size_t n;
+
+        if (!s || strlen(s) != 2 * TOKEN_PROOF_SIZE || hex_decode(s, 2 * TOKEN_PROOF_SIZE, &d, &n) < 0 ||
+            n != TOKEN_PROOF_SIZE)
+                return fail(ret_error, "unlockd-proof: not %d bytes of hex", TOKEN_PROOF_SIZE);
+        memcpy(ret, d, TOKEN_PROOF_SIZE);
+        return 0;
+}
+
 static int parse_fields(json_object *root, Tpm2Token *t, char **ret_error) {
         json_object *v;
         bool bank_known = true;
@@ -447,13 +477,15 @@ static int parse_fields(json_object *root, Tpm2Token *t, char **ret_error) {
                         return r;
         }
         if (field(root, "unlockd-generation", &v)) {
-                int64_t g;
-
-                /* json-c saturates integers that do not fit int64 at
-                 * INT64_MIN/INT64_MAX: both rejected. */
-                if (!json_object_is_type(v, json_type_int) || (g = json_object_get_int64(v)) < 0 || g == INT64_MAX)
-                        return fail(ret_error, "unlockd-generation: not a non-negative integer");
-                t->generation = (uint64_t) g;
+                r = parse_generation(v, &t->generation, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        if (field(root, "unlockd-proof", &v)) {
+                r = parse_proof(v, t->proof, ret_error);
+                if (r < 0)
+                        return r;
+                t->has_proof = true;
         }
         return 0;
 }
@@ -558,6 +590,14 @@ static json_object *pcr_values_array(const uint8_t *values, size_t n, size_t dsi
         return a;
 }
 
+static json_object *hex_string(const uint8_t *p, size_t n) {
+        _cleanup_free_ char *s = NULL;
+
+        if (hex_encode(p, n, &s) < 0)
+                return NULL;
+        return json_object_new_string(s);
+}
+
 static json_object *base64_string(const uint8_t *p, size_t n) {
         _cleanup_free_ char *s = NULL;
 
@@ -579,7 +619,7 @@ int tpm2_token_format(const Tpm2Token *t, char **ret_json) {
                 return -EINVAL;
         if (t->keyslot < 0 || t->keyslot > KEYSLOT_MAX || !t->blob || t->blob_size == 0 ||
             t->blob_size > TOKEN_BLOB_MAX || !t->policy_hash || t->policy_hash_size != SHA256_DIGEST_SIZE ||
-            (t->pcr_mask >> PCR_MAX) != 0 || t->generation >= (uint64_t) INT64_MAX ||
+            (t->pcr_mask >> PCR_MAX) != 0 || t->generation > TOKEN_GENERATION_MAX ||
             (t->salt && (t->salt_size == 0 || t->salt_size > SALT_MAX)) ||
             (t->srk && (t->srk_size == 0 || t->srk_size > SRK_MAX)))
                 return -EINVAL;
@@ -629,6 +669,8 @@ int tpm2_token_format(const Tpm2Token *t, char **ret_json) {
                 goto finish;
         if (t->generation > 0 &&
             (r = add(o, "unlockd-generation", json_object_new_int64((int64_t) t->generation))) < 0)
+                goto finish;
+        if (t->has_proof && (r = add(o, "unlockd-proof", hex_string(t->proof, TOKEN_PROOF_SIZE))) < 0)
                 goto finish;
 
         s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -682,6 +724,66 @@ int recovery_token_format(int keyslot, char **ret_json) {
         if (!ret_json || keyslot < 0 || keyslot > KEYSLOT_MAX)
                 return -EINVAL;
         if (asprintf(&s, "{\"type\":\"" TOKEN_TYPE_RECOVERY "\",\"keyslots\":[\"%d\"]}", keyslot) < 0)
+                return -ENOMEM;
+        *ret_json = s;
+        return 0;
+}
+
+int pending_token_parse(const char *json, PendingToken *ret, char **ret_error) {
+        json_object *root, *v;
+        PendingToken p = { .keyslot = -1 };
+        const char *type;
+        int r;
+
+        if (ret_error)
+                *ret_error = NULL;
+        if (!ret)
+                return -EINVAL;
+        root = json_parse_bounded(json);
+        if (!root)
+                return fail(ret_error, "not a valid JSON text of at most %d bytes", TOKEN_JSON_MAX);
+        if (!json_object_is_type(root, json_type_object) || !field(root, "type", &v) ||
+            !(type = string_of(v, NULL))) {
+                r = fail(ret_error, "type: missing or not a string");
+                goto finish;
+        }
+        if (!streq(type, TOKEN_TYPE_PENDING)) {
+                r = -EMEDIUMTYPE;
+                goto finish;
+        }
+        r = parse_keyslots(root, &p.keyslot, ret_error);
+        if (r < 0)
+                goto finish;
+        if (!field(root, "unlockd-generation", &v)) {
+                r = fail(ret_error, "unlockd-generation: missing");
+                goto finish;
+        }
+        r = parse_generation(v, &p.generation, ret_error);
+        if (r < 0)
+                goto finish;
+        if (field(root, "unlockd-proof", &v)) {
+                r = parse_proof(v, p.proof, ret_error);
+                if (r < 0)
+                        goto finish;
+                p.has_proof = true;
+        }
+        *ret = p;
+        r = 0;
+finish:
+        json_object_put(root);
+        return r;
+}
+
+int pending_token_format(const PendingToken *p, char **ret_json) {
+        _cleanup_free_ char *proof = NULL;
+        char *s;
+
+        if (!p || !ret_json || p->keyslot < 0 || p->keyslot > KEYSLOT_MAX || p->generation > TOKEN_GENERATION_MAX)
+                return -EINVAL;
+        if (p->has_proof && hex_encode(p->proof, TOKEN_PROOF_SIZE, &proof) < 0)
+                return -ENOMEM;
+        if (asprintf(&s, "{\"type\":\"" TOKEN_TYPE_PENDING "\",\"keyslots\":[\"%d\"],\"unlockd-generation\":%" PRIu64 "%s%s%s}",
+                     p->keyslot, p->generation, proof ? ",\"unlockd-proof\":\"" : "", proof ?: "", proof ? "\"" : "") < 0)
                 return -ENOMEM;
         *ret_json = s;
         return 0;

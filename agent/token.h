@@ -16,11 +16,20 @@
  *   "unlockd-pcr-values": ["<hex digest>", …]  PCR values sealed to, in
  *                                              index order of tpm2-pcrs,
  *                                              in the tpm2-pcr-bank bank
- *   "unlockd-generation": <integer ≥ 0>        re-seal generation
+ *   "unlockd-generation": <integer 0..2^32-1>   re-seal generation
+ *   "unlockd-proof": "<hex>"                   proof that the keyslot holds a
+ *                                              secret only unlockd had
+ *                                              (ownership.h)
  */
 
 #define TOKEN_TYPE_TPM2 "systemd-tpm2"
 #define TOKEN_TYPE_RECOVERY "systemd-recovery"
+#define TOKEN_TYPE_PENDING "unlockd-pending"
+
+/* Re-seal generations are at most this (a forged larger one would make the
+ * next generation overflow); the proof of ownership is an HMAC-SHA256. */
+#define TOKEN_GENERATION_MAX UINT32_MAX
+#define TOKEN_PROOF_SIZE 32
 
 /* Bounds on attacker-controlled sizes. */
 #define TOKEN_JSON_MAX (64 * 1024)
@@ -48,6 +57,8 @@ typedef struct Tpm2Token {
         uint8_t *sealed_pcr_values;     /* unlockd-pcr-values, concatenated; NULL when absent */
         size_t sealed_pcr_values_size;
         uint64_t generation;            /* unlockd-generation, 0 when absent */
+        bool has_proof;                 /* unlockd-proof present (see ownership.h) */
+        uint8_t proof[TOKEN_PROOF_SIZE];
 
         /* When the token parsed but uses a feature unlockd cannot unseal:
          * "tpm2_pubkey" (signed PCR policy), "tpm2_pcrlock",
@@ -80,3 +91,24 @@ int token_get_type_and_keyslot(const char *json, char **ret_type, int *ret_keysl
 
 /* Formats {"type":"systemd-recovery","keyslots":["N"]}. */
 int recovery_token_format(int keyslot, char **ret_json);
+
+/* unlockd's marker of a keyslot added for a re-seal whose TPM2 token is not
+ * written yet: {"type":"unlockd-pending","keyslots":["N"],
+ * "unlockd-generation":G[,"unlockd-proof":"<hex>"]}. */
+typedef struct PendingToken {
+        int keyslot;
+        uint64_t generation;
+        bool has_proof;
+        uint8_t proof[TOKEN_PROOF_SIZE];
+} PendingToken;
+
+/* Parses a pending marker strictly. Returns 0; -EMEDIUMTYPE for another
+ * type; -EBADMSG (with *ret_error) when malformed. */
+int pending_token_parse(const char *json, PendingToken *ret, char **ret_error);
+int pending_token_format(const PendingToken *p, char **ret_json);
+
+/* Parses a whole JSON text of at most max bytes: strict syntax, valid
+ * UTF-8, bounded nesting, nothing after the value but white space. Returns
+ * NULL on any fault. For every JSON that comes from a LUKS2 header. */
+struct json_object;
+struct json_object *json_parse_strict(const char *text, size_t max);

@@ -6,6 +6,8 @@
 
 #include "encoding.h"
 #include "log.h"
+#include "ownership.h"
+#include "reseal.h"
 #include "strutil.h"
 #include "pcr.h"
 #include "prompt.h"
@@ -59,7 +61,9 @@ void volume_done(Volume *v) {
         free(v->error);
         for (size_t i = 0; i < v->n_outcomes; i++)
                 free(v->outcomes[i].detail);
-        *v = (Volume) { .token = -1, .keyslot = -1 };
+        secret_free(v->credential);
+        luks_volume_key_done(&v->vk);
+        *v = (Volume) { .token = -1, .keyslot = -1, .vk.keyslot = -1 };
 }
 
 int unlocker_tpm(Unlocker *u, Tpm2Context **ret) {
@@ -283,18 +287,16 @@ static int try_token(Unlocker *u, struct crypt_device *cd, Volume *v, int token,
         v->method = UNLOCK_METHOD_TPM2;
         v->token = token;
         v->keyslot = r;
+        v->credential_len = strlen(pass);
+        v->credential = TAKE_PTR(pass);
         return 0;
 }
 
 int unlock_volume_tpm2(Unlocker *u, struct crypt_device *cd, Volume *v) {
         for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
-                _cleanup_free_ char *type = NULL;
-                const char *json = luks_token_json(cd, i);
-                int slot;
+                const char *json;
 
-                if (!json)
-                        continue;
-                if (token_get_type_and_keyslot(json, &type, &slot) < 0 || !streq(type, TOKEN_TYPE_TPM2))
+                if (luks_token_get(cd, i, TOKEN_TYPE_TPM2, &json, NULL) < 0)
                         continue;
                 if (try_token(u, cd, v, i, json) == 0)
                         return 0;
@@ -302,22 +304,28 @@ int unlock_volume_tpm2(Unlocker *u, struct crypt_device *cd, Volume *v) {
         return -ENOENT;
 }
 
-int unlock_volume_with_input(Unlocker *u, struct crypt_device *cd, Volume *v, const char *input,
-                             char **ret_pass, size_t *ret_len) {
+static int opened_with(Volume *v, int keyslot, UnlockMethod method, const char *pass, size_t len) {
+        v->credential = secret_memdup(pass, len);
+        if (!v->credential)
+                return -ENOMEM;
+        v->credential_len = len;
+        v->opened = true;
+        v->method = method;
+        v->keyslot = keyslot;
+        v->token = -1;
+        return 0;
+}
+
+int unlock_volume_with_input(Unlocker *u, struct crypt_device *cd, Volume *v, const char *input) {
         _cleanup_secret_ char *key = NULL;
         uint8_t sb[SECBOOT_RECOVERY_KEY_BYTES];
-        const char *pass = NULL;
-        size_t len = 0;
-        int r = -EPERM;
+        int r;
 
         /* What the user typed counts: each form it can be is tried. */
         if (recovery_key_normalize(input, &key) == 0) {
                 r = unlock_open_keyslot(u, cd, v, CRYPT_ANY_SLOT, key, strlen(key));
-                if (r >= 0) {
-                        v->method = UNLOCK_METHOD_RECOVERY_KEY;
-                        pass = key, len = strlen(key);
-                        goto opened;
-                }
+                if (r >= 0)
+                        return opened_with(v, r, UNLOCK_METHOD_RECOVERY_KEY, key, strlen(key));
         }
         if (recovery_key_parse_secboot(input, sb) == 0) {
                 key = secret_free(key);
@@ -326,28 +334,192 @@ int unlock_volume_with_input(Unlocker *u, struct crypt_device *cd, Volume *v, co
                 if (!key)
                         return -ENOMEM;
                 r = unlock_open_keyslot(u, cd, v, CRYPT_ANY_SLOT, key, SECBOOT_RECOVERY_KEY_BYTES);
-                if (r >= 0) {
-                        v->method = UNLOCK_METHOD_RECOVERY_KEY;
-                        pass = key, len = SECBOOT_RECOVERY_KEY_BYTES;
-                        goto opened;
-                }
+                if (r >= 0)
+                        return opened_with(v, r, UNLOCK_METHOD_RECOVERY_KEY, key, SECBOOT_RECOVERY_KEY_BYTES);
         }
         r = unlock_open_keyslot(u, cd, v, CRYPT_ANY_SLOT, input, strlen(input));
         if (r < 0)
                 return r == -EPERM ? -EPERM : r;
-        pass = input, len = strlen(input);
-        v->method = luks_keyslot_token(cd, r, TOKEN_TYPE_RECOVERY, NULL) >= 0 ? UNLOCK_METHOD_RECOVERY_KEY
-                                                                              : UNLOCK_METHOD_PASSPHRASE;
-opened:
-        v->opened = true;
-        v->keyslot = r;
-        v->token = -1;
-        if (ret_pass) {
-                *ret_pass = secret_memdup(pass, len);
-                if (!*ret_pass)
-                        return -ENOMEM;
-                *ret_len = len;
+        return opened_with(v, r,
+                           luks_keyslot_token(cd, r, TOKEN_TYPE_RECOVERY, NULL) >= 0 ? UNLOCK_METHOD_RECOVERY_KEY
+                                                                                    : UNLOCK_METHOD_PASSPHRASE,
+                           input, strlen(input));
+}
+
+int unlock_volume_key(struct crypt_device *cd, Volume *v, const LuksVolumeKey **ret) {
+        int r;
+
+        if (!v->vk.data) {
+                if (!v->credential || v->keyslot < 0)
+                        return -ENOKEY;
+                r = luks_volume_key_get(cd, v->keyslot, v->credential, v->credential_len, &v->vk);
+                if (r < 0)
+                        return r;
         }
+        *ret = &v->vk;
+        return 0;
+}
+
+/* After a TPM unlock: the unsealed secret opened the keyslot, which proves
+ * the keyslot holds a TPM secret. A token without a proof (enrolled by
+ * systemd-cryptenroll, or by an older unlockd) gets one, so that a later
+ * re-seal may retire its keyslot; one header write, once. */
+static void adopt_token(struct crypt_device *cd, Volume *v) {
+        const LuksVolumeKey *vk;
+        int r;
+
+        if (v->method != UNLOCK_METHOD_TPM2 || v->token < 0)
+                return;
+        r = unlock_volume_key(cd, v, &vk);
+        if (r >= 0)
+                r = ownership_proven(cd, vk, v->keyslot);
+        if (r != 0) {
+                if (r < 0)
+                        log_debug_errno(r, "Cannot check the proof of keyslot %d: %m", v->keyslot);
+                return;
+        }
+        r = ownership_adopt_token(cd, vk, v->token, v->keyslot);
+        if (r < 0)
+                log_debug_errno(r, "Cannot record the proof of keyslot %d in token %d: %m", v->keyslot, v->token);
+        else
+                log_debug("Recorded in token %d that keyslot %d holds a TPM secret.", v->token, v->keyslot);
+}
+
+/* Orphaned re-seal keyslots, proven with the volume key when there are
+ * markers at all (recovering the volume key costs a keyslot check). */
+static void clean_orphans(Unlocker *u, struct crypt_device *cd, Volume *v) {
+        const LuksVolumeKey *vk = NULL;
+
+        for (int i = 0; i < LUKS2_TOKENS_MAX; i++)
+                if (luks_token_get(cd, i, TOKEN_TYPE_PENDING, NULL, NULL) >= 0) {
+                        if (unlock_volume_key(cd, v, &vk) < 0)
+                                vk = NULL;
+                        (void) reseal_clean_orphans(cd, vk, v->keyslot, u->opts.state_dir);
+                        return;
+                }
+}
+
+typedef struct PromptContext {
+        Unlocker *u;
+        struct crypt_device *cd;
+        Volume *v;
+} PromptContext;
+
+static int check_input(const char *input, void *userdata) {
+        PromptContext *p = userdata;
+
+        if (isempty_secret(input))
+                return -EPERM;
+        return unlock_volume_with_input(p->u, p->cd, p->v, input);
+}
+
+/* Asks for a recovery key or passphrase until one opens the volume. */
+static int prompt_volume(Unlocker *u, struct crypt_device *cd, Volume *v, bool reseal) {
+        _cleanup_free_ char *why = volume_failure_summary(v), *msg = NULL, *id = NULL;
+        PromptContext p = { .u = u, .cd = cd, .v = v };
+
+        if (asprintf(&msg, "The TPM did not unlock %s (%s): %s.\n%s",
+                     v->device, v->uuid, why ?: "unknown reason",
+                     reseal ? "After you unlock it, the TPM will be re-sealed to this boot, so the next boot unlocks by itself."
+                            : "Automatic re-seal is off.") < 0 ||
+            asprintf(&id, "unlockd:%s", v->device) < 0)
+                return log_oom();
+
+        return prompt_ask_check(&(PromptOptions) {
+                        .message = msg,
+                        .prompt = "Recovery key or passphrase",
+                        .id = id,
+                        .consoles = u->opts.consoles,
+                        .ask_password = u->opts.ask_password,
+                        .timeout_usec = u->opts.timeout_usec,
+                        .max_tries = u->opts.tries,
+                        .alive = u->opts.alive,
+                }, check_input, &p);
+}
+
+static void queue_reseal(Unlocker *u, struct crypt_device *cd, Volume *v, bool reseal) {
+        int r;
+
+        if (!u->opts.reseal || !reseal) {
+                free_and_printf(&v->reseal, "disabled");
+                return;
+        }
+        r = reseal_queue(u, cd, v, u->opts.state_dir);
+        if (r < 0) {
+                free_and_printf(&v->reseal, "failed: %s", luks_strerror(r));
+                log_warning("Could not queue a re-seal of %s: %s. The next boot will ask again; "
+                            "%s", v->device, luks_strerror(r),
+                            r == -EXFULL ? "free a keyslot (unlockctl status shows them)." :
+                            r == -ENOSPC ? "remove unused tokens or keyslots from the header." :
+                                           "run 'unlockctl enroll --tpm2' in the booted system to re-seal by hand.");
+        } else if (r == 0)
+                free_and_printf(&v->reseal, "none");
+        else {
+                free_and_printf(&v->reseal, "queued");
+                log_notice("Queued a re-seal of %s for the booted system.", v->device);
+        }
+}
+
+int unlock_volume(Unlocker *u, const char *device, const char *name, bool reseal, Volume *v) {
+        _cleanup_luks_ struct crypt_device *cd = NULL;
+        int r;
+
+        *v = (Volume) { .token = -1, .keyslot = -1, .vk.keyslot = -1 };
+        v->device = strdup(device);
+        if (!v->device)
+                return log_oom();
+
+        r = luks_open(device, &cd);
+        if (r < 0) {
+                free_and_printf(&v->error, "cannot read the LUKS2 header: %s", strerror(ERRNO_VALUE(r)));
+                return log_error_errno(r, "Cannot read the LUKS2 header of %s: %m", device);
+        }
+
+        v->uuid = strdup(luks_uuid(cd) ?: "");
+        if (name)
+                v->name = strdup(name);
+        else if (asprintf(&v->name, "luks-%s", v->uuid) < 0)
+                v->name = NULL;
+        if (!v->uuid || !v->name)
+                return log_oom();
+
+        if (!u->opts.test && luks_active(v->name)) {
+                v->opened = true;
+                v->method = UNLOCK_METHOD_ALREADY_ACTIVE;
+                log_info("%s is already active as %s.", device, v->name);
+                return 0;
+        }
+
+        r = unlock_volume_tpm2(u, cd, v);
+        if (r == 0) {
+                log_info("%s %s with TPM2 token %d (keyslot %d).", device,
+                         u->opts.test ? "verified" : "unlocked", v->token, v->keyslot);
+                adopt_token(cd, v);
+                clean_orphans(u, cd, v);
+                return 0;
+        }
+
+        for (size_t i = 0; i < v->n_outcomes; i++)
+                log_notice("%s: TPM2 token %d: %s.", device, v->outcomes[i].token,
+                           v->outcomes[i].detail ?: "failed");
+        if (v->n_outcomes == 0)
+                log_notice("%s has no TPM2 token.", device);
+
+        if (!u->opts.prompt) {
+                free_and_printf(&v->error, "the TPM did not unlock it and prompting is off");
+                return log_error_errno(ENOKEY, "The TPM did not unlock %s and prompting is off.", device);
+        }
+
+        r = prompt_volume(u, cd, v, u->opts.reseal && reseal);
+        if (r < 0) {
+                free_and_printf(&v->error, "no recovery key or passphrase was accepted: %s",
+                                r == -ETIME ? "timed out" : r == -EDQUOT ? "too many wrong answers" : strerror(ERRNO_VALUE(r)));
+                return log_error_errno(r, "%s stays locked: %s", device, v->error);
+        }
+        log_info("%s %s with a %s (keyslot %d).", device, u->opts.test ? "verified" : "unlocked",
+                 v->method == UNLOCK_METHOD_RECOVERY_KEY ? "recovery key" : "passphrase", v->keyslot);
+
+        queue_reseal(u, cd, v, reseal);
         return 0;
 }
 
@@ -403,5 +575,19 @@ json_object *volume_to_json(const Volume *v) {
                 json_object_array_add(tokens, j);
         }
         json_object_object_add(o, "tokens", tokens);
+        return o;
+}
+
+json_object *volumes_to_json(const Volume *v, size_t n) {
+        json_object *o = json_object_new_object(), *arr = json_object_new_array();
+
+        if (!o || !arr) {
+                json_object_put(o);
+                json_object_put(arr);
+                return NULL;
+        }
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(arr, volume_to_json(&v[i]));
+        json_object_object_add(o, "volumes", arr);
         return o;
 }

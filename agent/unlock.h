@@ -58,6 +58,9 @@ typedef struct Volume {
         size_t n_outcomes;
         char *reseal;                   /* re-seal status: queued, none, disabled, failed: … (NULL: n/a) */
         char *error;                    /* why the volume is not open, when it is not */
+        char *credential;               /* what opened keyslot (secret buffer), for the re-seal */
+        size_t credential_len;
+        LuksVolumeKey vk;               /* recovered with the credential on first need */
 } Volume;
 
 typedef struct UnlockOptions {
@@ -69,6 +72,10 @@ typedef struct UnlockOptions {
         char *const *consoles;          /* where to ask for a PIN (NULL: active consoles) */
         int ask_password;               /* see PromptOptions */
         void (*alive)(void *userdata);  /* see PromptOptions */
+        uint64_t timeout_usec;          /* recovery prompt: give up after (0: never) */
+        unsigned tries;                 /* recovery prompt: wrong answers allowed (0: unlimited) */
+        bool reseal;                    /* queue a re-seal after a manual unlock */
+        const char *state_dir;          /* where re-seal jobs go */
 } UnlockOptions;
 
 #define UNLOCK_PIN_TRIES 3
@@ -92,11 +99,22 @@ int unlock_volume_tpm2(Unlocker *u, struct crypt_device *cd, Volume *v);
 
 /* Opens the volume with what a person typed: as a systemd recovery key
  * (normalized), as a secboot recovery key, and as typed. Returns 0 when it
- * opened (method recovery-key or passphrase, keyslot set), with
- * *ret_pass and *ret_len (optional) the passphrase in the form that opened the
- * keyslot (secret buffer); -EPERM when nothing took it. */
-int unlock_volume_with_input(Unlocker *u, struct crypt_device *cd, Volume *v, const char *input,
-                             char **ret_pass, size_t *ret_len);
+ * opened (method recovery-key or passphrase, keyslot set, v->credential the
+ * passphrase in the form that opened the keyslot); -EPERM when nothing
+ * took it. */
+int unlock_volume_with_input(Unlocker *u, struct crypt_device *cd, Volume *v, const char *input);
+
+/* The boot policy for one volume: already active, else every TPM2 token,
+ * else (unless prompting is off) the recovery prompt and a re-seal job;
+ * orphaned re-seal keyslots are cleaned where the volume key proves them;
+ * a TPM2 token that opened the volume without a proof of ownership gets
+ * one. v is initialized here. Returns 0 when the volume is open, negative
+ * errno (v->error says why). Logs. */
+int unlock_volume(Unlocker *u, const char *device, const char *name, bool reseal, Volume *v);
+
+/* The volume key of an opened volume, recovered once with the credential
+ * that opened it. Returns 0 with *ret, or negative errno. */
+int unlock_volume_key(struct crypt_device *cd, Volume *v, const LuksVolumeKey **ret);
 
 /* Opens the keyslot with a passphrase: activation as v->name, or with
  * opts.test a volume key check. Returns the keyslot or negative errno. */
@@ -112,3 +130,6 @@ char *volume_failure_summary(const Volume *v);
 
 /* The documented JSON shape of a volume's outcome (see README). */
 json_object *volume_to_json(const Volume *v);
+
+/* {"volumes":[…]} of n volumes, as state.json and --json print it. */
+json_object *volumes_to_json(const Volume *v, size_t n);

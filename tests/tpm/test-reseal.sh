@@ -136,15 +136,25 @@ tpm_opens "$IMG" || fail "TPM does not open after the torn-job recovery"
 assert_eq "$(n_keyslots "$IMG")" 3 "keyslots after the torn-job recovery"
 assert_invariants "$IMG" "torn job"
 
-say "a missing keyring secret: the pending keyslot is removed, nothing else"
+say "a missing keyring secret: the pending keyslot stays until a boot proves it, then goes, nothing else"
 IMG=$TEST_DIR/nokey.img
 setup "$IMG"
 recover "$IMG"
 keyctl unlink "$(keyctl search @u user "unlockd:reseal:$UUID")" @u >/dev/null
 "$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>"$TEST_DIR/reseal.log" || fail "reseal failed without its secret"
 grep -q "gone from the keyring" "$TEST_DIR/reseal.log" || fail "no message about the missing secret"
-assert_eq "$(n_keyslots "$IMG")" 3 "keyslots after the orphan was removed (passphrase, recovery, old TPM)"
-assert_eq "$(n_tokens "$IMG" unlockd-pending)" 0 "pending tokens after the orphan was removed"
+# Without the secret nothing proves the keyslot is unlockd's: it stays, reported.
+assert_eq "$(n_keyslots "$IMG")" 4 "keyslots without the secret (passphrase, recovery, old TPM, pending)"
+assert_eq "$(json_get "$("$UNLOCKCTL" status --json --state-dir="$STATE" --tcti="$TCTI" "$IMG")" 'len(j["volumes"][0]["orphaned-keyslots"])')" 1 "orphans reported"
+assert_invariants "$IMG" "missing secret"
+# The next boot holds the volume key (here: the recovery key typed again)
+# and checks the marker's proof: the orphan goes, a new job comes.
+recover "$IMG"
+assert_eq "$(n_keyslots "$IMG")" 4 "keyslots after the next recovery (passphrase, recovery, old TPM, new pending)"
+assert_eq "$(n_tokens "$IMG" unlockd-pending)" 1 "pending tokens after the orphan was removed"
+"$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>/dev/null || fail "reseal after the missing secret failed"
+assert_eq "$(n_keyslots "$IMG")" 3 "keyslots after that re-seal (passphrase, recovery, TPM)"
+tpm_opens "$IMG" || fail "TPM does not open after the missing-secret recovery"
 assert_invariants "$IMG" "missing secret"
 
 say "a job for a volume that is not there fails clearly and harms nothing"

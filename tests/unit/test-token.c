@@ -89,7 +89,7 @@ static void test_unlockd_fields_roundtrip(void) {
                 "\"tpm2-pcrs\":[7],\"tpm2-pcr-bank\":\"sha256\",\"tpm2-primary-alg\":\"ecc\","
                 "\"tpm2-policy-hash\":\"" HASH "\",\"tpm2-pin\":true,\"tpm2_srk\":\"" SRK "\","
                 "\"unlockd-pcr-values\":[\"ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\"],"
-                "\"unlockd-generation\":9007199254740993}";
+                "\"unlockd-generation\":4294967295,\"unlockd-proof\":\"" Z64 "\"}";
         static const char empty_in[] =
                 "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"3\"],\"tpm2-blob\":\"" SMALL_BLOB "\","
                 "\"tpm2-pcrs\":[],\"tpm2-pcr-bank\":\"sha256\",\"tpm2-primary-alg\":\"ecc\","
@@ -110,7 +110,8 @@ static void test_unlockd_fields_roundtrip(void) {
         t = roundtrip(sha256_in);
         ASSERT_EQ(t->sealed_pcr_values_size, 32);
         ASSERT_EQ(t->sealed_pcr_values[0], 0xff);
-        ASSERT_EQ(t->generation, 9007199254740993ull);  /* beyond a double's precision */
+        ASSERT_EQ(t->generation, 4294967295ull);        /* TOKEN_GENERATION_MAX */
+        ASSERT(t->has_proof);
         tpm2_token_free(t);
 
         t = roundtrip(empty_in);
@@ -436,6 +437,15 @@ static void test_hostile_fields(void) {
                 { "unlockd-generation", "18446744073709551615" },
                 { "unlockd-generation", "99999999999999999999999" },
                 { "unlockd-generation", "-99999999999999999999999" },
+                /* Beyond TOKEN_GENERATION_MAX: the next generation must not overflow. */
+                { "unlockd-generation", "4294967296" },
+                { "unlockd-generation", "9223372036854775806" },
+                { "unlockd-generation", "9007199254740993" },
+                { "unlockd-proof", "\"" Z40 "\"" },
+                { "unlockd-proof", "\"" Z64 "00\"" },
+                { "unlockd-proof", "\"zz" Z64 "\"" },
+                { "unlockd-proof", "42" },
+                { "unlockd-proof", "null" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -648,7 +658,47 @@ static void test_recovery_token(void) {
         ASSERT(json == NULL);
 }
 
+static void test_pending_token(void) {
+        PendingToken p = { .keyslot = 5, .generation = 9, .has_proof = true }, q;
+        char *json = NULL, *err = NULL;
+
+        memset(p.proof, 0xab, sizeof(p.proof));
+        ASSERT_EQ(pending_token_format(&p, &json), 0);
+        ASSERT_EQ(pending_token_parse(json, &q, NULL), 0);
+        ASSERT_EQ(q.keyslot, 5);
+        ASSERT_EQ(q.generation, 9);
+        ASSERT(q.has_proof);
+        ASSERT(memcmp(q.proof, p.proof, sizeof(p.proof)) == 0);
+        free(json);
+
+        p.has_proof = false;
+        ASSERT_EQ(pending_token_format(&p, &json), 0);
+        ASSERT_EQ(pending_token_parse(json, &q, NULL), 0);
+        ASSERT(!q.has_proof);
+        free(json);
+
+        p.generation = (uint64_t) TOKEN_GENERATION_MAX + 1;
+        ASSERT_EQ(pending_token_format(&p, &json), -EINVAL);
+
+        ASSERT_EQ(pending_token_parse("{\"type\":\"systemd-tpm2\",\"keyslots\":[\"1\"]}", &q, NULL), -EMEDIUMTYPE);
+        static const char *const bad[] = {
+                "{\"type\":\"unlockd-pending\",\"keyslots\":[\"1\"]}",
+                "{\"type\":\"unlockd-pending\",\"keyslots\":[\"1\"],\"unlockd-generation\":9223372036854775806}",
+                "{\"type\":\"unlockd-pending\",\"keyslots\":[\"1\"],\"unlockd-generation\":-1}",
+                "{\"type\":\"unlockd-pending\",\"keyslots\":[\"32\"],\"unlockd-generation\":1}",
+                "{\"type\":\"unlockd-pending\",\"keyslots\":[\"1\",\"2\"],\"unlockd-generation\":1}",
+                "{\"type\":\"unlockd-pending\",\"keyslots\":[\"1\"],\"unlockd-generation\":1,\"unlockd-proof\":\"ab\"}",
+                "{\"type\":\"unlockd-pending\",\"keyslots\":[\"1\"],\"unlockd-generation\":1} x",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                ASSERT_EQ(pending_token_parse(bad[i], &q, &err), -EBADMSG);
+                free(err);
+                err = NULL;
+        }
+}
+
 int main(void) {
+        test_pending_token();
         TEST(test_v252_roundtrip);
         TEST(test_pin_salt_srk_roundtrip);
         TEST(test_unlockd_fields_roundtrip);
