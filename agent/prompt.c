@@ -270,38 +270,84 @@ static void console_prompt(Console *c, const PromptOptions *o, bool with_message
         console_printf(c, "%s: ", o->prompt ?: "Passphrase");
 }
 
+/* What a file of this type is, for a message. */
+static const char *file_type_name(mode_t mode) {
+        switch (mode & S_IFMT) {
+        case S_IFREG:
+                return "a regular file";
+        case S_IFDIR:
+                return "a directory";
+        case S_IFIFO:
+                return "a FIFO";
+        case S_IFSOCK:
+                return "a socket";
+        case S_IFBLK:
+                return "a block device";
+        default:
+                return "a file of an unknown type";
+        }
+}
+
 /* Opens one console and switches it to no-echo, byte-at-a-time input.
- * Returns 1 when added, 0 when skipped (missing, unopenable, a terminal
- * already in the list, too many), -ENOMEM. */
+ *
+ * A console is asked on only when it is a terminal: a FIFO would never
+ * answer (or hand back what we wrote to it), a regular file would get the
+ * prompt written over its content and its content read as answers. The path
+ * is looked at before it is opened, so that a FIFO or a file is not even
+ * opened, and the descriptor is checked again after (the path may have
+ * changed in between). It is opened with O_NONBLOCK, so that open() never
+ * waits (for a FIFO's other end, a serial line's carrier), and kept so: the
+ * prompt polls and copes with EAGAIN both ways. Never O_CREAT or O_TRUNC.
+ * Symbolic links are followed (no O_NOFOLLOW): consoles are named by links
+ * on real systems (udev's /dev/serial/by-id/..., /dev/systty, a container's
+ * /dev/console), and whatever a link points to must pass the same checks.
+ *
+ * Returns 1 when added, 0 when skipped (missing, unopenable, not a
+ * terminal, a terminal already in the list, too many), -ENOMEM. */
 static int console_add(Console *cons, size_t *n, const char *path) {
         _cleanup_close_ int fd = -1;
         Console *c;
         struct stat st;
 
         if (*n >= CONSOLES_MAX) {
-                log_debug("Too many consoles, not asking on %s.", path);
+                log_warning("Too many consoles, not asking on %s.", path);
+                return 0;
+        }
+        if (stat(path, &st) < 0) {
+                log_warning_errno(errno, "Not asking on console %s: %m", path);
+                return 0;
+        }
+        if (!S_ISCHR(st.st_mode)) {
+                log_warning("Not asking on console %s: it is %s, not a terminal.", path, file_type_name(st.st_mode));
                 return 0;
         }
         fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0) {
-                log_debug_errno(errno, "Not asking on console %s: %m", path);
+                log_warning_errno(errno, "Not asking on console %s: %m", path);
                 return 0;
         }
         if (fstat(fd, &st) < 0) {
-                log_debug_errno(errno, "Not asking on console %s: %m", path);
+                log_warning_errno(errno, "Not asking on console %s: %m", path);
                 return 0;
         }
-        if (S_ISCHR(st.st_mode))
-                for (size_t i = 0; i < *n; i++)
-                        if (cons[i].rdev == st.st_rdev) {
-                                log_debug("Console %s is the same terminal as %s.", path, cons[i].path);
-                                return 0;
-                        }
+        if (!S_ISCHR(st.st_mode)) {
+                log_warning("Not asking on console %s: it is %s, not a terminal.", path, file_type_name(st.st_mode));
+                return 0;
+        }
+        if (!isatty(fd)) {
+                log_warning("Not asking on console %s: it is a character device, not a terminal.", path);
+                return 0;
+        }
+        for (size_t i = 0; i < *n; i++)
+                if (cons[i].rdev == st.st_rdev) {
+                        log_debug("Console %s is the same terminal as %s.", path, cons[i].path);
+                        return 0;
+                }
 
         c = &cons[*n];
         *c = (Console) {
                 .fd = -1,
-                .rdev = S_ISCHR(st.st_mode) ? st.st_rdev : 0,
+                .rdev = st.st_rdev,
                 .path = strdup(path),
                 .buf = secret_alloc(PROMPT_MAX_INPUT),
         };
@@ -329,14 +375,14 @@ static int console_add(Console *cons, size_t *n, const char *path) {
         return 1;
 }
 
-/* The consoles the kernel writes to, e.g. "tty0 ttyS0". */
-static int console_add_active(Console *cons, size_t *n) {
+/* The consoles the kernel writes to, e.g. "tty0 ttyS0": names in dev_dir. */
+static int console_add_active(Console *cons, size_t *n, const char *list, const char *dev_dir) {
         _cleanup_close_ int fd = -1;
         char buf[512], *save = NULL;
         ssize_t k;
         int r;
 
-        fd = open("/sys/class/tty/console/active", O_RDONLY | O_CLOEXEC);
+        fd = open(list, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
                 log_debug_errno(errno, "Cannot open the list of active consoles: %m");
                 return 0;
@@ -352,7 +398,7 @@ static int console_add_active(Console *cons, size_t *n) {
 
                 if (strchr(w, '/') || streq(w, ".") || streq(w, ".."))
                         continue;
-                if (asprintf(&path, "/dev/%s", w) < 0)
+                if (asprintf(&path, "%s/%s", dev_dir, w) < 0)
                         return -ENOMEM;
                 r = console_add(cons, n, path);
                 if (r < 0)
@@ -477,7 +523,8 @@ static int consoles_ask(const PromptOptions *o, PromptCheck check, void *userdat
                 for (char *const *p = o->consoles; *p && r >= 0; p++)
                         r = console_add(cons, &n, *p);
         } else
-                r = console_add_active(cons, &n);
+                r = console_add_active(cons, &n, o->active_consoles ?: "/sys/class/tty/console/active",
+                                       o->dev_dir ?: "/dev");
         if (r < 0)
                 goto finish;
         if (n == 0) {

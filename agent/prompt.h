@@ -31,7 +31,9 @@ typedef struct PromptOptions {
         const char *message;            /* why we ask, shown before the prompt (may span lines) */
         const char *prompt;             /* e.g. "Recovery key or passphrase" */
         const char *id;                 /* ask-password Id=, e.g. "unlockd:/dev/vda2" */
-        char *const *consoles;          /* NULL-terminated tty paths; NULL = /sys/class/tty/console/active */
+        char *const *consoles;          /* NULL-terminated tty paths; NULL = the active consoles, */
+        const char *active_consoles;    /* named in this file (NULL = /sys/class/tty/console/active) */
+        const char *dev_dir;            /* and found in this directory (NULL = /dev) */
         int ask_password;               /* -1 auto (systemd runs: /run/systemd/system exists), 0 no, 1 yes */
         const char *ask_password_dir;   /* NULL = /run/systemd/ask-password */
         uint64_t timeout_usec;          /* 0 = wait forever */
@@ -42,7 +44,9 @@ typedef struct PromptOptions {
 #define PROMPT_ALIVE_USEC (20 * 1000000ULL)
 
 /* Asks on every console at once (or through systemd's ask-password
- * protocol) until check() accepts an answer. The first accepted answer wins;
+ * protocol) until check() accepts an answer. A console that is not a
+ * terminal (a FIFO, a regular file, /dev/null) is skipped with a warning;
+ * nothing is written to it. The first accepted answer wins;
  * the other consoles' prompts are withdrawn and their terminals restored.
  * Returns 0 when accepted; -ETIME on timeout; -EDQUOT when max_tries wrong
  * answers were given; -EPIPE when every console reached end of input;

@@ -4,7 +4,7 @@
  *   prompt-driver [--console=PATH]... [--ask-password=yes|no|auto]
  *                 [--ask-password-dir=DIR] [--timeout-usec=N] [--max-tries=N]
  *                 [--message=TEXT] [--message-lines=N] [--prompt=TEXT] [--id=TEXT]
- *                 [--debug]
+ *                 [--active-consoles=FILE] [--dev-dir=DIR] [--debug]
  *
  * check() accepts exactly $ANSWER and refuses anything else (-EPERM); an
  * input equal to $ABORT makes it fail with -EIO; $CHECK_DELAY_MS makes every
@@ -12,6 +12,8 @@
  * "rejected" or "accepted: <input>" (the input is printed because this is a
  * test driver: the tests compare it). --message-lines repeats the message
  * as that many lines (a message too large for a console's output buffer).
+ * Without --console, the consoles are the names in --active-consoles (like
+ * /sys/class/tty/console/active) in --dev-dir (like /dev).
  *
  * Exit status: 0 accepted, 2 timeout (-ETIME), 3 no more tries (-EDQUOT),
  * 4 every console at end of input (-EPIPE), 5 no console (-ENXIO),
@@ -77,7 +79,7 @@ static int parse_uint64(const char *s, uint64_t *ret) {
 
 int main(int argc, char *argv[]) {
         enum { ARG_CONSOLE = 0x100, ARG_ASK, ARG_ASK_DIR, ARG_TIMEOUT, ARG_TRIES, ARG_MESSAGE, ARG_MESSAGE_LINES,
-               ARG_PROMPT, ARG_ID, ARG_DEBUG };
+               ARG_PROMPT, ARG_ID, ARG_ACTIVE, ARG_DEV_DIR, ARG_DEBUG };
         static const struct option options[] = {
                 { "console", required_argument, NULL, ARG_CONSOLE },
                 { "ask-password", required_argument, NULL, ARG_ASK },
@@ -88,6 +90,8 @@ int main(int argc, char *argv[]) {
                 { "message-lines", required_argument, NULL, ARG_MESSAGE_LINES },
                 { "prompt", required_argument, NULL, ARG_PROMPT },
                 { "id", required_argument, NULL, ARG_ID },
+                { "active-consoles", required_argument, NULL, ARG_ACTIVE },
+                { "dev-dir", required_argument, NULL, ARG_DEV_DIR },
                 { "debug", no_argument, NULL, ARG_DEBUG },
                 {}
         };
@@ -145,6 +149,12 @@ int main(int argc, char *argv[]) {
                         break;
                 case ARG_ID:
                         o.id = optarg;
+                        break;
+                case ARG_ACTIVE:
+                        o.active_consoles = optarg;
+                        break;
+                case ARG_DEV_DIR:
+                        o.dev_dir = optarg;
                         break;
                 case ARG_DEBUG:
                         log_set_max_level(LOG_DEBUG);

@@ -6,11 +6,14 @@ their settings restored and their unread input dropped; wrong answers are
 told on their console only; editing keys; cancel; bounded input; EOF on one
 console or all; timeout, tries, no console and check() failure exit codes;
 a stop signal restores the consoles before it takes effect; the answer
-appears in no log."""
+appears in no log. A console that is not a terminal (a FIFO, a regular
+file, /dev/null, a directory) is skipped with a warning, untouched; a
+symbolic link to a terminal is followed."""
 import os
 import select
 import signal
 import sys
+import tempfile
 import termios
 import time
 
@@ -233,6 +236,103 @@ def test_no_console():
     a.close()
 
 
+def test_not_a_terminal():
+    """A console must be a terminal: a FIFO would never answer (and read back
+    what was written to it), a regular file would be overwritten with the
+    prompt. Such a path is skipped, untouched, with a warning naming it and
+    why; none left means "no console"."""
+    t = tempfile.mkdtemp(prefix="unlockd-consoles.")
+    fifo, regular, directory = (os.path.join(t, n) for n in ("fifo", "file", "dir"))
+    os.mkfifo(fifo)
+    content = b"not a terminal\ncorrect horse battery\n" * 3
+    with open(regular, "wb") as f:
+        f.write(content)
+    os.mkdir(directory)
+    mtime = os.stat(regular).st_mtime_ns
+
+    for path, what in ((fifo, "FIFO"), (regular, "regular file"), ("/dev/null", "not a terminal"),
+                       (directory, "directory")):
+        start = time.monotonic()
+        d = Driver(["--console=" + path])
+        rc = d.finish(timeout=10)             # bounded: a FIFO console used to hang the prompt
+        took = time.monotonic() - start
+        check(rc == NO_CONSOLE, f"{path} alone: no console to ask on, exit {NO_CONSOLE} (got {rc}, {took:.1f} s)")
+        warning = [line for line in d.stderr.splitlines() if path in line and what in line]
+        check(warning, f"{path}: a warning names it and says why ({what}): {d.stderr.strip()[:300]!r}")
+        check(d.stdout == "", f"{path}: nothing was read from it as an answer ({d.stdout[:60]!r})")
+
+    with open(regular, "rb") as f:
+        check(f.read() == content, "the regular file's content is unchanged")
+    check(os.stat(regular).st_mtime_ns == mtime, "the regular file was not written to")
+
+    # Skipped among real consoles: the terminal is asked, the others stay untouched.
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    a = Console()
+    d = Driver([f"--console={fifo}", f"--console={regular}", "--console=/dev/null"] + args_for(a))
+    check(a.wait_for(PROMPT), "with a FIFO, a regular file and /dev/null before it, the terminal is asked")
+    a.type(ANSWER + "\r")
+    rc = d.finish([a], timeout=10)
+    check(rc == ACCEPTED and d.stdout == f"accepted: {ANSWER}\n", f"and answers (rc {rc}, {d.stdout!r})")
+    try:
+        leaked = os.read(rfd, 4096)
+    except BlockingIOError:
+        leaked = b""
+    os.close(rfd)
+    check(leaked == b"", f"nothing was written into the FIFO ({leaked[:40]!r})")
+    with open(regular, "rb") as f:
+        check(f.read() == content, "nor into the regular file")
+    a.close()
+
+    # A symbolic link to a terminal is a terminal (udev's /dev/serial/by-id/…).
+    a = Console()
+    link = os.path.join(t, "link")
+    os.symlink(a.path, link)
+    d = Driver(["--console=" + link])
+    check(a.wait_for(PROMPT), "a symbolic link to a terminal is followed")
+    a.type(ANSWER + "\r")
+    check(d.finish([a]) == ACCEPTED, "and answered there")
+    a.close()
+
+    # The same rule for the consoles the kernel names in /sys/class/tty/console/active.
+    dev = os.path.join(t, "dev")
+    os.mkdir(dev)
+    a = Console()
+    os.mkfifo(os.path.join(dev, "ttyFIFO"))
+    with open(os.path.join(dev, "ttyFILE"), "wb") as f:
+        f.write(content)
+    os.symlink("/dev/null", os.path.join(dev, "ttyNULL"))
+    os.symlink(a.path, os.path.join(dev, "ttyPTY"))
+    active = os.path.join(t, "active")
+    with open(active, "w") as f:
+        f.write("ttyFIFO ttyFILE ttyNULL ttyMISSING ttyPTY\n")
+    d = Driver([f"--active-consoles={active}", f"--dev-dir={dev}"])
+    check(a.wait_for(PROMPT), "active consoles: only the terminal is asked")
+    a.type(ANSWER + "\r")
+    rc = d.finish([a], timeout=10)
+    check(rc == ACCEPTED and d.stdout == f"accepted: {ANSWER}\n", f"active consoles: answered (rc {rc}, {d.stdout!r})")
+    for name, what in (("ttyFIFO", "FIFO"), ("ttyFILE", "regular file"), ("ttyNULL", "not a terminal"),
+                       ("ttyMISSING", "No such file")):
+        check(any(f"{dev}/{name}" in line and what in line for line in d.stderr.splitlines()),
+              f"active consoles: {name} is skipped with a warning ({what})")
+    with open(os.path.join(dev, "ttyFILE"), "rb") as f:
+        check(f.read() == content, "active consoles: the regular file is unchanged")
+    a.close()
+
+    with open(active, "w") as f:
+        f.write("ttyFIFO ttyFILE\n")
+    d = Driver([f"--active-consoles={active}", f"--dev-dir={dev}"])
+    rc = d.finish(timeout=10)
+    check(rc == NO_CONSOLE, f"active consoles that are no terminals: no console, exit {NO_CONSOLE} (got {rc})")
+
+    for p in (fifo, regular, link, active):
+        os.unlink(p)
+    for name in os.listdir(dev):
+        os.unlink(os.path.join(dev, name))
+    os.rmdir(dev)
+    os.rmdir(directory)
+    os.rmdir(t)
+
+
 def test_check_fails():
     a, b = Console(), Console()
     d = Driver(args_for(a, b), env={"ABORT": "make it fail"})
@@ -273,6 +373,7 @@ def main():
         return 77
     for t in (test_first_answer_wins, test_wrong_then_right, test_editing, test_cancel, test_empty_line_and_bound,
               test_duplicate_console, test_stalled_console, test_eof_one_console, test_timeout, test_max_tries, test_no_console,
+              test_not_a_terminal,
               test_check_fails, test_stop_signal):
         print(f"# {t.__name__}", flush=True)
         t()
