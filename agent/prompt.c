@@ -60,15 +60,143 @@ static void stop_signals_end(StopSignals *s) {
         s->blocked = false;
 }
 
-/* Reads a line without echo from fd, with backspace and Ctrl-U editing;
- * -EINTR when stop_fd (a signalfd, or -1) becomes readable first. */
-static int read_secret_line(int fd, int stop_fd, char *buf, size_t size) {
-        size_t n = 0;
+/* ---- line editing ---------------------------------------------------------- */
 
+/* Both prompts edit a line the same way (README, "How recovery works"):
+ *
+ * - Enter is CR, LF, or CR LF (one Enter, not two);
+ * - Ctrl-C and ESC cancel the entry, Ctrl-U clears it;
+ * - Backspace (DEL, or Ctrl-H from terminals whose Backspace key sends it)
+ *   removes the last character: a whole UTF-8 sequence, or one byte of
+ *   input that is not UTF-8;
+ * - Ctrl-D is end of input (what the caller makes of it is its business);
+ * - the bytes a terminal's line discipline consumes with the kernel's
+ *   default settings are dropped: NUL, Ctrl-Q and Ctrl-S (flow control),
+ *   Ctrl-R, Ctrl-V, Ctrl-W, Ctrl-Z and Ctrl-\. cryptsetup reads a passphrase
+ *   from a terminal in canonical mode, so these never reach its
+ *   passphrases either (NUL would end the string);
+ * - every other byte, TAB and the other control characters included, is
+ *   kept as typed: a passphrase set with cryptsetup at a terminal can be
+ *   typed here;
+ * - the length is bounded (PROMPT_MAX_INPUT with the NUL); a character
+ *   that does not fit is dropped whole, never cut in the middle. */
+typedef enum LineEvent {
+        LINE_MORE,              /* keep reading */
+        LINE_ENTER,             /* buf holds the line, NUL-terminated */
+        LINE_CANCEL,            /* the line is wiped */
+        LINE_EOF,               /* Ctrl-D; the line is as it was */
+} LineEvent;
+
+typedef struct Line {
+        char *buf;              /* secret_alloc(PROMPT_MAX_INPUT), always NUL-terminated */
+        size_t len;
+        bool after_cr;          /* the last byte was CR: an LF right after it is the same Enter */
+        bool dropping;          /* a character did not fit: its continuation bytes go as well */
+} Line;
+
+/* The length of the UTF-8 sequence that byte b starts: 1 for ASCII, 2 to 4
+ * for a lead byte, 0 for a continuation byte or a byte UTF-8 never uses. */
+static size_t utf8_lead_length(unsigned char b) {
+        if (b < 0x80)
+                return 1;
+        if (b >= 0xc2 && b <= 0xdf)
+                return 2;
+        if (b >= 0xe0 && b <= 0xef)
+                return 3;
+        if (b >= 0xf0 && b <= 0xf4)
+                return 4;
+        return 0;
+}
+
+static bool utf8_is_continuation(unsigned char b) {
+        return (b & 0xc0) == 0x80;
+}
+
+/* How many bytes at the end of s[0..n) make its last character: a complete
+ * UTF-8 sequence, else one byte. */
+static size_t utf8_last_char_length(const char *s, size_t n) {
+        size_t k = 0;
+
+        if (n == 0)
+                return 0;
+        while (k < n && k < 3 && utf8_is_continuation((unsigned char) s[n - 1 - k]))
+                k++;
+        if (k < n && utf8_lead_length((unsigned char) s[n - 1 - k]) == k + 1)
+                return k + 1;
+        return 1;
+}
+
+static void line_clear(Line *l) {
+        explicit_bzero(l->buf, PROMPT_MAX_INPUT);
+        l->len = 0;
+        l->dropping = false;
+}
+
+static LineEvent line_feed(Line *l, unsigned char ch) {
+        bool after_cr = l->after_cr;
+        size_t need, k;
+
+        l->after_cr = ch == '\r';
+        switch (ch) {
+        case '\n':
+        case '\r':
+                if (ch == '\n' && after_cr)    /* a terminal that sends CR LF for Enter */
+                        return LINE_MORE;
+                l->buf[l->len] = 0;
+                l->dropping = false;
+                return LINE_ENTER;
+        case 3:                         /* Ctrl-C */
+        case 27:                        /* ESC */
+                line_clear(l);
+                return LINE_CANCEL;
+        case 4:                         /* Ctrl-D */
+                return LINE_EOF;
+        case 21:                        /* Ctrl-U */
+                line_clear(l);
+                return LINE_MORE;
+        case 8:                         /* Ctrl-H */
+        case 127:                       /* DEL, what the Backspace key sends */
+                k = utf8_last_char_length(l->buf, l->len);
+                l->len -= k;
+                explicit_bzero(l->buf + l->len, k);
+                l->dropping = false;
+                return LINE_MORE;
+        case 0:                         /* NUL */
+        case 17:                        /* Ctrl-Q, VSTART */
+        case 18:                        /* Ctrl-R, VREPRINT */
+        case 19:                        /* Ctrl-S, VSTOP */
+        case 22:                        /* Ctrl-V, VLNEXT */
+        case 23:                        /* Ctrl-W, VWERASE */
+        case 26:                        /* Ctrl-Z, VSUSP */
+        case 28:                        /* Ctrl-\, VQUIT */
+                return LINE_MORE;
+        }
+
+        if (utf8_is_continuation(ch)) {
+                if (l->dropping)
+                        return LINE_MORE;
+                need = 1;               /* room for it was kept with its lead byte, if it had one */
+        } else {
+                need = utf8_lead_length(ch) ?: 1;
+                l->dropping = false;
+        }
+        if (l->len + need >= PROMPT_MAX_INPUT) {        /* bounded: the rest is ignored */
+                l->dropping = true;
+                return LINE_MORE;
+        }
+        l->buf[l->len++] = (char) ch;
+        return LINE_MORE;
+}
+
+/* Reads a line without echo from fd into l (see above); -EINTR when
+ * stop_fd (a signalfd, or -1) becomes readable first, -ECANCELED on
+ * Ctrl-C or ESC, -EPIPE at end of input (or Ctrl-D) on an empty line. */
+static int read_secret_line(int fd, int stop_fd, Line *l) {
         for (;;) {
                 struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
+                unsigned char c;
                 ssize_t k;
-                char c;
+                LineEvent e;
 
                 if (poll(p, 2, -1) < 0) {
                         if (errno == EINTR)
@@ -78,41 +206,26 @@ static int read_secret_line(int fd, int stop_fd, char *buf, size_t size) {
                 if (p[1].revents & POLLIN)
                         return -EINTR;          /* a stop signal */
                 k = read(fd, &c, 1);
-
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
                         return -errno;
                 }
                 if (k == 0)
-                        return n > 0 ? (int) n : -EPIPE;
-                if (c == '\n' || c == '\r')
-                        break;
-                if (c == 3 || c == 27)          /* Ctrl-C, ESC */
+                        return l->len > 0 ? 0 : -EPIPE;
+                e = line_feed(l, c);
+                explicit_bzero(&c, sizeof(c));
+                switch (e) {
+                case LINE_ENTER:
+                        return 0;
+                case LINE_CANCEL:
                         return -ECANCELED;
-                if (c == 4) {                   /* Ctrl-D */
-                        if (n == 0)
-                                return -EPIPE;
+                case LINE_EOF:
+                        return l->len > 0 ? 0 : -EPIPE;
+                case LINE_MORE:
                         break;
                 }
-                if (c == 21) {                  /* Ctrl-U */
-                        explicit_bzero(buf, n);
-                        n = 0;
-                        continue;
-                }
-                if (c == 8 || c == 127) {       /* backspace */
-                        if (n > 0)
-                                buf[--n] = 0;
-                        continue;
-                }
-                if ((unsigned char) c < 32)
-                        continue;
-                if (n + 1 >= size)              /* bounded: ignore overflow */
-                        continue;
-                buf[n++] = c;
         }
-        buf[n] = 0;
-        return (int) n;
 }
 
 int prompt_ask_tty(const char *message, const char *prompt, char **ret) {
@@ -120,6 +233,7 @@ int prompt_ask_tty(const char *message, const char *prompt, char **ret) {
         _cleanup_secret_ char *buf = NULL;
         struct termios old, raw;
         StopSignals stop;
+        Line line;
         bool is_tty;
         int r;
 
@@ -149,7 +263,8 @@ int prompt_ask_tty(const char *message, const char *prompt, char **ret) {
                 dprintf(fd, "%s\n", message);
         dprintf(fd, "%s: ", prompt);
 
-        r = read_secret_line(fd, stop.fd, buf, PROMPT_MAX_INPUT);
+        line = (Line) { .buf = buf };
+        r = read_secret_line(fd, stop.fd, &line);
 
         if (is_tty)
                 (void) tcsetattr(fd, TCSANOW, &old);
@@ -198,10 +313,8 @@ typedef struct Console {
         bool gone;                      /* EOF, hang-up or I/O error: neither read nor written again */
         bool stalled;                   /* output did not drain in time */
         bool add_cr;                    /* the terminal does not turn "\n" into "\r\n" itself */
-        bool after_cr;                  /* the last byte was CR: an LF right after it is the same Enter */
         struct termios saved;
-        char *buf;                      /* the line being typed: secret_alloc(PROMPT_MAX_INPUT) */
-        size_t len;
+        Line line;                      /* the line being typed */
 } Console;
 
 static void console_write(Console *c, const char *s, size_t size) {
@@ -349,11 +462,11 @@ static int console_add(Console *cons, size_t *n, const char *path) {
                 .fd = -1,
                 .rdev = st.st_rdev,
                 .path = strdup(path),
-                .buf = secret_alloc(PROMPT_MAX_INPUT),
+                .line.buf = secret_alloc(PROMPT_MAX_INPUT),
         };
-        if (!c->path || !c->buf) {
+        if (!c->path || !c->line.buf) {
                 free(c->path);
-                secret_free(c->buf);
+                secret_free(c->line.buf);
                 return -ENOMEM;
         }
         if (tcgetattr(fd, &c->saved) == 0) {
@@ -420,46 +533,9 @@ static void console_close(Console *c, const char *farewell) {
                 close(c->fd);
                 c->fd = -1;
         }
-        c->buf = secret_free(c->buf);
-        c->len = 0;
+        c->line.buf = secret_free(c->line.buf);
+        c->line.len = 0;
         c->path = mfree(c->path);
-}
-
-/* Feeds one byte to a console's line editor. Returns 1 when a line is
- * complete, -ECANCELED on cancel, 0 otherwise. */
-static int console_feed(Console *c, char ch) {
-        bool after_cr = c->after_cr;
-
-        c->after_cr = ch == '\r';
-        switch (ch) {
-        case '\n':
-                if (after_cr)           /* a terminal that sends CR LF for Enter */
-                        return 0;
-                c->buf[c->len] = 0;
-                return 1;
-        case '\r':
-                c->buf[c->len] = 0;
-                return 1;
-        case 3:         /* Ctrl-C */
-        case 27:        /* ESC */
-                explicit_bzero(c->buf, PROMPT_MAX_INPUT);
-                c->len = 0;
-                return -ECANCELED;
-        case 21:        /* Ctrl-U */
-                explicit_bzero(c->buf, PROMPT_MAX_INPUT);
-                c->len = 0;
-                return 0;
-        case 8:         /* Ctrl-H */
-        case 127:       /* DEL, what the backspace key sends */
-                if (c->len > 0)
-                        c->buf[--c->len] = 0;
-                return 0;
-        }
-        if ((unsigned char) ch < 32)
-                return 0;
-        if (c->len + 1 < PROMPT_MAX_INPUT)      /* bounded: the rest is ignored */
-                c->buf[c->len++] = ch;
-        return 0;
 }
 
 /* Outcome of one chunk of input on a console. */
@@ -475,22 +551,22 @@ static FeedResult console_input(Console *c, const char *chunk, size_t size, cons
         int r;
 
         for (size_t b = 0; b < size; b++) {
-                r = console_feed(c, chunk[b]);
-                if (r == 0)
+                LineEvent e = line_feed(&c->line, (unsigned char) chunk[b]);
+
+                if (e == LINE_MORE || e == LINE_EOF)    /* Ctrl-D: nothing to do on a console */
                         continue;
-                if (r == -ECANCELED) {
+                if (e == LINE_CANCEL) {
                         console_printf(c, "\n(cancelled)\n");
                         console_prompt(c, o, false);
                         continue;
                 }
                 console_printf(c, "\n");
-                if (c->len == 0) {              /* empty line: ask again */
+                if (c->line.len == 0) {         /* empty line: ask again */
                         console_prompt(c, o, false);
                         continue;
                 }
-                r = check(c->buf, userdata);
-                explicit_bzero(c->buf, PROMPT_MAX_INPUT);
-                c->len = 0;
+                r = check(c->line.buf, userdata);
+                line_clear(&c->line);
                 if (r == 0)
                         return FEED_ACCEPTED;
                 if (r != -EPERM) {

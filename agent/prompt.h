@@ -8,6 +8,8 @@
 
 /* Asks for a secret on the controlling terminal (or stdin when it is a
  * terminal), without echo. message is printed first, then "prompt: ".
+ * Editing as on the consoles (README, "How recovery works"; prompt.c), but
+ * Ctrl-D ends the line (or the input, on an empty line).
  * Returns 0 with *ret a secret buffer (secret_free()); -ECANCELED when the
  * user cancelled (Ctrl-C, ESC); -ENXIO when there is no terminal; -EPIPE
  * on end of input.

@@ -4,7 +4,7 @@
  *   prompt-driver [--console=PATH]... [--ask-password=yes|no|auto]
  *                 [--ask-password-dir=DIR] [--timeout-usec=N] [--max-tries=N]
  *                 [--message=TEXT] [--message-lines=N] [--prompt=TEXT] [--id=TEXT]
- *                 [--active-consoles=FILE] [--dev-dir=DIR] [--debug]
+ *                 [--active-consoles=FILE] [--dev-dir=DIR] [--tty] [--debug]
  *
  * check() accepts exactly $ANSWER and refuses anything else (-EPERM); an
  * input equal to $ABORT makes it fail with -EIO; $CHECK_DELAY_MS makes every
@@ -14,16 +14,20 @@
  * as that many lines (a message too large for a console's output buffer).
  * Without --console, the consoles are the names in --active-consoles (like
  * /sys/class/tty/console/active) in --dev-dir (like /dev).
+ * --tty asks once with prompt_ask_tty() instead (the controlling terminal,
+ * else standard input) and checks the answer the same way.
  *
  * Exit status: 0 accepted, 2 timeout (-ETIME), 3 no more tries (-EDQUOT),
  * 4 every console at end of input (-EPIPE), 5 no console (-ENXIO),
- * 6 check() failed (-EIO from $ABORT), 1 any other error, 64 usage. */
+ * 6 check() failed (-EIO from $ABORT), 7 cancelled (-ECANCELED, --tty),
+ * 1 any other error (with --tty: a wrong answer), 64 usage. */
 #include <getopt.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "log.h"
 #include "prompt.h"
+#include "secret.h"
 
 enum {
         EXIT_ACCEPTED = 0,
@@ -33,6 +37,7 @@ enum {
         EXIT_ALL_GONE = 4,
         EXIT_NO_CONSOLE = 5,
         EXIT_ABORTED = 6,
+        EXIT_CANCELLED = 7,
         EXIT_USAGE = 64,
 };
 
@@ -79,7 +84,7 @@ static int parse_uint64(const char *s, uint64_t *ret) {
 
 int main(int argc, char *argv[]) {
         enum { ARG_CONSOLE = 0x100, ARG_ASK, ARG_ASK_DIR, ARG_TIMEOUT, ARG_TRIES, ARG_MESSAGE, ARG_MESSAGE_LINES,
-               ARG_PROMPT, ARG_ID, ARG_ACTIVE, ARG_DEV_DIR, ARG_DEBUG };
+               ARG_PROMPT, ARG_ID, ARG_ACTIVE, ARG_DEV_DIR, ARG_TTY, ARG_DEBUG };
         static const struct option options[] = {
                 { "console", required_argument, NULL, ARG_CONSOLE },
                 { "ask-password", required_argument, NULL, ARG_ASK },
@@ -92,6 +97,7 @@ int main(int argc, char *argv[]) {
                 { "id", required_argument, NULL, ARG_ID },
                 { "active-consoles", required_argument, NULL, ARG_ACTIVE },
                 { "dev-dir", required_argument, NULL, ARG_DEV_DIR },
+                { "tty", no_argument, NULL, ARG_TTY },
                 { "debug", no_argument, NULL, ARG_DEBUG },
                 {}
         };
@@ -110,6 +116,7 @@ int main(int argc, char *argv[]) {
         };
         _cleanup_free_ char *long_message = NULL;
         uint64_t v, lines = 0;
+        bool tty = false;
         int c, r;
 
         log_set_prefix("prompt-driver");
@@ -156,6 +163,9 @@ int main(int argc, char *argv[]) {
                 case ARG_DEV_DIR:
                         o.dev_dir = optarg;
                         break;
+                case ARG_TTY:
+                        tty = true;
+                        break;
                 case ARG_DEBUG:
                         log_set_max_level(LOG_DEBUG);
                         break;
@@ -180,7 +190,14 @@ int main(int argc, char *argv[]) {
                 o.message = long_message;
         }
 
-        r = prompt_ask_check(&o, check, &d);
+        if (tty) {
+                _cleanup_secret_ char *input = NULL;
+
+                r = prompt_ask_tty(o.message, o.prompt, &input);
+                if (r == 0)
+                        r = check(input, &d);
+        } else
+                r = prompt_ask_check(&o, check, &d);
         if (r < 0)
                 log_error_errno(r, "prompt_ask_check() failed: %m");
         switch (r) {
@@ -196,6 +213,8 @@ int main(int argc, char *argv[]) {
                 return EXIT_NO_CONSOLE;
         case -EIO:
                 return EXIT_ABORTED;
+        case -ECANCELED:
+                return EXIT_CANCELLED;
         default:
                 return EXIT_OTHER;
         }

@@ -22,7 +22,7 @@ WRAPPER = shlex.split(os.environ.get("PROMPT_DRIVER_WRAPPER", ""))
 SLOW = 4 if WRAPPER else 1          # valgrind is slow to start
 
 # prompt-driver's exit codes
-ACCEPTED, OTHER, TIMEOUT, NO_MORE_TRIES, ALL_GONE, NO_CONSOLE, ABORTED = 0, 1, 2, 3, 4, 5, 6
+ACCEPTED, OTHER, TIMEOUT, NO_MORE_TRIES, ALL_GONE, NO_CONSOLE, ABORTED, CANCELLED = 0, 1, 2, 3, 4, 5, 6, 7
 
 PROMPT = b"Recovery key or passphrase: "
 ANSWER = "correct horse battery"
@@ -130,16 +130,21 @@ def send(sock_path, data, uid=0, fds=()):
 
 
 class Driver:
-    def __init__(self, args, answer=ANSWER, env=None, prefix=()):
+    """answer may be bytes (any byte but NUL) as well as a string. stdin
+    defaults to /dev/null; new_session starts the driver without a
+    controlling terminal."""
+
+    def __init__(self, args, answer=ANSWER, env=None, prefix=(), stdin=subprocess.DEVNULL, new_session=False):
         e = dict(os.environ, **(env or {}))
         if answer is not None:
-            e["ANSWER"] = answer
+            e["ANSWER"] = os.fsdecode(answer)
         # Files, not pipes: nobody reads them until the driver is done.
         self.out, self.err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-        self.p = subprocess.Popen([*prefix, *WRAPPER, DRIVER, "--debug", *args], env=e, stdin=subprocess.DEVNULL,
-                                  stdout=self.out, stderr=self.err)
+        self.p = subprocess.Popen([*prefix, *WRAPPER, DRIVER, "--debug", *args], env=e, stdin=stdin,
+                                  stdout=self.out, stderr=self.err, start_new_session=new_session)
         self.pid = self.p.pid
         self.stdout = self.stderr = ""
+        self.stdout_bytes = b""
 
     def running(self):
         return self.p.poll() is None
@@ -158,7 +163,8 @@ class Driver:
         self.p.wait()
         self.out.seek(0)
         self.err.seek(0)
-        self.stdout, self.stderr = self.out.read().decode(errors="replace"), self.err.read().decode(errors="replace")
+        self.stdout_bytes = self.out.read()
+        self.stdout, self.stderr = self.stdout_bytes.decode(errors="replace"), self.err.read().decode(errors="replace")
         for c in consoles:
             c.read(0.1)
         if self.p.returncode == 99 and WRAPPER:

@@ -8,7 +8,9 @@ console or all; timeout, tries, no console and check() failure exit codes;
 a stop signal restores the consoles before it takes effect; the answer
 appears in no log. A console that is not a terminal (a FIFO, a regular
 file, /dev/null, a directory) is skipped with a warning, untouched; a
-symbolic link to a terminal is followed."""
+symbolic link to a terminal is followed. UTF-8-aware Backspace; TAB and the
+other bytes cryptsetup keeps in a typed passphrase are kept; the tty prompt
+(prompt_ask_tty) edits the same way."""
 import os
 import select
 import signal
@@ -18,8 +20,8 @@ import termios
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from promptlib import (ABORTED, ACCEPTED, ALL_GONE, ANSWER, NO_CONSOLE, NO_MORE_TRIES, PROMPT, SLOW, TIMEOUT,
-                       Console, Driver, check, result)
+from promptlib import (ABORTED, ACCEPTED, ALL_GONE, ANSWER, CANCELLED, NO_CONSOLE, NO_MORE_TRIES, PROMPT, SLOW,
+                       TIMEOUT, Console, Driver, check, result)
 
 
 def args_for(*consoles):
@@ -333,6 +335,92 @@ def test_not_a_terminal():
     os.rmdir(t)
 
 
+def test_utf8_backspace():
+    """Backspace removes a whole character, not one byte of its UTF-8 sequence."""
+    answer = "pässwörd €𝄞"
+    a = Console()
+    d = Driver(args_for(a), answer=answer)
+    a.wait_for(PROMPT)
+    # 2-, 3- and 4-byte sequences, erased with DEL and with ^H.
+    a.type("pää\x7fsswöö\x7frd €€\x08𝄞𝄞\x7f\r")
+    rc = d.finish([a])
+    check(rc == ACCEPTED and d.stdout == f"accepted: {answer}\n",
+          f"Backspace over ä, ö, €, 𝄞 removes each whole (rc {rc}, {d.stdout!r})")
+    a.close()
+
+    # Not UTF-8 (a Latin-1 terminal): one byte per Backspace; a stray lead byte is one too.
+    a = Console()
+    d = Driver(args_for(a), answer=b"caf\xe9")
+    a.wait_for(PROMPT)
+    a.type(b"caf\xe9\xe9\x7f\xc3\x7f\r")
+    rc = d.finish([a])
+    check(rc == ACCEPTED and d.stdout_bytes == b"accepted: caf\xe9\n",
+          f"non-UTF-8 bytes are erased one at a time (rc {rc}, {d.stdout_bytes!r})")
+    a.close()
+
+    # The bound keeps characters whole: one that does not fit is dropped, not cut.
+    a = Console()
+    d = Driver(args_for(a), answer="k" * 1022)
+    a.wait_for(PROMPT)
+    a.type("k" * 1022 + "ä€\r")
+    rc = d.finish([a])
+    check(rc == ACCEPTED and d.stdout == "accepted: " + "k" * 1022 + "\n",
+          f"a character past the bound is dropped whole (rc {rc}, {d.stdout[-12:]!r})")
+    a.close()
+
+
+# What a terminal's line discipline consumes with the kernel's default settings
+# (cryptsetup reads a canonical-mode line, so these never reach a passphrase):
+# NUL, ^Q ^S (flow control), ^R (reprint), ^V (literal next), ^W (word erase),
+# ^Z (suspend), ^\ (quit).
+CONSUMED = "\x00\x11\x13\x12\x16\x17\x1a\x1c"
+# Everything else cryptsetup keeps, TAB included.
+KEPT = "\t\x01\x02\x05\x06\x07\x0b\x0c\x0e\x0f\x10\x14\x18\x19\x1d\x1e\x1f"
+
+
+def test_tab_and_control_bytes():
+    answer = "tab\there" + KEPT + " ~é"
+    a = Console()
+    d = Driver(args_for(a), answer=answer)
+    a.wait_for(PROMPT)
+    a.type("tab\t" + CONSUMED + "here" + KEPT + " ~é\r")
+    rc = d.finish([a])
+    check(rc == ACCEPTED and d.stdout_bytes == b"accepted: " + answer.encode() + b"\n",
+          f"TAB and the other bytes cryptsetup keeps are kept as typed, the consumed ones dropped "
+          f"(rc {rc}, {d.stdout_bytes!r})")
+    check(answer not in d.stderr, "the answer is not logged")
+    a.close()
+
+    # A TAB on its own is an answer too (not an empty line).
+    a = Console()
+    d = Driver(args_for(a), answer="\t")
+    a.wait_for(PROMPT)
+    a.type("\t\r")
+    rc = d.finish([a])
+    check(rc == ACCEPTED and d.stdout == "accepted: \t\n", f"a lone TAB is checked (rc {rc}, {d.stdout!r})")
+    a.close()
+
+
+def test_tty_prompt():
+    """prompt_ask_tty() (unlockctl's prompts) edits the same way."""
+    answer = "tab\tpäss"
+    for typed, rc_want, out_want, what in (
+            ("tab\tpää\x7f\x11ss\r", ACCEPTED, f"accepted: {answer}\n", "TAB kept, Backspace over ä, ^Q dropped"),
+            ("tab\tpäss\n", ACCEPTED, f"accepted: {answer}\n", "LF is Enter"),
+            ("garbage\x15tab\tpäss\x04", ACCEPTED, f"accepted: {answer}\n", "Ctrl-U clears, Ctrl-D ends the line"),
+            ("half\x1b", CANCELLED, "", "ESC cancels"),
+            ("half\x03", CANCELLED, "", "Ctrl-C cancels")):
+        a = Console()
+        d = Driver(["--tty"], answer=answer, stdin=a.slave, new_session=True)
+        a.wait_for(PROMPT)
+        check(not (termios.tcgetattr(a.slave)[3] & termios.ECHO), f"tty prompt, {what}: echo is off while asking")
+        a.type(typed)
+        rc = d.finish([a])
+        check(rc == rc_want and d.stdout == out_want, f"tty prompt: {what} (rc {rc}, {d.stdout!r})")
+        check(restored(a), f"tty prompt, {what}: the terminal is restored")
+        a.close()
+
+
 def test_check_fails():
     a, b = Console(), Console()
     d = Driver(args_for(a, b), env={"ABORT": "make it fail"})
@@ -373,7 +461,7 @@ def main():
         return 77
     for t in (test_first_answer_wins, test_wrong_then_right, test_editing, test_cancel, test_empty_line_and_bound,
               test_duplicate_console, test_stalled_console, test_eof_one_console, test_timeout, test_max_tries, test_no_console,
-              test_not_a_terminal,
+              test_not_a_terminal, test_utf8_backspace, test_tab_and_control_bytes, test_tty_prompt,
               test_check_fails, test_stop_signal):
         print(f"# {t.__name__}", flush=True)
         t()

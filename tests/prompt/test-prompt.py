@@ -4,7 +4,9 @@
 real LUKS2 image that has no TPM2 token (so unlockd goes straight to the
 prompt): first answer wins and the other consoles are withdrawn and
 restored; wrong then right; editing keys; cancel; EOF on one console;
-timeout and max-tries exit codes; every recovery key form; state.json."""
+timeout and max-tries exit codes; every recovery key form; a passphrase
+with a TAB and non-ASCII characters, typed with a Backspace over one of
+them, opens its keyslot; state.json."""
 import json
 import os
 import select
@@ -18,6 +20,8 @@ import time
 BUILD = os.environ.get("UNLOCKD_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 UNLOCKD = os.path.join(BUILD, "agent/unlockd")
 PASSPHRASE = "prompt test pass"
+# Typed at a terminal, cryptsetup keeps TAB in a passphrase: so must unlockd.
+TAB_PASSPHRASE = "tab\tpässwörd €"
 T = tempfile.mkdtemp(prefix="unlockd-prompt.")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -50,6 +54,12 @@ def image_with_keys():
     with open(tok, "w") as f:
         f.write('{"type":"systemd-recovery","keyslots":["1"]}')
     sh("cryptsetup", "token", "import", "--json-file", tok, img)
+    # Keyslot 3: a passphrase with a TAB and multi-byte characters.
+    kf = os.path.join(T, "tab")
+    with open(kf, "wb") as f:
+        f.write(TAB_PASSPHRASE.encode())
+    sh("cryptsetup", "luksAddKey", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+       "--key-file", pf, img, kf)
     # secboot form of f0 f1 … ff: little-endian uint16 groups.
     sb = "-".join(f"{(0xF0 + 2 * g) | ((0xF1 + 2 * g) << 8):05d}" for g in range(8))
     return img, rk, sb
@@ -127,6 +137,20 @@ def test_editing(img):
     check(finish(p, [a]) == 0, "backspace and Ctrl-U edit the line")
 
 
+def test_tab_passphrase(img):
+    a = Console()
+    p, state = run_unlockd(img, [a], "--tries=1")
+    a.wait_for(PROMPT)
+    # "ö" typed twice and erased once: Backspace takes the whole character.
+    typed = TAB_PASSPHRASE.replace("ö", "öö\x7f")
+    a.type(typed + "\r")
+    rc = finish(p, [a])
+    check(rc == 0, f"a passphrase with a TAB, typed with a Backspace over a multi-byte character, opens (rc {rc})")
+    if rc == 0:
+        s = state_of(state)
+        check(s["method"] == "passphrase" and s["keyslot"] == 3, f"state.json: passphrase, keyslot 3 ({s})")
+
+
 def test_cancel(img):
     for key, name in ((b"\x03", "Ctrl-C"), (b"\x1b", "ESC")):
         a = Console()
@@ -195,7 +219,8 @@ def main():
             return 77
     img, rk, sb = image_with_keys()
     for t in (lambda: test_two_consoles(img, rk), lambda: test_wrong_then_right(img),
-              lambda: test_editing(img), lambda: test_cancel(img), lambda: test_eof_one_console(img),
+              lambda: test_editing(img), lambda: test_tab_passphrase(img), lambda: test_cancel(img),
+              lambda: test_eof_one_console(img),
               lambda: test_timeout_and_tries(img), lambda: test_key_forms(img, rk, sb)):
         t()
     shutil.rmtree(T, ignore_errors=True)
