@@ -11,6 +11,7 @@
 #include "ownership.h"
 #include "pcr.h"
 #include "recovery-key.h"
+#include "strutil.h"
 #include "secret.h"
 #include "token.h"
 #include "tpm2.h"
@@ -177,6 +178,75 @@ static int wipe_keyslot(struct crypt_device *cd, int keyslot) {
         return 0;
 }
 
+/* Whether a TPM2 keyslot holds only a TPM secret, as far as unlockd can
+ * prove it: a valid proof of ownership, or its token unseals now and the
+ * secret opens it (then the proof is recorded). */
+static bool tpm2_keyslot_proven(struct crypt_device *cd, const LuksVolumeKey *vk, Tpm2Context *tpm, int keyslot) {
+        _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
+        _cleanup_(secret_freep) void *s = NULL;
+        _cleanup_secret_ char *b64 = NULL;
+        const char *json;
+        size_t n;
+        int token, r;
+
+        if (ownership_proven(cd, vk, keyslot) > 0)
+                return true;
+        token = luks_keyslot_token(cd, keyslot, TOKEN_TYPE_TPM2, &json);
+        if (!tpm || token < 0 || tpm2_token_parse(json, &t, NULL) < 0 || t->pin || t->unsupported)
+                return false;
+        if (tpm2_unseal(tpm, t, NULL, &s, &n) < 0)
+                return false;
+        r = base64_encode(s, n, true, &b64);
+        if (r < 0 || luks_check_passphrase(cd, keyslot, b64, (size_t) r) != keyslot)
+                return false;
+        (void) ownership_adopt_token(cd, vk, token, keyslot);
+        return true;
+}
+
+/* Resolves --wipe-slot=. A number is the admin's own choice. A kind is
+ * resolved against the header, which anyone may have written: "password"
+ * and "recovery" select by token type (a forged token only hides a
+ * keyslot from them, and the guard counts what is left), "tpm2" only the
+ * TPM2 keyslots unlockd can prove hold nothing but a TPM secret. */
+static int resolve_wipe(struct crypt_device *cd, const char *device, const LuksVolumeKey *vk, Tpm2Context *tpm,
+                        const char *spec, uint32_t *ret) {
+        _cleanup_free_ char *copy = strdup(spec);
+        uint32_t m = 0;
+        char *save = NULL;
+
+        if (!copy)
+                return log_oom();
+        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                if (streq(w, "all") || streq(w, "password") || streq(w, "recovery") || streq(w, "tpm2")) {
+                        for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++) {
+                                KeyslotKind k = keyslot_kind(cd, s);
+
+                                if (k == KEYSLOT_UNUSED)
+                                        continue;
+                                if (streq(w, "all") || (streq(w, "password") && k == KEYSLOT_PASSPHRASE) ||
+                                    (streq(w, "recovery") && k == KEYSLOT_RECOVERY))
+                                        m |= 1u << s;
+                                else if (streq(w, "tpm2") && k == KEYSLOT_TPM2) {
+                                        if (tpm2_keyslot_proven(cd, vk, tpm, s))
+                                                m |= 1u << s;
+                                        else
+                                                log_notice("Keyslot %d of %s has a TPM2 token, but unlockd cannot prove it holds "
+                                                           "only a TPM secret (the header may say otherwise than it is): not "
+                                                           "wiped. If you are sure, wipe it by number: --wipe-slot=%d.",
+                                                           s, device, s);
+                                }
+                        }
+                        continue;
+                }
+                unsigned n;
+                if (parse_unsigned(w, LUKS2_KEYSLOTS_MAX - 1, &n) < 0)
+                        return log_error_errno(EINVAL, "Invalid --wipe-slot= entry: %s", w);
+                m |= 1u << n;
+        }
+        *ret = m;
+        return 0;
+}
+
 typedef struct EnrollState {
         struct crypt_device *cd;
         const char *device;
@@ -189,6 +259,7 @@ typedef struct EnrollState {
         int current_token;              /* a TPM2 token like the one asked for, still valid: kept */
         int stale_token;                /* one like it whose policy the PCRs no longer satisfy: replaced */
         uint32_t keep;                  /* keyslots this command keeps or creates: never wiped */
+        uint32_t wipe;                  /* keyslots to remove after enrolling */
 } EnrollState;
 
 static int enroll_tpm2(EnrollState *e) {
@@ -247,7 +318,7 @@ static void replace_stale(EnrollState *e) {
                 return;
         if (luks_token_get(e->cd, e->stale_token, TOKEN_TYPE_TPM2, NULL, &keyslot) < 0 || keyslot < 0)
                 return;
-        if (e->o->wipe_slots & (1u << keyslot))
+        if (e->wipe & (1u << keyslot))
                 return; /* the wipe below takes it */
         r = ownership_may_remove(e->cd, &e->vk, keyslot, e->vk.keyslot, &why);
         if (r < 0) {
@@ -358,11 +429,24 @@ int enroll(struct crypt_device *cd, const char *device, const char *pass, size_t
                 }
         }
 
+        if (o->wipe) {
+                if (!e.tpm) {
+                        r = tpm2_context_new(o->tcti, &e.tpm);
+                        if (r < 0)
+                                log_debug_errno(r, "No TPM to check TPM2 keyslots with: %m");
+                }
+                r = resolve_wipe(cd, device, &e.vk, e.tpm, o->wipe, &e.wipe);
+                if (r < 0)
+                        goto finish;
+        }
+
         /* Check the wipe first: a TPM change must never mean data loss.
          * What counts is what a person can type after the whole command:
          * passphrase and recovery keyslots, never TPM or pending ones. */
-        typeable = keyslots_typeable(cd) & ~(o->wipe_slots & ~e.keep);
-        if (typeable == 0 && !o->recovery_key && !o->force) {
+        /* The keyslot the given passphrase opened is one a person can use,
+         * whatever tokens the header names for it. */
+        typeable = (keyslots_typeable(cd) | (e.vk.keyslot >= 0 ? 1u << e.vk.keyslot : 0)) & ~(e.wipe & ~e.keep);
+        if ((e.wipe & ~e.keep) != 0 && typeable == 0 && !o->recovery_key && !o->force) {
                 r = log_error_errno(EPERM, "Refusing to leave %s with no passphrase or recovery key: "
                                     "a TPM or firmware change would make it unopenable. Use --force to do it anyway.",
                                     device);
@@ -387,11 +471,10 @@ int enroll(struct crypt_device *cd, const char *device, const char *pass, size_t
         }
 
         for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++) {
-                if (!(o->wipe_slots & (1u << s)) || !luks_keyslot_active(cd, s))
+                if (!(e.wipe & (1u << s)) || !luks_keyslot_active(cd, s))
                         continue;
                 if (e.keep & (1u << s)) {
-                        log_notice("Keyslot %d is not wiped: this command %s it.", s,
-                                   e.current_token >= 0 ? "keeps" : "created");
+                        log_notice("Keyslot %d is not wiped: this command keeps it or just created it.", s);
                         continue;
                 }
                 r = wipe_keyslot(cd, s);

@@ -15,7 +15,7 @@ typedef struct EnrollOptions {
         const char *tcti;
         bool recovery_key;
         const char *escrow_pubkey;      /* PEM file, or NULL */
-        uint32_t wipe_slots;            /* keyslots to remove after enrolling */
+        const char *wipe;               /* --wipe-slot=: numbers, password, recovery, tpm2, all; NULL: none */
         bool force;                     /* allow leaving no passphrase/recovery keyslot */
 } EnrollOptions;
 

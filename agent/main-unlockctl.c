@@ -241,50 +241,6 @@ static int get_new_pin(char **ret) {
         return -EPERM;
 }
 
-/* Resolves --wipe-slot= against the volume's keyslots and tokens. */
-static int parse_wipe(struct crypt_device *cd, const char *spec, uint32_t *ret) {
-        _cleanup_free_ char *copy = strdup(spec);
-        uint32_t m = 0;
-        char *save = NULL;
-
-        if (!copy)
-                return log_oom();
-        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
-                bool all = streq(w, "all");
-                bool known = all;
-
-                for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++) {
-                        const char *json = NULL;
-                        _cleanup_free_ char *type = NULL;
-                        int tok, slot;
-
-                        if (!luks_keyslot_active(cd, s))
-                                continue;
-                        tok = luks_keyslot_token(cd, s, NULL, &json);
-                        if (tok >= 0 && token_get_type_and_keyslot(json, &type, &slot) < 0)
-                                type = NULL;
-                        if (all ||
-                            (streq(w, "password") && tok < 0) ||
-                            (streq(w, "recovery") && type && streq(type, TOKEN_TYPE_RECOVERY)) ||
-                            (streq(w, "tpm2") && type && streq(type, TOKEN_TYPE_TPM2)))
-                                m |= 1u << s;
-                }
-                known = known || streq(w, "password") || streq(w, "recovery") || streq(w, "tpm2");
-                if (!known) {
-                        char *end;
-                        long s;
-
-                        errno = 0;
-                        s = strtol(w, &end, 10);
-                        if (errno || *end || end == w || s < 0 || s >= LUKS2_KEYSLOTS_MAX)
-                                return log_error_errno(EINVAL, "Invalid --wipe-slot= entry: %s", w);
-                        m |= 1u << s;
-                }
-        }
-        *ret = m;
-        return 0;
-}
-
 static int verb_enroll(int argc, char *argv[]) {
         _cleanup_luks_ struct crypt_device *cd = NULL;
         _cleanup_secret_ char *pass = NULL, *pin = NULL;
@@ -304,11 +260,7 @@ static int verb_enroll(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Cannot read the LUKS2 header of %s: %m", device);
 
-        if (arg_wipe) {
-                r = parse_wipe(cd, arg_wipe, &arg_enroll.wipe_slots);
-                if (r < 0)
-                        return r;
-        }
+        arg_enroll.wipe = arg_wipe;
         if (arg_pin && arg_enroll.tpm2) {
                 r = get_new_pin(&pin);
                 if (r < 0)
@@ -427,38 +379,6 @@ static int verb_reseal(int argc, char *argv[]) {
         return r > 0 ? -EIO : 0;
 }
 
-static void print_status_text(json_object *state, json_object *vols) {
-        for (size_t i = 0; i < json_object_array_length(vols); i++) {
-                json_object *v = json_object_array_get_idx(vols, i), *x, *toks, *boot;
-                printf("%s (%s)\n", json_object_get_string(json_object_object_get(v, "device")),
-                       json_object_get_string(json_object_object_get(v, "uuid")));
-                if (json_object_object_get_ex(v, "this-boot", &boot) && boot) {
-                        json_object *m = json_object_object_get(boot, "method"), *ks = json_object_object_get(boot, "keyslot");
-                        printf("  this boot: opened by %s%s%s\n", json_object_get_string(m),
-                               ks ? ", keyslot " : "", ks ? json_object_get_string(ks) : "");
-                }
-                toks = json_object_object_get(v, "tokens");
-                for (size_t k = 0; toks && k < json_object_array_length(toks); k++) {
-                        json_object *t = json_object_array_get_idx(toks, k);
-                        printf("  token %s: %s, keyslot %s", json_object_get_string(json_object_object_get(t, "token")),
-                               json_object_get_string(json_object_object_get(t, "type")),
-                               json_object_get_string(json_object_object_get(t, "keyslot")));
-                        if (json_object_object_get_ex(t, "pcrs", &x))
-                                printf(", PCRs %s (%s)", json_object_get_string(x),
-                                       json_object_get_string(json_object_object_get(t, "pcr-bank")));
-                        if (json_object_object_get_ex(t, "policy-satisfied", &x))
-                                printf(", current PCRs %s", !x ? "unknown (no TPM)" :
-                                       json_object_get_boolean(x) ? "satisfy the policy" : "do NOT satisfy the policy");
-                        printf("\n");
-                }
-                if (json_object_object_get_ex(v, "job", &x) && x)
-                        printf("  re-seal job pending: %s\n", json_object_get_string(x));
-                if (json_object_object_get_ex(v, "orphaned-keyslots", &x) && json_object_array_length(x) > 0)
-                        printf("  orphaned re-seal keyslots: %s\n", json_object_get_string(x));
-        }
-        (void) state;
-}
-
 static int verb_status(int argc, char *argv[]) {
         _cleanup_(tpm2_context_freep) Tpm2Context *tpm = NULL;
         _cleanup_free_ char *state_path = NULL, *state_text = NULL;
@@ -469,8 +389,8 @@ static int verb_status(int argc, char *argv[]) {
 
         if (asprintf(&state_path, "%s/state.json", arg_state_dir) < 0)
                 return log_oom();
-        if (read_file_bounded(state_path, 1024 * 1024, &state_text, NULL) >= 0)
-                state = json_tokener_parse(state_text);
+        if (read_file_regular(state_path, 1024 * 1024, &state_text, NULL) >= 0)
+                state = json_parse_strict(state_text, 1024 * 1024);
         if (state)
                 (void) json_object_object_get_ex(state, "volumes", &sv);
 
@@ -523,7 +443,7 @@ static int verb_status(int argc, char *argv[]) {
         if (arg_json)
                 printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         else
-                print_status_text(state, vols);
+                status_print_text(stdout, vols);
 
         json_object_put(out);
         json_object_put(state);
@@ -552,6 +472,7 @@ static int run(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r;
+        luks_setup();
         if (optind >= argc) {
                 help();
                 return -EINVAL;

@@ -142,7 +142,8 @@ int ownership_may_remove(struct crypt_device *cd, const LuksVolumeKey *vk, int k
                 why = "it is the keyslot that opened the volume this boot";
         else if (luks_keyslot_token(cd, keyslot, TOKEN_TYPE_RECOVERY, NULL) >= 0)
                 why = "it has a recovery key token";
-        else if ((keyslots_typeable(cd) & ~(1u << keyslot)) == 0)
+        else if (((keyslots_typeable(cd) | (opened_keyslot >= 0 && luks_keyslot_active(cd, opened_keyslot) ?
+                                             1u << opened_keyslot : 0)) & ~(1u << keyslot)) == 0)
                 why = "no keyslot a person can type would be left";
         else {
                 r = vk ? ownership_proven(cd, vk, keyslot) : 0;

@@ -49,9 +49,10 @@ int ownership_proof(struct crypt_device *cd, const LuksVolumeKey *vk, int keyslo
 int ownership_proven(struct crypt_device *cd, const LuksVolumeKey *vk, int keyslot);
 
 /* The ownership rule. Returns 0 when unlockd may remove keyslot now:
- * proven its own, not the keyslot that opened the volume this boot
- * (opened_keyslot, -1 if none), no systemd-recovery token, and a keyslot a
- * person can type remains. Otherwise -EPERM with *ret_why (optional) a
+ * proven its own, not the keyslot a typed credential opened the volume with
+ * this boot (opened_keyslot, -1 if none), no systemd-recovery token, and a keyslot a
+ * person can type remains (by the header, or opened_keyslot: what opened the
+ * volume with a typed credential is typeable, whatever the header says). Otherwise -EPERM with *ret_why (optional) a
  * sentence, or another negative errno. */
 int ownership_may_remove(struct crypt_device *cd, const LuksVolumeKey *vk, int keyslot, int opened_keyslot,
                          const char **ret_why);

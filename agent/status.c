@@ -6,6 +6,7 @@
 #include "encoding.h"
 #include "keyring.h"
 #include "log.h"
+#include "ownership.h"
 #include "pcr.h"
 #include "reseal.h"
 #include "secret.h"
@@ -48,6 +49,7 @@ json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Cont
         json_object *keyslots = json_object_new_array(), *orphans = json_object_new_array();
         const char *uuid = luks_uuid(cd);
         _cleanup_free_ char *job = NULL;
+        uint32_t orphan_mask = 0;
 
         if (!o || !tokens || !keyslots || !orphans) {
                 json_object_put(o);
@@ -59,22 +61,19 @@ json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Cont
         json_object_object_add(o, "device", json_object_new_string(device));
         json_object_object_add(o, "uuid", json_object_new_string(uuid ?: ""));
 
-        for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++)
-                if (luks_keyslot_active(cd, s)) {
-                        json_object *k = json_object_new_object();
-                        const char *tj = NULL;
-                        _cleanup_free_ char *type = NULL;
-                        int slot, tok = luks_keyslot_token(cd, s, NULL, &tj);
-                        const char *kind = "passphrase";
+        for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++) {
+                KeyslotKind kind = keyslot_kind(cd, s);
+                json_object *k;
 
-                        if (tok >= 0 && token_get_type_and_keyslot(tj, &type, &slot) >= 0)
-                                kind = streq(type, TOKEN_TYPE_TPM2) ? "tpm2" :
-                                       streq(type, TOKEN_TYPE_RECOVERY) ? "recovery-key" :
-                                       streq(type, TOKEN_TYPE_PENDING) ? "pending-reseal" : type;
-                        json_object_object_add(k, "keyslot", json_object_new_int(s));
-                        json_object_object_add(k, "kind", json_object_new_string(kind));
-                        json_object_array_add(keyslots, k);
-                }
+                if (kind == KEYSLOT_UNUSED)
+                        continue;
+                k = json_object_new_object();
+                if (!k)
+                        break;
+                json_object_object_add(k, "keyslot", json_object_new_int(s));
+                json_object_object_add(k, "kind", json_object_new_string(keyslot_kind_to_string(kind)));
+                json_object_array_add(keyslots, k);
+        }
         json_object_object_add(o, "keyslots", keyslots);
 
         for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
@@ -85,12 +84,20 @@ json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Cont
                 uint32_t changed = 0;
                 int slot, r;
 
-                if (!json || token_get_type_and_keyslot(json, &type, &slot) < 0)
+                if (!json)
                         continue;
                 j = json_object_new_object();
                 if (!j)
                         break;
                 json_object_object_add(j, "token", json_object_new_int(i));
+                if (token_get_type_and_keyslot(json, &type, &slot) < 0) {
+                        /* Listed all the same: it takes a token slot. */
+                        json_object_object_add(j, "type", NULL);
+                        json_object_object_add(j, "keyslot", NULL);
+                        json_object_object_add(j, "error", json_object_new_string("malformed JSON"));
+                        json_object_array_add(tokens, j);
+                        continue;
+                }
                 json_object_object_add(j, "type", json_object_new_string(type));
                 json_object_object_add(j, "keyslot", slot >= 0 ? json_object_new_int(slot) : NULL);
                 if (streq(type, TOKEN_TYPE_TPM2)) {
@@ -104,6 +111,7 @@ json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Cont
                                 json_object_object_add(j, "pin", json_object_new_boolean(t->pin));
                                 json_object_object_add(j, "srk", json_object_new_boolean(!!t->srk));
                                 json_object_object_add(j, "generation", json_object_new_int64((int64_t) t->generation));
+                                json_object_object_add(j, "proof", json_object_new_boolean(t->has_proof));
                                 if (t->unsupported)
                                         json_object_object_add(j, "unsupported", json_object_new_string(t->unsupported));
                                 r = policy_satisfied(tpm, t, &changed);
@@ -126,16 +134,95 @@ json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Cont
 
                 secret_free(s);
                 json_object_object_add(o, "job", job_exists ? json_object_new_string(job) : NULL);
+                /* One entry per keyslot, however many markers name it. */
                 for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
-                        _cleanup_free_ char *type = NULL;
-                        const char *json = luks_token_json(cd, i);
-                        int slot;
+                        PendingToken p;
+                        const char *json;
 
-                        if (json && token_get_type_and_keyslot(json, &type, &slot) >= 0 &&
-                            streq(type, TOKEN_TYPE_PENDING) && !(job_exists && key_exists))
-                                json_object_array_add(orphans, json_object_new_int(slot));
+                        if (job_exists && key_exists)
+                                break;
+                        if (luks_token_get(cd, i, TOKEN_TYPE_PENDING, &json, NULL) >= 0 &&
+                            pending_token_parse(json, &p, NULL) >= 0 && luks_keyslot_active(cd, p.keyslot) &&
+                            !(orphan_mask & (1u << p.keyslot)))
+                                orphan_mask |= 1u << p.keyslot;
                 }
+                for (int k = 0; k < LUKS2_KEYSLOTS_MAX; k++)
+                        if (orphan_mask & (1u << k))
+                                json_object_array_add(orphans, json_object_new_int(k));
         }
         json_object_object_add(o, "orphaned-keyslots", orphans);
         return o;
+}
+
+/* Text from the header or a state file, made safe for a terminal. */
+static void put(FILE *f, const char *s) {
+        _cleanup_free_ char *e = cescape(s ?: "");
+        fputs(e ?: "?", f);
+}
+
+static const char *str(json_object *o, const char *key) {
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : NULL;
+}
+
+void status_print_text(FILE *f, json_object *vols) {
+        for (size_t i = 0; i < json_object_array_length(vols); i++) {
+                json_object *v = json_object_array_get_idx(vols, i), *x, *toks, *boot;
+                const char *dev = str(v, "device");
+
+                put(f, dev);
+                fputs(" (", f);
+                put(f, str(v, "uuid"));
+                fputs(")\n", f);
+                if (json_object_object_get_ex(v, "this-boot", &boot) && boot) {
+                        fputs("  this boot: opened by ", f);
+                        put(f, str(boot, "method"));
+                        if (str(boot, "keyslot")) {
+                                fputs(", keyslot ", f);
+                                put(f, str(boot, "keyslot"));
+                        }
+                        fputs("\n", f);
+                }
+                toks = json_object_object_get(v, "tokens");
+                for (size_t k = 0; toks && k < json_object_array_length(toks); k++) {
+                        json_object *t = json_object_array_get_idx(toks, k);
+
+                        fputs("  token ", f);
+                        put(f, str(t, "token"));
+                        fputs(": ", f);
+                        put(f, str(t, "type") ?: "(malformed)");
+                        fputs(", keyslot ", f);
+                        put(f, str(t, "keyslot") ?: "none");
+                        if (json_object_object_get_ex(t, "pcrs", &x)) {
+                                fputs(", PCRs ", f);
+                                put(f, json_object_get_string(x));
+                                fputs(" (", f);
+                                put(f, str(t, "pcr-bank"));
+                                fputs(")", f);
+                        }
+                        if (json_object_object_get_ex(t, "policy-satisfied", &x))
+                                fprintf(f, ", current PCRs %s", !x ? "unknown (no TPM)" :
+                                        json_object_get_boolean(x) ? "satisfy the policy" : "do NOT satisfy the policy");
+                        if (str(t, "error")) {
+                                fputs(", ", f);
+                                put(f, str(t, "error"));
+                        }
+                        fputs("\n", f);
+                }
+                if (json_object_object_get_ex(v, "job", &x) && x) {
+                        fputs("  re-seal job pending: ", f);
+                        put(f, json_object_get_string(x));
+                        fputs("\n", f);
+                }
+                if (json_object_object_get_ex(v, "orphaned-keyslots", &x) && x)
+                        for (size_t k = 0; k < json_object_array_length(x); k++) {
+                                int slot = json_object_get_int(json_object_array_get_idx(x, k));
+
+                                fprintf(f, "  keyslot %d is marked as a pending re-seal keyslot with no job: unlockd removes it at "
+                                        "the next boot that proves it is its own; if you are sure it holds no passphrase, "
+                                        "remove it by hand: cryptsetup luksKillSlot ", slot);
+                                put(f, dev);
+                                fprintf(f, " %d\n", slot);
+                        }
+        }
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdio.h>
 
 #include "luks.h"
 #include "tpm2.h"
@@ -10,3 +11,7 @@
  * the current PCRs satisfy each policy, recovery and pending keyslots, and
  * orphans. tpm may be NULL (no TPM). Returns a JSON object (see README). */
 json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Context *tpm, const char *state_dir);
+
+/* The text form of `unlockctl status` for the array of volume_status()
+ * objects; every string from a header or a state file is escaped. */
+void status_print_text(FILE *f, json_object *vols);

@@ -50,3 +50,23 @@ json_object *json_pcr_array(uint32_t mask) {
                         json_object_array_add(a, json_object_new_int((int) i));
         return a;
 }
+
+char *cescape(const char *s) {
+        size_t n = strlen(s);
+        char *out = malloc(n * 4 + 1), *p = out;
+
+        if (!out)
+                return NULL;
+        for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+                if (*c == '\\') {
+                        *p++ = '\\';
+                        *p++ = '\\';
+                } else if (*c < 0x20 || *c == 0x7f) {
+                        sprintf(p, "\\x%02x", *c);
+                        p += 4;
+                } else
+                        *p++ = (char) *c;
+        }
+        *p = 0;
+        return out;
+}

@@ -19,3 +19,7 @@ int parse_unsigned(const char *s, unsigned max, unsigned *ret);
 
 /* A JSON array of the PCR indexes set in mask, ascending. */
 json_object *json_pcr_array(uint32_t mask);
+
+/* A copy of s for a terminal: control characters (ESC among them) as \xNN,
+ * backslashes doubled; other bytes (UTF-8) kept. malloc()ed, NULL on OOM. */
+char *cescape(const char *s);

@@ -394,7 +394,11 @@ static void clean_orphans(Unlocker *u, struct crypt_device *cd, Volume *v) {
                 if (luks_token_get(cd, i, TOKEN_TYPE_PENDING, NULL, NULL) >= 0) {
                         if (unlock_volume_key(cd, v, &vk) < 0)
                                 vk = NULL;
-                        (void) reseal_clean_orphans(cd, vk, v->keyslot, u->opts.state_dir);
+                        /* A keyslot the TPM opened has its TPM2 token: a
+                         * marker on it goes alone. Only a typed
+                         * credential's keyslot counts as typeable. */
+                        (void) reseal_clean_orphans(cd, vk, v->method == UNLOCK_METHOD_TPM2 ? -1 : v->keyslot,
+                                                    u->opts.state_dir);
                         return;
                 }
 }
