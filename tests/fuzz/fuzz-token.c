@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Token JSON from the LUKS2 header: parse, and format what parsed. */
+/* Token JSON from the LUKS2 header (systemd-tpm2 tokens, unlockd-pending
+ * markers): parse, and format what parsed. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
         }
         (void) token_get_type_and_keyslot(s, &type, &slot);
+        {
+                PendingToken p;
+                char *pj = NULL;
+                /* A marker formats back to one that parses the same. */
+                if (pending_token_parse(s, &p, NULL) == 0) {
+                        PendingToken q;
+                        if (pending_token_format(&p, &pj) != 0 || pending_token_parse(pj, &q, NULL) != 0 ||
+                            q.keyslot != p.keyslot || q.generation != p.generation || q.has_proof != p.has_proof ||
+                            memcmp(q.proof, p.proof, sizeof(p.proof)) != 0)
+                                abort();
+                }
+                free(pj);
+        }
         free(type);
         free(json);
         free(err);
