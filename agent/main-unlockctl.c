@@ -473,6 +473,7 @@ static int run(int argc, char *argv[]) {
         if (r <= 0)
                 return r;
         luks_setup();
+        tpm2_setup();
         if (optind >= argc) {
                 help();
                 return -EINVAL;

@@ -250,6 +250,7 @@ static int run(int argc, char *argv[]) {
         if (r <= 0)
                 return r;
         luks_setup();
+        tpm2_setup();
 
         if (!kernel_cmdline_bool("rd.unlockd.reseal", true))
                 arg_reseal = false;

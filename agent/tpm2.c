@@ -107,19 +107,17 @@ const char *tpm2_strerror(int r) {
         return "TPM failure";
 }
 
-static void tss_quiet(void) {
+void tpm2_setup(void) {
         /* TSS logs its own errors on stderr, which in the initrd means the
          * console. We report outcomes ourselves; keep TSS quiet unless the
-         * user asked for its logs. */
+         * user asked for its logs. TSS reads $TSS2_LOG when it first logs. */
         if (!getenv("TSS2_LOG"))
-                setenv("TSS2_LOG", log_get_max_level() >= LOG_DEBUG ? "all+warning" : "all+none", 0);
+                (void) setenv("TSS2_LOG", log_get_max_level() >= LOG_DEBUG ? "all+warning" : "all+none", 0);
 }
 
 int tpm2_context_new(const char *tcti, Tpm2Context **ret) {
         _cleanup_(tpm2_context_freep) Tpm2Context *c = NULL;
         TSS2_RC rc;
-
-        tss_quiet();
 
         c = calloc(1, sizeof(*c));
         if (!c)

@@ -25,6 +25,13 @@
 
 typedef struct Tpm2Context Tpm2Context;
 
+/* Sets up the process for this module: tpm2-tss takes its log levels from
+ * $TSS2_LOG, which this sets, unless the user did, to nothing at all, or to
+ * warnings and errors at debug log level (TSS would log on the console).
+ * Call once from main(), after the log level is set and before any other
+ * tpm2_ call. */
+void tpm2_setup(void);
+
 /* Opens a TPM. tcti is a TCTI string ("device:/dev/tpmrm0",
  * "swtpm:path=/run/swtpm.sock", …) or NULL for the default: /dev/tpmrm0,
  * else /dev/tpm0. Returns 0, -ENODEV when there is no TPM, or another
