@@ -99,15 +99,6 @@ int secret_getenv_erase(const char *name, char **ret) {
         return 1;
 }
 
-/* Kept out of line and not a leaf, so that its frame lies below the
- * caller's, where the callee frames that just returned were. */
-__attribute__((noinline)) void secret_wipe_stack(void) {
-        volatile uint8_t area[SECRET_WIPE_STACK_SIZE];
-
-        explicit_bzero((void *) area, sizeof(area));
-        __asm__ __volatile__("" : : "r"(area) : "memory");
-}
-
 void secret_harden_process(void) {
         /* No core dumps with secrets in them, no ptrace by other users, no
          * reading of /proc/PID/mem by them. Non-dumpable alone still allows

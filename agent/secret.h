@@ -61,12 +61,6 @@ void secret_harden_process(void);
  * 0 when not (*ret = NULL), -ENOMEM (the variable is gone all the same). */
 int secret_getenv_erase(const char *name, char **ret);
 
-/* Wipes SECRET_WIPE_STACK_SIZE bytes of the stack below the caller's frame,
- * where library code that just returned may have left a secret in its
- * locals (ESAPI decrypts the unsealed data into a stack array). */
-#define SECRET_WIPE_STACK_SIZE (64 * 1024)
-void secret_wipe_stack(void);
-
 /* True when a typed secret is empty or only white space. */
 static inline bool isempty_secret(const char *s) {
         for (; s && *s; s++)

@@ -7,13 +7,13 @@
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
-#include <tss2/tss2_sys.h>
 #include <tss2/tss2_tctildr.h>
 
 #include "encoding.h"
 #include "log.h"
 #include "pcr.h"
 #include "secret.h"
+#include "tpm2-tss-quirks.h"
 #include "tpm2.h"
 
 #define UNSEAL_PCR_CHANGED_RETRIES 3
@@ -456,25 +456,6 @@ static int get_parent(Tpm2Context *c, const Tpm2Token *t, bool use_srk, uint16_t
         return 0;
 }
 
-/* tpm2-tss 3.x's Esys_Create keeps a copy of its sensitive input (the secret
- * being sealed, the PIN's auth value) in the ESAPI context, until another
- * command stores its own input in the same place, and frees the context
- * without wiping it (tpm2-tss 4 no longer keeps that copy). Esys_Create_Async
- * stores its input before it looks at the other arguments: a call with a
- * zeroed input and no creation PCR selection overwrites the copy and fails
- * there, before anything reaches the TPM. ESAPI logs that failure when its
- * error logging is on (TSS2_LOG, or unlockd's debug level). */
-static void wipe_create_input(Tpm2Context *c) {
-        TPM2B_SENSITIVE_CREATE zero = {};
-        TSS2_RC rc;
-
-        log_debug("Overwriting ESAPI's copy of the sealed data; ESAPI reports the call that does it as failed.");
-        rc = Esys_Create_Async(c->esys, ESYS_TR_NONE, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                               &zero, NULL, NULL, NULL);
-        if (rc == TSS2_RC_SUCCESS)      /* not expected: then finish what was started */
-                (void) Esys_Create_Finish(c->esys, NULL, NULL, NULL, NULL, NULL);
-}
-
 int tpm2_seal(Tpm2Context *c, const Tpm2SealParams *p, const void *secret, size_t secret_size, Tpm2Token **ret) {
         _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
         _cleanup_free_ uint8_t *values = NULL;
@@ -564,8 +545,8 @@ int tpm2_seal(Tpm2Context *c, const Tpm2SealParams *p, const void *secret, size_
         rc = Esys_Create(c->esys, parent, session, ESYS_TR_NONE, ESYS_TR_NONE,
                          &sensitive, &template, &outside, &creation_pcr,
                          &priv, &pub, NULL, NULL, NULL);
-        wipe_create_input(c);
-        secret_wipe_stack();
+        tpm2_quirk_wipe_create_input(c->esys);
+        tpm2_quirk_wipe_stack();
         if (rc != TSS2_RC_SUCCESS) {
                 r = log_tss(rc, "Create");
                 goto finish;
@@ -624,28 +605,6 @@ finish:
         return 0;
 }
 
-/* ESAPI decrypts a response parameter in place, in the command buffer of its
- * SAPI context, where it stays until a longer response overwrites it (and
- * the buffer is freed without being wiped). Overwrite it with zeros, through
- * the very SAPI call ESAPI uses to put the plaintext there. */
-static void wipe_response_parameter(Tpm2Context *c) {
-        TSS2_SYS_CONTEXT *sys = NULL;
-        const uint8_t *p;
-        _cleanup_free_ uint8_t *zeros = NULL;
-        size_t n = 0;
-        TSS2_RC rc;
-
-        if (Esys_GetSysContext(c->esys, &sys) != TSS2_RC_SUCCESS || !sys ||
-            Tss2_Sys_GetEncryptParam(sys, &n, &p) != TSS2_RC_SUCCESS || n == 0)
-                return;
-        zeros = calloc(1, n);
-        if (!zeros)
-                return;
-        rc = Tss2_Sys_SetEncryptParam(sys, n, zeros);
-        if (rc != TSS2_RC_SUCCESS)
-                log_debug("Cannot wipe the unsealed data in the SAPI buffer: %s", Tss2_RC_Decode(rc));
-}
-
 /* One attempt: policy session, PolicyPCR (+ PolicyAuthValue), digest check,
  * Unseal. object is loaded; parent is used as the salt key. */
 static int unseal_once(Tpm2Context *c, const Tpm2Token *t, ESYS_TR salt_key, ESYS_TR object,
@@ -700,13 +659,13 @@ static int unseal_once(Tpm2Context *c, const Tpm2Token *t, ESYS_TR salt_key, ESY
         rc = Esys_Unseal(c->esys, object, session, ESYS_TR_NONE, ESYS_TR_NONE, &data);
         /* Copies of the plaintext that ESAPI leaves: on the stack, and in
          * its command buffer. */
-        secret_wipe_stack();
+        tpm2_quirk_wipe_stack();
         if (rc != TSS2_RC_SUCCESS) {
                 r = log_tss(rc, "Unseal");
                 goto finish;
         }
         session = ESYS_TR_NONE;
-        wipe_response_parameter(c);
+        tpm2_quirk_wipe_response_parameter(c->esys);
 
         *ret_secret = secret_memdup(data->buffer, data->size);
         *ret_size = data->size;
@@ -771,10 +730,8 @@ int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_
                 r = -ESTALE;
 
 finish:
-        /* ESAPI keeps the auth value with the object's handle and frees it
-         * unwiped when the handle goes: overwrite it first. */
-        if (t->pin && object != ESYS_TR_NONE)
-                (void) Esys_TR_SetAuth(c->esys, object, &(TPM2B_AUTH) {});
+        if (t->pin)
+                tpm2_quirk_wipe_object_auth(c->esys, object);
         flush(c, &object);
         release_parent(c, &parent, persistent);
         return r;

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdlib.h>
+#include <string.h>
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_sys.h>
+
+#include "log.h"
+#include "tpm2-tss-quirks.h"
+
+/* Checked against tpm2-tss 3.2.1 (src/tss2-esys/api/Esys_Create.c).
+ *
+ * Internal relied on: Esys_Create_Async() copies its inSensitive argument
+ * (the secret being sealed, the PIN's auth value) into
+ * esysContext->in.Create.inSensitiveData (store_input_parameters()), where
+ * it stays until another command stores its own input in that union, and
+ * Esys_Finalize() frees the context without wiping it. The copy is made
+ * before any other argument is looked at: a call with a zeroed input and no
+ * creation PCR selection overwrites it, then fails in
+ * Tss2_Sys_Create_Prepare() before anything reaches the TPM. ESAPI logs that failure when its error logging is on (TSS2_LOG, or
+ * unlockd's debug level). */
+void tpm2_quirk_wipe_create_input(ESYS_CONTEXT *esys) {
+        TPM2B_SENSITIVE_CREATE zero = {};
+        TSS2_RC rc;
+
+        log_debug("Overwriting ESAPI's copy of the sealed data; ESAPI reports the call that does it as failed.");
+        rc = Esys_Create_Async(esys, ESYS_TR_NONE, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                               &zero, NULL, NULL, NULL);
+        if (rc == TSS2_RC_SUCCESS)      /* not expected: then finish what was started */
+                (void) Esys_Create_Finish(esys, NULL, NULL, NULL, NULL, NULL);
+}
+
+/* Checked against tpm2-tss 3.2.1 (src/tss2-esys/esys_iutil.c).
+ *
+ * Internal relied on: iesys_decrypt_param() decrypts an encrypted response
+ * parameter and writes the plaintext back into the command buffer of the
+ * ESAPI context's SAPI context with Tss2_Sys_SetEncryptParam(), where it
+ * stays until a longer response overwrites it; Esys_Finalize() frees that
+ * buffer without wiping it. We overwrite it with zeros through the same SAPI
+ * call, which ESAPI exposes through Esys_GetSysContext(). */
+void tpm2_quirk_wipe_response_parameter(ESYS_CONTEXT *esys) {
+        TSS2_SYS_CONTEXT *sys = NULL;
+        const uint8_t *p;
+        _cleanup_free_ uint8_t *zeros = NULL;
+        size_t n = 0;
+        TSS2_RC rc;
+
+        if (Esys_GetSysContext(esys, &sys) != TSS2_RC_SUCCESS || !sys ||
+            Tss2_Sys_GetEncryptParam(sys, &n, &p) != TSS2_RC_SUCCESS || n == 0)
+                return;
+        zeros = calloc(1, n);
+        if (!zeros)
+                return;
+        rc = Tss2_Sys_SetEncryptParam(sys, n, zeros);
+        if (rc != TSS2_RC_SUCCESS)
+                log_debug("Cannot wipe the unsealed data in the SAPI buffer: %s", Tss2_RC_Decode(rc));
+}
+
+/* Checked against tpm2-tss 3.2.1 (src/tss2-esys/esys_tr.c,
+ * src/tss2-esys/api/Esys_FlushContext.c).
+ *
+ * Internal relied on: Esys_TR_SetAuth() keeps the auth value in the
+ * handle's resource node (RSRC_NODE_T.auth), which Esys_TR_Close() (and so
+ * Esys_FlushContext()) frees with SAFE_FREE() without wiping it. Setting an
+ * empty auth value first overwrites it. */
+void tpm2_quirk_wipe_object_auth(ESYS_CONTEXT *esys, ESYS_TR object) {
+        if (object == ESYS_TR_NONE)
+                return;
+        (void) Esys_TR_SetAuth(esys, object, &(TPM2B_AUTH) {});
+}
+
+/* Checked against tpm2-tss 3.2.1 (src/tss2-esys/esys_iutil.c).
+ *
+ * Internal relied on: iesys_decrypt_param() decrypts a response parameter
+ * (Esys_Unseal()'s secret) in a stack array (plaintext[]), and
+ * iesys_encrypt_param() encrypts a command parameter (Esys_Create()'s
+ * sensitive input) from a stack array (encrypt_buffer[]); neither wipes it,
+ * and the command's callers up to the Esys_* function return over it.
+ *
+ * Kept out of line and not a leaf, so that its frame lies below the
+ * caller's, where the callee frames that just returned were. */
+__attribute__((noinline)) void tpm2_quirk_wipe_stack(void) {
+        volatile uint8_t area[TPM2_QUIRK_WIPE_STACK_SIZE];
+
+        explicit_bzero((void *) area, sizeof(area));
+        __asm__ __volatile__("" : : "r"(area) : "memory");
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The workarounds in agent/tpm2-tss-quirks.c wipe copies of secrets that
+ * tpm2-tss keeps in its internals. They were checked against one tpm2-tss
+ * version; this test fails when unlockd is built against another, until
+ * someone checks them again. The versions come from pkg-config at build time
+ * (tests/unit/meson.build). */
+#include "tests.h"
+#include "tpm2-tss-quirks.h"
+
+static void check(const char *lib, const char *built) {
+        if (strcmp(built, TPM2_TSS_QUIRKS_VERIFIED_VERSION) == 0)
+                return;
+        fprintf(stderr,
+                "%s is version %s, but the tpm2-tss workarounds in agent/tpm2-tss-quirks.c were verified\n"
+                "against tpm2-tss %s. Run tests/tpm/test-secret-hygiene.sh (meson test --suite tpm\n"
+                "test-secret-hygiene.sh), which judges whether any secret is left in memory, check each\n"
+                "internal named in agent/tpm2-tss-quirks.c in the source of tpm2-tss %s, and then set\n"
+                "TPM2_TSS_QUIRKS_VERIFIED_VERSION in agent/tpm2-tss-quirks.h to %s.\n",
+                lib, built, TPM2_TSS_QUIRKS_VERIFIED_VERSION, built, built);
+        exit(EXIT_FAILURE);
+}
+
+int main(void) {
+        /* ESAPI holds the internals; SAPI's command buffer is where a
+         * decrypted response parameter stays. Both come from one tpm2-tss
+         * release. */
+        check("tss2-esys", TSS2_ESYS_VERSION);
+        check("tss2-sys", TSS2_SYS_VERSION);
+        return 0;
+}
