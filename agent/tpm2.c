@@ -23,6 +23,55 @@ struct Tpm2Context {
         ESYS_CONTEXT *esys;
 };
 
+/* An ESYS_TR that releases itself when it goes out of scope: a transient
+ * object or session is flushed from the TPM, a persistent object is only
+ * dropped from ESAPI. An auth value set on it is wiped first. A handle the
+ * TPM flushed itself (a session used without CONTINUESESSION) is set back
+ * to ESYS_TR_NONE by its owner. */
+typedef struct Tpm2Handle {
+        Tpm2Context *tpm2;
+        ESYS_TR esys_handle;
+        bool persistent;        /* Esys_TR_Close() only, no flush */
+        bool auth_set;          /* Esys_TR_SetAuth() was called on it */
+} Tpm2Handle;
+
+#define TPM2_HANDLE_INIT(c) { .tpm2 = (c), .esys_handle = ESYS_TR_NONE }
+
+static void tpm2_handle_release(Tpm2Handle *h) {
+        TSS2_RC rc;
+
+        if (h->esys_handle == ESYS_TR_NONE)
+                return;
+        if (h->auth_set)
+                tpm2_quirk_wipe_object_auth(h->tpm2->esys, h->esys_handle);
+        if (h->persistent)
+                (void) Esys_TR_Close(h->tpm2->esys, &h->esys_handle);
+        else {
+                rc = Esys_FlushContext(h->tpm2->esys, h->esys_handle);
+                if (rc != TSS2_RC_SUCCESS)
+                        log_debug("Failed to flush handle: %s", Tss2_RC_Decode(rc));
+        }
+        h->esys_handle = ESYS_TR_NONE;
+}
+#define _cleanup_tpm2_handle_ _cleanup_(tpm2_handle_release)
+
+/* ESAPI outputs are Esys_Free()d. */
+static void esys_freep(void *p) {
+        Esys_Free(*(void **) p);
+}
+#define _cleanup_esys_free_ _cleanup_(esys_freep)
+
+/* An ESAPI output that holds a secret is wiped before it is freed. */
+static void esys_free_sensitive_datap(TPM2B_SENSITIVE_DATA **p) {
+        if (*p)
+                explicit_bzero(*p, sizeof(**p));
+        Esys_Free(*p);
+}
+
+static void sensitive_create_wipe(TPM2B_SENSITIVE_CREATE *s) {
+        explicit_bzero(s, sizeof(*s));
+}
+
 /* The TPM response code without the TSS layer bits. */
 static TPM2_RC rc_tpm(TSS2_RC rc) {
         return rc & ~TSS2_RC_LAYER_MASK;
@@ -155,26 +204,6 @@ Tpm2Context *tpm2_context_free(Tpm2Context *c) {
         return NULL;
 }
 
-static void flush(Tpm2Context *c, ESYS_TR *h) {
-        if (*h == ESYS_TR_NONE)
-                return;
-        TSS2_RC rc = Esys_FlushContext(c->esys, *h);
-        if (rc != TSS2_RC_SUCCESS)
-                log_debug("Failed to flush handle: %s", Tss2_RC_Decode(rc));
-        *h = ESYS_TR_NONE;
-}
-
-/* Releases a parent: transient ones are flushed, persistent ones only closed. */
-static void release_parent(Tpm2Context *c, ESYS_TR *h, bool persistent) {
-        if (*h == ESYS_TR_NONE)
-                return;
-        if (persistent) {
-                (void) Esys_TR_Close(c->esys, h);
-                *h = ESYS_TR_NONE;
-        } else
-                flush(c, h);
-}
-
 static void pcr_selection_init(TPML_PCR_SELECTION *s, uint16_t bank, uint32_t mask) {
         *s = (TPML_PCR_SELECTION) {
                 .count = 1,
@@ -198,8 +227,9 @@ int tpm2_pcr_read(Tpm2Context *c, uint16_t bank, uint32_t mask, uint8_t **ret_va
                 return -ENOMEM;
 
         while (remaining != 0) {
-                TPML_PCR_SELECTION sel, *sel_out = NULL;
-                TPML_DIGEST *digests = NULL;
+                _cleanup_esys_free_ TPML_PCR_SELECTION *sel_out = NULL;
+                _cleanup_esys_free_ TPML_DIGEST *digests = NULL;
+                TPML_PCR_SELECTION sel;
                 uint32_t got = 0;
                 size_t k = 0;
                 TSS2_RC rc;
@@ -220,18 +250,13 @@ int tpm2_pcr_read(Tpm2Context *c, uint16_t bank, uint32_t mask, uint8_t **ret_va
                 for (unsigned j = 0; j < PCR_MAX; j++) {
                         if (!(got & (1u << j)))
                                 continue;
-                        if (k >= digests->count || digests->digests[k].size != dsize) {
-                                Esys_Free(sel_out);
-                                Esys_Free(digests);
+                        if (k >= digests->count || digests->digests[k].size != dsize)
                                 return log_debug_errno(EIO, "PCR_Read returned an unexpected number or size of digests.");
-                        }
                         /* Position of PCR j among the requested PCRs. */
                         unsigned pos = pcr_mask_count(mask & ((1u << j) - 1));
                         memcpy(values + pos * dsize, digests->digests[k].buffer, dsize);
                         k++;
                 }
-                Esys_Free(sel_out);
-                Esys_Free(digests);
 
                 if (got == 0)
                         return log_debug_errno(EOPNOTSUPP, "PCR bank %s is not allocated.", pcr_bank_to_string(bank) ?: "?");
@@ -312,9 +337,8 @@ static int create_primary(Tpm2Context *c, uint16_t alg, ESYS_TR *ret) {
 
 /* Finds the persistent SRK. Returns 1 and the handle when present, 0 when not. */
 static int find_srk(Tpm2Context *c, ESYS_TR *ret) {
-        TPMS_CAPABILITY_DATA *cap = NULL;
+        _cleanup_esys_free_ TPMS_CAPABILITY_DATA *cap = NULL;
         TPMI_YES_NO more;
-        bool found;
         TSS2_RC rc;
 
         /* GetCapability does not fail for an absent handle, unlike
@@ -323,9 +347,7 @@ static int find_srk(Tpm2Context *c, ESYS_TR *ret) {
                                 TPM2_CAP_HANDLES, TPM2_SRK_HANDLE, 1, &more, &cap);
         if (rc != TSS2_RC_SUCCESS)
                 return log_tss(rc, "GetCapability(handles)");
-        found = cap->data.handles.count > 0 && cap->data.handles.handle[0] == TPM2_SRK_HANDLE;
-        Esys_Free(cap);
-        if (!found)
+        if (cap->data.handles.count == 0 || cap->data.handles.handle[0] != TPM2_SRK_HANDLE)
                 return 0;
 
         rc = Esys_TR_FromTPMPublic(c->esys, TPM2_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ret);
@@ -370,16 +392,19 @@ int tpm2_pin_auth_value(const char *pin, const uint8_t *salt, size_t salt_size, 
         return n;
 }
 
-static int set_pin_auth(Tpm2Context *c, ESYS_TR h, const char *pin, const uint8_t *salt, size_t salt_size) {
+/* Sets the auth value of a loaded object from a PIN; the handle then wipes
+ * it when it is released. */
+static int set_pin_auth(Tpm2Handle *h, const char *pin, const uint8_t *salt, size_t salt_size) {
         TPM2B_AUTH auth = {};
         TSS2_RC rc;
         int n;
 
+        h->auth_set = true;
         n = tpm2_pin_auth_value(pin, salt, salt_size, auth.buffer);
         if (n < 0)
                 return n;
         auth.size = (UINT16) n;
-        rc = Esys_TR_SetAuth(c->esys, h, &auth);
+        rc = Esys_TR_SetAuth(h->tpm2->esys, h->esys_handle, &auth);
         explicit_bzero(&auth, sizeof(auth));
         if (rc != TSS2_RC_SUCCESS)
                 return log_tss(rc, "TR_SetAuth");
@@ -423,70 +448,48 @@ static int blob_unmarshal(const uint8_t *blob, size_t size, TPM2B_PRIVATE *ret_p
 }
 
 /* Gets the parent for a token (or for sealing): the serialized SRK from the
- * token, the persistent SRK, or a transient primary. */
-static int get_parent(Tpm2Context *c, const Tpm2Token *t, bool use_srk, uint16_t alg,
-                      ESYS_TR *ret, bool *ret_persistent) {
+ * token, the persistent SRK, or a transient primary. *ret is an empty
+ * handle of c; on success it holds the parent. */
+static int get_parent(Tpm2Context *c, const Tpm2Token *t, bool use_srk, uint16_t alg, Tpm2Handle *ret) {
+        ESYS_TR h = ESYS_TR_NONE;
         TSS2_RC rc;
         int r;
 
         if (t && t->srk) {
-                rc = Esys_TR_Deserialize(c->esys, t->srk, t->srk_size, ret);
+                rc = Esys_TR_Deserialize(c->esys, t->srk, t->srk_size, &h);
                 if (rc != TSS2_RC_SUCCESS)
                         return log_debug_errno(EBADMSG, "tpm2_srk does not deserialize: %s", Tss2_RC_Decode(rc));
-                *ret_persistent = true;
+                *ret = (Tpm2Handle) { .tpm2 = c, .esys_handle = h, .persistent = true };
                 return 0;
         }
         if (use_srk) {
-                r = find_srk(c, ret);
+                r = find_srk(c, &h);
                 if (r < 0)
                         return r;
                 if (r > 0) {
-                        *ret_persistent = true;
+                        *ret = (Tpm2Handle) { .tpm2 = c, .esys_handle = h, .persistent = true };
                         return 0;
                 }
         }
-        r = create_primary(c, alg ?: TPM2_ALG_ECC, ret);
+        r = create_primary(c, alg ?: TPM2_ALG_ECC, &h);
         if (r == -EOPNOTSUPP && !t && alg == 0) {
                 log_debug("ECC primary not supported, falling back to RSA.");
-                r = create_primary(c, TPM2_ALG_RSA, ret);
+                r = create_primary(c, TPM2_ALG_RSA, &h);
         }
         if (r < 0)
                 return r;
-        *ret_persistent = false;
+        *ret = (Tpm2Handle) { .tpm2 = c, .esys_handle = h, .persistent = false };
         return 0;
 }
 
-int tpm2_seal(Tpm2Context *c, const Tpm2SealParams *p, const void *secret, size_t secret_size, Tpm2Token **ret) {
-        _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
+/* Sealing, step 1: the PCR values to seal to (the given ones, or the
+ * current ones; malloc()ed, NULL when no PCRs) and the policy digest of
+ * PolicyPCR over them (+ PolicyAuthValue with a PIN). */
+static int seal_policy(Tpm2Context *c, const Tpm2SealParams *p, uint16_t bank, uint8_t ret_digest[static SHA256_DIGEST_SIZE],
+                       uint8_t **ret_values, size_t *ret_values_size) {
         _cleanup_free_ uint8_t *values = NULL;
-        ESYS_TR parent = ESYS_TR_NONE, session = ESYS_TR_NONE;
-        TPM2B_PRIVATE *priv = NULL;
-        TPM2B_PUBLIC *pub = NULL;
-        TPM2B_SENSITIVE_CREATE sensitive = {};
-        TPM2B_PUBLIC template = {};
-        TPM2B_DATA outside = {};
-        TPML_PCR_SELECTION creation_pcr = {};
-        uint8_t digest[SHA256_DIGEST_SIZE];
-        bool persistent = false;
-        uint16_t bank = p->bank;
-        size_t values_size;
-        TSS2_RC rc;
+        size_t values_size = 0;
         int r;
-
-        if (secret_size == 0 || secret_size > sizeof(sensitive.sensitive.data.buffer))
-                return -EINVAL;
-
-        t = calloc(1, sizeof(*t));
-        if (!t)
-                return -ENOMEM;
-
-        if (bank == 0) {
-                r = tpm2_pick_bank(c, p->mask, &bank);
-                if (r < 0)
-                        return r;
-        }
-        if (pcr_bank_digest_size(bank) == 0)
-                return -EOPNOTSUPP;
 
         if (p->pcr_values) {
                 if (p->pcr_values_size != pcr_mask_count(p->mask) * pcr_bank_digest_size(bank))
@@ -500,24 +503,49 @@ int tpm2_seal(Tpm2Context *c, const Tpm2SealParams *p, const void *secret, size_
                 r = tpm2_pcr_read(c, bank, p->mask, &values, &values_size);
                 if (r < 0)
                         return r;
-        } else
-                values_size = 0;
+        }
 
-        r = policy_digest_compute(bank, p->mask, values, values_size, !!p->pin, digest);
+        r = policy_digest_compute(bank, p->mask, values, values_size, !!p->pin, ret_digest);
         if (r < 0)
                 return r;
+        *ret_values = TAKE_PTR(values);
+        *ret_values_size = values_size;
+        return 0;
+}
 
-        template.publicArea = (TPMT_PUBLIC) {
-                .type = TPM2_ALG_KEYEDHASH,
-                .nameAlg = TPM2_ALG_SHA256,
-                .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | (p->pin ? 0 : TPMA_OBJECT_NODA),
-                .parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL,
-                .authPolicy.size = sizeof(digest),
+/* Sealing, step 2: the template of the sealed object, a keyed hash whose
+ * only authorization is the policy; without a PIN it is exempt from
+ * dictionary-attack lockout. */
+static void seal_template(const uint8_t digest[static SHA256_DIGEST_SIZE], bool pin, TPM2B_PUBLIC *ret) {
+        *ret = (TPM2B_PUBLIC) {
+                .publicArea = {
+                        .type = TPM2_ALG_KEYEDHASH,
+                        .nameAlg = TPM2_ALG_SHA256,
+                        .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | (pin ? 0 : TPMA_OBJECT_NODA),
+                        .parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL,
+                        .authPolicy.size = SHA256_DIGEST_SIZE,
+                },
         };
-        memcpy(template.publicArea.authPolicy.buffer, digest, sizeof(digest));
+        memcpy(ret->publicArea.authPolicy.buffer, digest, SHA256_DIGEST_SIZE);
+}
 
-        if (p->pin) {
-                r = tpm2_pin_auth_value(p->pin, NULL, 0, sensitive.sensitive.userAuth.buffer);
+/* Sealing, step 4 (step 3 is get_parent()): creates the sealed object
+ * under parent, with the secret (and the PIN's auth value) sent encrypted,
+ * and wipes the copies ESAPI keeps. Returns 0 with the object's private and
+ * public parts (Esys_Free()), or negative errno. */
+static int seal_create(Tpm2Context *c, ESYS_TR parent, const TPM2B_PUBLIC *template, const char *pin,
+                       const void *secret, size_t secret_size, TPM2B_PRIVATE **ret_priv, TPM2B_PUBLIC **ret_pub) {
+        _cleanup_tpm2_handle_ Tpm2Handle session = TPM2_HANDLE_INIT(c);
+        _cleanup_esys_free_ TPM2B_PRIVATE *priv = NULL;
+        _cleanup_esys_free_ TPM2B_PUBLIC *pub = NULL;
+        _cleanup_(sensitive_create_wipe) TPM2B_SENSITIVE_CREATE sensitive = {};
+        TPM2B_DATA outside = {};
+        TPML_PCR_SELECTION creation_pcr = {};
+        TSS2_RC rc;
+        int r;
+
+        if (pin) {
+                r = tpm2_pin_auth_value(pin, NULL, 0, sensitive.sensitive.userAuth.buffer);
                 if (r < 0)
                         return r;
                 sensitive.sensitive.userAuth.size = (UINT16) r;
@@ -525,83 +553,121 @@ int tpm2_seal(Tpm2Context *c, const Tpm2SealParams *p, const void *secret, size_
         memcpy(sensitive.sensitive.data.buffer, secret, secret_size);
         sensitive.sensitive.data.size = (UINT16) secret_size;
 
-        r = get_parent(c, NULL, p->use_srk, p->primary_alg, &parent, &persistent);
-        if (r < 0)
-                goto finish;
-
         /* The sensitive data goes to the TPM encrypted (DECRYPT attribute,
          * first command parameter); the session is flushed by the TPM after
          * Create (no CONTINUESESSION). */
-        r = start_session(c, parent, TPM2_SE_HMAC, &session);
+        r = start_session(c, parent, TPM2_SE_HMAC, &session.esys_handle);
         if (r < 0)
-                goto finish;
-        rc = Esys_TRSess_SetAttributes(c->esys, session, TPMA_SESSION_DECRYPT,
+                return r;
+        rc = Esys_TRSess_SetAttributes(c->esys, session.esys_handle, TPMA_SESSION_DECRYPT,
                                        TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION);
-        if (rc != TSS2_RC_SUCCESS) {
-                r = log_tss(rc, "TRSess_SetAttributes");
-                goto finish;
-        }
+        if (rc != TSS2_RC_SUCCESS)
+                return log_tss(rc, "TRSess_SetAttributes");
 
-        rc = Esys_Create(c->esys, parent, session, ESYS_TR_NONE, ESYS_TR_NONE,
-                         &sensitive, &template, &outside, &creation_pcr,
+        rc = Esys_Create(c->esys, parent, session.esys_handle, ESYS_TR_NONE, ESYS_TR_NONE,
+                         &sensitive, template, &outside, &creation_pcr,
                          &priv, &pub, NULL, NULL, NULL);
         tpm2_quirk_wipe_create_input(c->esys);
         tpm2_quirk_wipe_stack();
-        if (rc != TSS2_RC_SUCCESS) {
-                r = log_tss(rc, "Create");
-                goto finish;
-        }
-        session = ESYS_TR_NONE; /* flushed by the TPM */
+        if (rc != TSS2_RC_SUCCESS)
+                return log_tss(rc, "Create");
+        session.esys_handle = ESYS_TR_NONE; /* flushed by the TPM */
+
+        *ret_priv = TAKE_PTR(priv);
+        *ret_pub = TAKE_PTR(pub);
+        return 0;
+}
+
+/* Sealing, step 5: the token for the sealed object (all but the keyslot
+ * and the sealed PCR values). */
+static int seal_token(Tpm2Context *c, const Tpm2Handle *parent, const Tpm2SealParams *p, uint16_t bank,
+                      const TPM2B_PRIVATE *priv, const TPM2B_PUBLIC *pub,
+                      const uint8_t digest[static SHA256_DIGEST_SIZE], Tpm2Token **ret) {
+        _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
+        int r;
+
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
 
         r = blob_marshal(priv, pub, &t->blob, &t->blob_size);
         if (r < 0)
-                goto finish;
+                return r;
 
-        if (persistent) {
-                uint8_t *buf = NULL;
+        if (parent->persistent) {
+                _cleanup_esys_free_ uint8_t *buf = NULL;
                 size_t n = 0;
+                TSS2_RC rc;
 
-                rc = Esys_TR_Serialize(c->esys, parent, &buf, &n);
-                if (rc != TSS2_RC_SUCCESS) {
-                        r = log_tss(rc, "TR_Serialize(SRK)");
-                        goto finish;
-                }
+                rc = Esys_TR_Serialize(c->esys, parent->esys_handle, &buf, &n);
+                if (rc != TSS2_RC_SUCCESS)
+                        return log_tss(rc, "TR_Serialize(SRK)");
                 t->srk = malloc(n);
-                if (!t->srk) {
-                        Esys_Free(buf);
-                        r = -ENOMEM;
-                        goto finish;
-                }
+                if (!t->srk)
+                        return -ENOMEM;
                 memcpy(t->srk, buf, n);
                 t->srk_size = n;
-                Esys_Free(buf);
         }
 
-        t->policy_hash = malloc(sizeof(digest));
-        if (!t->policy_hash) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        memcpy(t->policy_hash, digest, sizeof(digest));
-        t->policy_hash_size = sizeof(digest);
+        t->policy_hash = malloc(SHA256_DIGEST_SIZE);
+        if (!t->policy_hash)
+                return -ENOMEM;
+        memcpy(t->policy_hash, digest, SHA256_DIGEST_SIZE);
+        t->policy_hash_size = SHA256_DIGEST_SIZE;
         t->keyslot = -1;
         t->pcr_mask = p->mask;
         t->pcr_bank = bank;
-        t->primary_alg = persistent ? 0 : (p->primary_alg ?: TPM2_ALG_ECC);
+        t->primary_alg = parent->persistent ? 0 : (p->primary_alg ?: TPM2_ALG_ECC);
         t->pin = !!p->pin;
-        t->sealed_pcr_values = TAKE_PTR(values);
-        t->sealed_pcr_values_size = values_size;
-        r = 0;
 
-finish:
-        explicit_bzero(&sensitive, sizeof(sensitive));
-        Esys_Free(priv);
-        Esys_Free(pub);
-        flush(c, &session);
-        release_parent(c, &parent, persistent);
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+/* Sealing: the policy and template (steps 1, 2), the parent (3), the sealed
+ * object (4), the token (5). */
+int tpm2_seal(Tpm2Context *c, const Tpm2SealParams *p, const void *secret, size_t secret_size, Tpm2Token **ret) {
+        _cleanup_tpm2_handle_ Tpm2Handle parent = TPM2_HANDLE_INIT(c);
+        _cleanup_esys_free_ TPM2B_PRIVATE *priv = NULL;
+        _cleanup_esys_free_ TPM2B_PUBLIC *pub = NULL;
+        _cleanup_free_ uint8_t *values = NULL;
+        uint8_t digest[SHA256_DIGEST_SIZE];
+        TPM2B_PUBLIC template;
+        uint16_t bank = p->bank;
+        size_t values_size;
+        Tpm2Token *t = NULL;
+        int r;
+
+        if (secret_size == 0 || secret_size > sizeof(((TPMS_SENSITIVE_CREATE *) NULL)->data.buffer))
+                return -EINVAL;
+
+        if (bank == 0) {
+                r = tpm2_pick_bank(c, p->mask, &bank);
+                if (r < 0)
+                        return r;
+        }
+        if (pcr_bank_digest_size(bank) == 0)
+                return -EOPNOTSUPP;
+
+        r = seal_policy(c, p, bank, digest, &values, &values_size);
         if (r < 0)
                 return r;
-        *ret = TAKE_PTR(t);
+        seal_template(digest, !!p->pin, &template);
+
+        r = get_parent(c, NULL, p->use_srk, p->primary_alg, &parent);
+        if (r < 0)
+                return r;
+
+        r = seal_create(c, parent.esys_handle, &template, p->pin, secret, secret_size, &priv, &pub);
+        if (r < 0)
+                return r;
+
+        r = seal_token(c, &parent, p, bank, priv, pub, digest, &t);
+        if (r < 0)
+                return r;
+        t->sealed_pcr_values = TAKE_PTR(values);
+        t->sealed_pcr_values_size = values_size;
+        *ret = t;
         return 0;
 }
 
@@ -609,82 +675,67 @@ finish:
  * Unseal. object is loaded; parent is used as the salt key. */
 static int unseal_once(Tpm2Context *c, const Tpm2Token *t, ESYS_TR salt_key, ESYS_TR object,
                        void **ret_secret, size_t *ret_size) {
-        ESYS_TR session = ESYS_TR_NONE;
+        _cleanup_tpm2_handle_ Tpm2Handle session = TPM2_HANDLE_INIT(c);
+        _cleanup_esys_free_ TPM2B_DIGEST *digest = NULL;
+        _cleanup_(esys_free_sensitive_datap) TPM2B_SENSITIVE_DATA *data = NULL;
         TPML_PCR_SELECTION sel;
-        TPM2B_DIGEST empty = {}, *digest = NULL;
-        TPM2B_SENSITIVE_DATA *data = NULL;
+        TPM2B_DIGEST empty = {};
         uint16_t bank = t->pcr_bank ?: PCR_BANK_SHA256;
+        void *secret;
         TSS2_RC rc;
         int r;
 
-        r = start_session(c, salt_key, TPM2_SE_POLICY, &session);
+        r = start_session(c, salt_key, TPM2_SE_POLICY, &session.esys_handle);
         if (r < 0)
                 return r;
 
         /* No PCRs, no PolicyPCR: systemd's tokens are built that way. */
         if (t->pcr_mask != 0) {
                 pcr_selection_init(&sel, bank, t->pcr_mask);
-                rc = Esys_PolicyPCR(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel);
-                if (rc != TSS2_RC_SUCCESS) {
-                        r = log_tss(rc, "PolicyPCR");
-                        goto finish;
-                }
+                rc = Esys_PolicyPCR(c->esys, session.esys_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel);
+                if (rc != TSS2_RC_SUCCESS)
+                        return log_tss(rc, "PolicyPCR");
         }
         if (t->pin) {
-                rc = Esys_PolicyAuthValue(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
-                if (rc != TSS2_RC_SUCCESS) {
-                        r = log_tss(rc, "PolicyAuthValue");
-                        goto finish;
-                }
+                rc = Esys_PolicyAuthValue(c->esys, session.esys_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
+                if (rc != TSS2_RC_SUCCESS)
+                        return log_tss(rc, "PolicyAuthValue");
         }
 
-        rc = Esys_PolicyGetDigest(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &digest);
-        if (rc != TSS2_RC_SUCCESS) {
-                r = log_tss(rc, "PolicyGetDigest");
-                goto finish;
-        }
-        if (digest->size != t->policy_hash_size || memcmp(digest->buffer, t->policy_hash, digest->size) != 0) {
-                r = log_debug_errno(ESTALE, "Policy digest differs from tpm2-policy-hash: PCRs changed.");
-                goto finish;
-        }
+        rc = Esys_PolicyGetDigest(c->esys, session.esys_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &digest);
+        if (rc != TSS2_RC_SUCCESS)
+                return log_tss(rc, "PolicyGetDigest");
+        if (digest->size != t->policy_hash_size || memcmp(digest->buffer, t->policy_hash, digest->size) != 0)
+                return log_debug_errno(ESTALE, "Policy digest differs from tpm2-policy-hash: PCRs changed.");
 
         /* The response (the secret) comes back encrypted with the session
          * key; without CONTINUESESSION the TPM flushes the session. */
-        rc = Esys_TRSess_SetAttributes(c->esys, session, TPMA_SESSION_ENCRYPT,
+        rc = Esys_TRSess_SetAttributes(c->esys, session.esys_handle, TPMA_SESSION_ENCRYPT,
                                        TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION);
-        if (rc != TSS2_RC_SUCCESS) {
-                r = log_tss(rc, "TRSess_SetAttributes");
-                goto finish;
-        }
-        rc = Esys_Unseal(c->esys, object, session, ESYS_TR_NONE, ESYS_TR_NONE, &data);
+        if (rc != TSS2_RC_SUCCESS)
+                return log_tss(rc, "TRSess_SetAttributes");
+        rc = Esys_Unseal(c->esys, object, session.esys_handle, ESYS_TR_NONE, ESYS_TR_NONE, &data);
         /* Copies of the plaintext that ESAPI leaves: on the stack, and in
          * its command buffer. */
         tpm2_quirk_wipe_stack();
-        if (rc != TSS2_RC_SUCCESS) {
-                r = log_tss(rc, "Unseal");
-                goto finish;
-        }
-        session = ESYS_TR_NONE;
+        if (rc != TSS2_RC_SUCCESS)
+                return log_tss(rc, "Unseal");
+        session.esys_handle = ESYS_TR_NONE; /* flushed by the TPM */
         tpm2_quirk_wipe_response_parameter(c->esys);
 
-        *ret_secret = secret_memdup(data->buffer, data->size);
+        secret = secret_memdup(data->buffer, data->size);
+        if (!secret)
+                return -ENOMEM;
+        *ret_secret = secret;
         *ret_size = data->size;
-        r = *ret_secret ? 0 : -ENOMEM;
-
-finish:
-        if (data)
-                explicit_bzero(data, sizeof(*data));
-        Esys_Free(data);
-        Esys_Free(digest);
-        flush(c, &session);
-        return r;
+        return 0;
 }
 
 int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_secret, size_t *ret_size) {
-        ESYS_TR parent = ESYS_TR_NONE, object = ESYS_TR_NONE;
+        _cleanup_tpm2_handle_ Tpm2Handle parent = TPM2_HANDLE_INIT(c);
+        _cleanup_tpm2_handle_ Tpm2Handle object = TPM2_HANDLE_INIT(c);     /* released before parent */
         TPM2B_PRIVATE priv;
         TPM2B_PUBLIC pub;
-        bool persistent = false;
         TSS2_RC rc;
         int r;
 
@@ -699,41 +750,36 @@ int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_
         if (r < 0)
                 return r;
 
-        r = get_parent(c, t, false, t->primary_alg ?: TPM2_ALG_ECC, &parent, &persistent);
+        r = get_parent(c, t, false, t->primary_alg ?: TPM2_ALG_ECC, &parent);
         if (r < 0)
                 return r;
 
-        rc = Esys_Load(c->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &object);
+        rc = Esys_Load(c->esys, parent.esys_handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub,
+                       &object.esys_handle);
         if (rc != TSS2_RC_SUCCESS) {
                 r = log_tss(rc, "Load");
                 /* A blob that does not belong under this parent fails its
                  * integrity check: another TPM, or another primary. */
                 if (r == -ESTALE || r == -EIO)
                         r = -EBADMSG;
-                goto finish;
+                return r;
         }
 
         if (t->pin) {
-                r = set_pin_auth(c, object, pin, t->salt, t->salt_size);
+                r = set_pin_auth(&object, pin, t->salt, t->salt_size);
                 if (r < 0)
-                        goto finish;
+                        return r;
         }
 
         /* PCR_CHANGED: a PCR was extended between PolicyPCR and Unseal;
          * a fresh session may still match. Bounded. */
         for (unsigned i = 0; i < UNSEAL_PCR_CHANGED_RETRIES; i++) {
-                r = unseal_once(c, t, parent, object, ret_secret, ret_size);
+                r = unseal_once(c, t, parent.esys_handle, object.esys_handle, ret_secret, ret_size);
                 if (r != -EAGAIN)
                         break;
         }
         if (r == -EAGAIN)
                 r = -ESTALE;
-
-finish:
-        if (t->pin)
-                tpm2_quirk_wipe_object_auth(c->esys, object);
-        flush(c, &object);
-        release_parent(c, &parent, persistent);
         return r;
 }
 
@@ -742,7 +788,7 @@ int tpm2_count_loaded(Tpm2Context *c, unsigned *ret_transient, unsigned *ret_ses
         unsigned counts[3] = {};
 
         for (size_t i = 0; i < ELEMENTSOF(first); i++) {
-                TPMS_CAPABILITY_DATA *cap = NULL;
+                _cleanup_esys_free_ TPMS_CAPABILITY_DATA *cap = NULL;
                 TPMI_YES_NO more;
                 TSS2_RC rc;
 
@@ -753,7 +799,6 @@ int tpm2_count_loaded(Tpm2Context *c, unsigned *ret_transient, unsigned *ret_ses
                 for (uint32_t j = 0; j < cap->data.handles.count; j++)
                         if ((cap->data.handles.handle[j] & 0xFF000000) == (first[i] & 0xFF000000))
                                 counts[i]++;
-                Esys_Free(cap);
         }
         *ret_transient = counts[0];
         *ret_sessions = counts[1] + counts[2];
