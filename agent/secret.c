@@ -65,22 +65,6 @@ void *secret_free(void *p) {
         return NULL;
 }
 
-void erase_and_free(void *p, size_t size) {
-        if (!p)
-                return;
-        explicit_bzero(p, size);
-        free(p);
-}
-
-bool memeq_const(const void *a, const void *b, size_t n) {
-        const volatile uint8_t *x = a, *y = b;
-        uint8_t d = 0;
-
-        for (size_t i = 0; i < n; i++)
-                d |= x[i] ^ y[i];
-        return d == 0;
-}
-
 int secret_getenv_erase(const char *name, char **ret) {
         char *e = getenv(name), *copy;
 

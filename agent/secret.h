@@ -28,28 +28,6 @@ static inline void secret_freep_char(char **p) {
 }
 #define _cleanup_secret_ _cleanup_(secret_freep_char)
 
-/* Wipes and frees a normal heap string (for library outputs we cannot place
- * in locked memory ourselves). */
-void erase_and_free(void *p, size_t size);
-static inline void erase_and_freep(char **p) {
-        if (*p)
-                erase_and_free(*p, strlen(*p));
-}
-#define _cleanup_erase_ _cleanup_(erase_and_freep)
-
-/* Fixed-size secret on the stack, wiped on scope exit. */
-typedef struct SecretBuf {
-        uint8_t data[64];
-        size_t size;
-} SecretBuf;
-static inline void secretbuf_wipe(SecretBuf *b) {
-        explicit_bzero(b, sizeof(*b));
-}
-#define _cleanup_secretbuf_ _cleanup_(secretbuf_wipe)
-
-/* Constant-time comparison. Returns true when equal. */
-bool memeq_const(const void *a, const void *b, size_t n);
-
 /* Makes the process non-dumpable (no core dumps, no ptrace or /proc/PID/mem
  * by other users) and sets its core size limit to 0. Call once at start-up
  * of a program that handles secrets. */

@@ -782,25 +782,3 @@ int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_
                 r = -ESTALE;
         return r;
 }
-
-int tpm2_count_loaded(Tpm2Context *c, unsigned *ret_transient, unsigned *ret_sessions) {
-        static const TPM2_HANDLE first[] = { TPM2_TRANSIENT_FIRST, TPM2_LOADED_SESSION_FIRST, TPM2_ACTIVE_SESSION_FIRST };
-        unsigned counts[3] = {};
-
-        for (size_t i = 0; i < ELEMENTSOF(first); i++) {
-                _cleanup_esys_free_ TPMS_CAPABILITY_DATA *cap = NULL;
-                TPMI_YES_NO more;
-                TSS2_RC rc;
-
-                rc = Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                        TPM2_CAP_HANDLES, first[i], TPM2_MAX_CAP_HANDLES, &more, &cap);
-                if (rc != TSS2_RC_SUCCESS)
-                        return log_tss(rc, "GetCapability(handles)");
-                for (uint32_t j = 0; j < cap->data.handles.count; j++)
-                        if ((cap->data.handles.handle[j] & 0xFF000000) == (first[i] & 0xFF000000))
-                                counts[i]++;
-        }
-        *ret_transient = counts[0];
-        *ret_sessions = counts[1] + counts[2];
-        return (int) (counts[0] + counts[1] + counts[2]);
-}

@@ -78,9 +78,5 @@ int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_
  * auth value length, or negative errno. */
 int tpm2_pin_auth_value(const char *pin, const uint8_t *salt, size_t salt_size, uint8_t ret[32]);
 
-/* Lists the handles of the transient objects and sessions loaded in the TPM
- * (for leak tests). Returns the count, or negative errno. */
-int tpm2_count_loaded(Tpm2Context *c, unsigned *ret_transient, unsigned *ret_sessions);
-
 /* A human sentence for a tpm2_unseal() error code. */
 const char *tpm2_strerror(int r);
