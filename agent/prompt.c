@@ -854,7 +854,7 @@ static ssize_t ask_receive(int fd, char *buf) {
 }
 
 static int ask_password_ask(const PromptOptions *o, PromptCheck check, void *userdata) {
-        const char *dir = o->ask_password_dir ?: getenv("UNLOCKD_ASK_PASSWORD_DIR") ?: "/run/systemd/ask-password";
+        const char *dir = o->ask_password_dir ?: secure_getenv("UNLOCKD_ASK_PASSWORD_DIR") ?: "/run/systemd/ask-password";
         uint64_t deadline = o->timeout_usec ? now_usec() + o->timeout_usec : 0, ask_at = 0;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_free_ char *ask = NULL;

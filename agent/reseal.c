@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "blockdev.h"
+#include "crashpoint.h"
 #include "encoding.h"
 #include "fileio.h"
 #include "keyring.h"
@@ -29,15 +29,6 @@ void reseal_result_done(ResealResult *r) {
         free(r->device);
         free(r->message);
         *r = (ResealResult) { .keyslot = -1, .token = -1 };
-}
-
-void reseal_crash_point(const char *step) {
-        const char *e = secure_getenv("UNLOCKD_RESEAL_CRASH_AT");
-
-        if (e && streq(e, step)) {
-                log_notice("Crashing at step %s (test hook).", step);
-                raise(SIGKILL);
-        }
 }
 
 char *reseal_key_description(const char *uuid) {
@@ -415,7 +406,7 @@ static int run_tpm(ResealRun *r) {
 /* Ends the job: the secret leaves the keyring, the file goes. */
 static void step_finish(ResealRun *r) {
         (void) keyring_drop(r->desc);
-        reseal_crash_point("after-drop-key");
+        crash_point("after-drop-key");
         if (unlink(r->path) < 0 && errno != ENOENT)
                 log_warning_errno(errno, "Failed to remove %s: %m", r->path);
 }
@@ -456,7 +447,7 @@ static int step_load(ResealRun *r) {
                 return k;
         }
         r->res->keyslot = r->job->keyslot;
-        reseal_crash_point("after-load");
+        crash_point("after-load");
         return 0;
 }
 
@@ -525,13 +516,13 @@ static int step_seal(ResealRun *r) {
                 k = tpm2_token_format(t, &tjson);
         if (k < 0)
                 return k;
-        reseal_crash_point("before-token");
+        crash_point("before-token");
         r->token = luks_token_add(r->cd, tjson);
         if (r->token < 0) {
                 say(r, "cannot write the TPM2 token: %s", luks_strerror(r->token));
                 return r->token;
         }
-        reseal_crash_point("after-token");
+        crash_point("after-token");
         return 0;
 }
 
@@ -544,7 +535,7 @@ static int step_marker(ResealRun *r) {
         k = luks_token_remove(r->cd, ptok);
         if (k < 0)
                 return k;
-        reseal_crash_point("after-pending");
+        crash_point("after-pending");
         return 0;
 }
 
@@ -621,7 +612,7 @@ static int step_verify(ResealRun *r) {
                 return -EIO;
         }
         r->res->verified = true;
-        reseal_crash_point("after-verify");
+        crash_point("after-verify");
         return 0;
 }
 
@@ -683,11 +674,11 @@ static void step_retire(ResealRun *r) {
                         }
                         if (luks_keyslot_destroy(r->cd, st->keyslot) < 0)
                                 continue;
-                        reseal_crash_point("after-stale-keyslot");
+                        crash_point("after-stale-keyslot");
                 }
                 if (luks_token_remove(r->cd, st->token) >= 0) {
                         r->res->stale_removed++;
-                        reseal_crash_point("after-stale-token");
+                        crash_point("after-stale-token");
                 }
         }
 }

@@ -45,10 +45,6 @@
 /* The keyring description of a volume's re-seal secret. */
 char *reseal_key_description(const char *uuid);
 
-/* Test hook: with $UNLOCKD_RESEAL_CRASH_AT=<step>, the process kills
- * itself with SIGKILL at that step (fault-injection tests). */
-void reseal_crash_point(const char *step);
-
 /* In the initrd, after v was opened by a typed credential (v->credential):
  * queue a re-seal job for the TPM2 tokens that failed with a PCR mismatch.
  * Returns 1 when a job was queued, 0 when there was nothing to re-seal (no

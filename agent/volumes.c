@@ -189,7 +189,7 @@ int crypttab_parse(const char *text, VolumeSpec **ret, size_t *ret_n) {
 }
 
 static int read_cmdline(char **ret) {
-        const char *e = getenv("UNLOCKD_CMDLINE");
+        const char *e = secure_getenv("UNLOCKD_CMDLINE");
 
         if (e) {
                 *ret = strdup(e);
@@ -565,7 +565,7 @@ int volumes_collect(char **devices, size_t n_devices, const char *name, WaitAliv
                 goto fail;
 
         if (c.crypttab) {
-                const char *path = getenv("UNLOCKD_CRYPTTAB") ?: "/etc/crypttab";
+                const char *path = secure_getenv("UNLOCKD_CRYPTTAB") ?: "/etc/crypttab";
                 r = read_file_bounded(path, CRYPTTAB_MAX, &text, NULL);
                 if (r >= 0) {
                         r = crypttab_parse_entries(text, &tab, &n_tab);
