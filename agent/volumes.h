@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crypttab.h"
+
 /* Which volumes to unlock, and under which names.
  *
  * From the command line when devices are given; otherwise from the kernel
@@ -27,14 +29,6 @@
  * another type (plain, swap, tmp, bitlk, tcrypt) mean unlockd leaves the
  * volume alone; x-unlockd-reseal=no turns re-seal off for it. */
 
-typedef struct VolumeSpec {
-        char *device;                   /* device node path (resolved) */
-        char *name;                     /* device-mapper name, or NULL for luks-UUID */
-        bool reseal;
-} VolumeSpec;
-
-void volume_specs_free(VolumeSpec *s, size_t n);
-
 /* Called at least every WAIT_ALIVE_USEC while waiting for a device: a
  * sign of life for the service manager or the watchdog. May be NULL. */
 typedef void (*WaitAlive)(void *userdata);
@@ -46,11 +40,6 @@ typedef void (*WaitAlive)(void *userdata);
  * negative errno. */
 int volumes_collect(char **devices, size_t n_devices, const char *name, WaitAlive alive,
                     VolumeSpec **ret, size_t *ret_n);
-
-/* Parses crypttab text into specs (unresolved device specs) of the entries
- * unlockd opens, whatever the kernel command line says. Pure, for tests.
- * Returns 0 or negative errno. */
-int crypttab_parse(const char *text, VolumeSpec **ret, size_t *ret_n);
 
 /* The value of key=… on the kernel command line ($UNLOCKD_CMDLINE, else
  * /proc/cmdline), as a bool; def when absent or unparsable. */

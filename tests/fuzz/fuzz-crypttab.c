@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "volumes.h"
+#include "crypttab.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *s = malloc(size + 1);
