@@ -68,14 +68,11 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
         return 0;
 }
 
-int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_close_ int fd = -1;
+/* Reads fd to its end, at most max bytes, into a NUL-terminated buffer. */
+static int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_size) {
         _cleanup_free_ char *buf = NULL;
         size_t n = 0;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
         buf = malloc(max + 1);
         if (!buf)
                 return -ENOMEM;
@@ -99,11 +96,18 @@ int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_size
         return 0;
 }
 
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -1;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        return read_fd_bounded(fd, max, ret, ret_size);
+}
+
 int read_file_regular(const char *path, size_t max, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *buf = NULL;
         struct stat st;
-        size_t n = 0;
 
         /* Non-blocking: a FIFO must not hang the open; no symlink
          * followed at the last component. */
@@ -116,25 +120,5 @@ int read_file_regular(const char *path, size_t max, char **ret, size_t *ret_size
                 return -EBADFD;
         if ((uint64_t) st.st_size > max)
                 return -EFBIG;
-        buf = malloc(max + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t k = read(fd, buf + n, max + 1 - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > max)
-                        return -EFBIG;
-        }
-        buf[n] = 0;
-        *ret = TAKE_PTR(buf);
-        if (ret_size)
-                *ret_size = n;
-        return 0;
+        return read_fd_bounded(fd, max, ret, ret_size);
 }

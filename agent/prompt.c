@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "strutil.h"
 #include "prompt.h"
 #include "secret.h"
 
@@ -277,13 +278,6 @@ int prompt_ask_tty(const char *message, const char *prompt, char **ret) {
 }
 
 /* ---- common ---------------------------------------------------------------- */
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 /* Milliseconds for poll() until the earliest of the deadlines (0 = none),
  * -1 when there is none. */

@@ -352,18 +352,8 @@ static void reseal_run_done(ResealRun *r) {
         luks_volume_key_done(&r->vk);
 }
 
-_printf_(2, 3)
-static void say(ResealRun *r, const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(r->res->message);
-        r->res->message = s;
-}
+/* What happened, for the journal. */
+#define say(r, ...) free_and_printf(&(r)->res->message, __VA_ARGS__)
 
 static int open_job_volume(const ResealJob *j, struct crypt_device **ret, char **ret_path) {
         _cleanup_free_ char *path = NULL;

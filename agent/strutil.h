@@ -23,3 +23,6 @@ json_object *json_pcr_array(uint32_t mask);
 /* A copy of s for a terminal: control characters (ESC among them) as \xNN,
  * backslashes doubled; other bytes (UTF-8) kept. malloc()ed, NULL on OOM. */
 char *cescape(const char *s);
+
+/* CLOCK_MONOTONIC in microseconds. */
+uint64_t now_usec(void);

@@ -490,10 +490,35 @@ static int parse_fields(json_object *root, Tpm2Token *t, char **ret_error) {
         return 0;
 }
 
+/* Parses token JSON whose "type" must be type. Returns 0 with *ret the root
+ * object; -EMEDIUMTYPE for another type; -EBADMSG with *ret_error. */
+static int parse_root(const char *json, const char *type, json_object **ret, char **ret_error) {
+        json_object *root, *v;
+        const char *t;
+        int r;
+
+        root = json_parse_bounded(json);
+        if (!root)
+                return fail(ret_error, "not valid JSON, or empty, or larger than %d bytes", TOKEN_JSON_MAX);
+        if (!json_object_is_type(root, json_type_object))
+                r = fail(ret_error, "not a JSON object");
+        else if (!field(root, "type", &v))
+                r = fail(ret_error, "type: missing");
+        else if (!(t = string_of(v, NULL)))
+                r = fail(ret_error, "type: not a string");
+        else if (!streq(t, type))
+                r = -EMEDIUMTYPE;
+        else {
+                *ret = root;
+                return 0;
+        }
+        json_object_put(root);
+        return r;
+}
+
 int tpm2_token_parse(const char *json, Tpm2Token **ret, char **ret_error) {
         _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
-        json_object *root, *v;
-        const char *type;
+        json_object *root;
         int r;
 
         if (ret_error)
@@ -501,26 +526,9 @@ int tpm2_token_parse(const char *json, Tpm2Token **ret, char **ret_error) {
         if (!ret)
                 return -EINVAL;
 
-        root = json_parse_bounded(json);
-        if (!root)
-                return fail(ret_error, "not valid JSON, or empty, or larger than %d bytes", TOKEN_JSON_MAX);
-        if (!json_object_is_type(root, json_type_object)) {
-                r = fail(ret_error, "not a JSON object");
-                goto finish;
-        }
-        if (!field(root, "type", &v)) {
-                r = fail(ret_error, "type: missing");
-                goto finish;
-        }
-        type = string_of(v, NULL);
-        if (!type) {
-                r = fail(ret_error, "type: not a string");
-                goto finish;
-        }
-        if (!streq(type, TOKEN_TYPE_TPM2)) {
-                r = -EMEDIUMTYPE;
-                goto finish;
-        }
+        r = parse_root(json, TOKEN_TYPE_TPM2, &root, ret_error);
+        if (r < 0)
+                return r;
 
         t = calloc(1, sizeof(*t));
         if (!t) {
@@ -732,25 +740,15 @@ int recovery_token_format(int keyslot, char **ret_json) {
 int pending_token_parse(const char *json, PendingToken *ret, char **ret_error) {
         json_object *root, *v;
         PendingToken p = { .keyslot = -1 };
-        const char *type;
         int r;
 
         if (ret_error)
                 *ret_error = NULL;
         if (!ret)
                 return -EINVAL;
-        root = json_parse_bounded(json);
-        if (!root)
-                return fail(ret_error, "not a valid JSON text of at most %d bytes", TOKEN_JSON_MAX);
-        if (!json_object_is_type(root, json_type_object) || !field(root, "type", &v) ||
-            !(type = string_of(v, NULL))) {
-                r = fail(ret_error, "type: missing or not a string");
-                goto finish;
-        }
-        if (!streq(type, TOKEN_TYPE_PENDING)) {
-                r = -EMEDIUMTYPE;
-                goto finish;
-        }
+        r = parse_root(json, TOKEN_TYPE_PENDING, &root, ret_error);
+        if (r < 0)
+                return r;
         r = parse_keyslots(root, &p.keyslot, ret_error);
         if (r < 0)
                 goto finish;

@@ -276,12 +276,6 @@ static int volumes_select(CmdlineVolumes *c, const CrypttabEntry *tab, size_t n_
         return 0;
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
 int wait_for_path(const char *path, uint64_t timeout_usec, WaitAlive alive) {
         uint64_t deadline = now_usec() + timeout_usec, alive_at = 0;
         _cleanup_close_ int fd = -1;
