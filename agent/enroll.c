@@ -80,11 +80,33 @@ static int policy_current(Tpm2Context *tpm, const Tpm2Token *t) {
         return t->policy_hash_size == sizeof(d) && memcmp(d, t->policy_hash, sizeof(d)) == 0;
 }
 
+/* Whether a PIN-less token really opens its keyslot now: the TPM unseals
+ * it and the keyslot takes the secret (then its proof is recorded). The
+ * header's policy hash alone proves nothing. */
+static bool token_opens(struct crypt_device *cd, const LuksVolumeKey *vk, Tpm2Context *tpm, int token,
+                        const Tpm2Token *t) {
+        _cleanup_(secret_freep) void *s = NULL;
+        _cleanup_secret_ char *b64 = NULL;
+        size_t n;
+        int r;
+
+        if (tpm2_unseal(tpm, t, NULL, &s, &n) < 0)
+                return false;
+        r = base64_encode(s, n, true, &b64);
+        if (r < 0 || luks_check_passphrase(cd, t->keyslot, b64, (size_t) r) != t->keyslot)
+                return false;
+        if (ownership_proven(cd, vk, t->keyslot) == 0)
+                (void) ownership_adopt_token(cd, vk, token, t->keyslot);
+        return true;
+}
+
 /* A systemd-tpm2 token with the same PCRs, bank and PIN-ness whose policy
- * the current PCRs satisfy (*ret_current), and one whose policy they no
- * longer satisfy (*ret_stale); -1 where none. */
-static int find_same_tpm2(struct crypt_device *cd, Tpm2Context *tpm, uint32_t mask, uint16_t bank, bool pin,
-                          int *ret_current, int *ret_stale) {
+ * the current PCRs satisfy and that (without a PIN) opens its keyslot now
+ * (*ret_current), and one whose policy they no longer satisfy
+ * (*ret_stale); -1 where none. A PIN token is judged by its policy alone:
+ * trying a PIN that may not be its own would cost a dictionary-attack try. */
+static int find_same_tpm2(struct crypt_device *cd, const LuksVolumeKey *vk, Tpm2Context *tpm, uint32_t mask,
+                          uint16_t bank, bool pin, int *ret_current, int *ret_stale) {
         *ret_current = *ret_stale = -1;
         for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
                 _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
@@ -99,7 +121,7 @@ static int find_same_tpm2(struct crypt_device *cd, Tpm2Context *tpm, uint32_t ma
                 r = policy_current(tpm, t);
                 if (r < 0)
                         return r;
-                if (r > 0 && *ret_current < 0)
+                if (r > 0 && *ret_current < 0 && (t->pin || token_opens(cd, vk, tpm, i, t)))
                         *ret_current = i;
                 else if (r == 0 && *ret_stale < 0)
                         *ret_stale = i;
@@ -203,13 +225,29 @@ static bool tpm2_keyslot_proven(struct crypt_device *cd, const LuksVolumeKey *vk
         return true;
 }
 
+/* What the credential that authorized the command is, by its form: a
+ * recovery key (systemd's or secboot's) or a passphrase. */
+static KeyslotKind credential_kind(const char *pass, size_t len) {
+        _cleanup_secret_ char *key = NULL;
+        uint8_t sb[SECBOOT_RECOVERY_KEY_BYTES];
+        bool recovery;
+
+        if (strnlen(pass, len) != len)
+                return KEYSLOT_PASSPHRASE;
+        recovery = recovery_key_normalize(pass, &key) == 0 || recovery_key_parse_secboot(pass, sb) == 0;
+        explicit_bzero(sb, sizeof(sb));
+        return recovery ? KEYSLOT_RECOVERY : KEYSLOT_PASSPHRASE;
+}
+
 /* Resolves --wipe-slot=. A number is the admin's own choice. A kind is
  * resolved against the header, which anyone may have written: "password"
- * and "recovery" select by token type (a forged token only hides a
- * keyslot from them, and the guard counts what is left), "tpm2" only the
- * TPM2 keyslots unlockd can prove hold nothing but a TPM secret. */
+ * and "recovery" select by token type, except for the keyslot the given
+ * credential opened, whose kind is what the credential is (a forged token
+ * cannot make a kind take it, nor hide it from its own kind); "tpm2" takes
+ * only the TPM2 keyslots unlockd can prove hold nothing but a TPM secret.
+ * The guard then counts only verified ways in. */
 static int resolve_wipe(struct crypt_device *cd, const char *device, const LuksVolumeKey *vk, Tpm2Context *tpm,
-                        const char *spec, uint32_t *ret) {
+                        KeyslotKind credential_kind, const char *spec, uint32_t *ret) {
         _cleanup_free_ char *copy = strdup(spec);
         uint32_t m = 0;
         char *save = NULL;
@@ -219,7 +257,9 @@ static int resolve_wipe(struct crypt_device *cd, const char *device, const LuksV
         for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
                 if (streq(w, "all") || streq(w, "password") || streq(w, "recovery") || streq(w, "tpm2")) {
                         for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++) {
-                                KeyslotKind k = keyslot_kind(cd, s);
+                                /* What the given passphrase opened is what
+                                 * its form says, whatever the header says. */
+                                KeyslotKind k = s == vk->keyslot ? credential_kind : keyslot_kind(cd, s);
 
                                 if (k == KEYSLOT_UNUSED)
                                         continue;
@@ -321,10 +361,15 @@ static void replace_stale(EnrollState *e) {
         if (e->wipe & (1u << keyslot))
                 return; /* the wipe below takes it */
         r = ownership_may_remove(e->cd, &e->vk, keyslot, e->vk.keyslot, &why);
-        if (r < 0) {
+        if (r == -ENOKEY) {
                 log_notice("TPM2 token %d (keyslot %d) no longer matches the current PCRs and stays: %s. If keyslot %d "
                            "holds only a TPM secret, remove it with 'unlockctl enroll --wipe-slot=%d %s'.",
-                           e->stale_token, keyslot, why ?: "cannot check", keyslot, keyslot, e->device);
+                           e->stale_token, keyslot, why, keyslot, keyslot, e->device);
+                return;
+        }
+        if (r < 0) {
+                log_notice("TPM2 token %d (keyslot %d) no longer matches the current PCRs; the keyslot stays: %s.",
+                           e->stale_token, keyslot, why ?: strerror(ERRNO_VALUE(r)));
                 return;
         }
         r = wipe_keyslot(e->cd, keyslot);
@@ -416,7 +461,7 @@ int enroll(struct crypt_device *cd, const char *device, const char *pass, size_t
                                 goto finish;
                         }
                 }
-                r = find_same_tpm2(cd, e.tpm, o->pcr_mask, e.bank, !!o->pin, &e.current_token, &e.stale_token);
+                r = find_same_tpm2(cd, &e.vk, e.tpm, o->pcr_mask, e.bank, !!o->pin, &e.current_token, &e.stale_token);
                 if (r < 0) {
                         log_error_errno(r, "Cannot read the PCRs: %s", tpm2_strerror(r));
                         goto finish;
@@ -435,21 +480,25 @@ int enroll(struct crypt_device *cd, const char *device, const char *pass, size_t
                         if (r < 0)
                                 log_debug_errno(r, "No TPM to check TPM2 keyslots with: %m");
                 }
-                r = resolve_wipe(cd, device, &e.vk, e.tpm, o->wipe, &e.wipe);
+                r = resolve_wipe(cd, device, &e.vk, e.tpm, credential_kind(pass, pass_len), o->wipe, &e.wipe);
                 if (r < 0)
                         goto finish;
         }
 
         /* Check the wipe first: a TPM change must never mean data loss.
-         * What counts is what a person can type after the whole command:
-         * passphrase and recovery keyslots, never TPM or pending ones. */
-        /* The keyslot the given passphrase opened is one a person can use,
-         * whatever tokens the header names for it. */
-        typeable = (keyslots_typeable(cd) | (e.vk.keyslot >= 0 ? 1u << e.vk.keyslot : 0)) & ~(e.wipe & ~e.keep);
+         * What counts is a way in that unlockctl has verified and that
+         * stays: the keyslot the given passphrase opened, or a recovery key
+         * this command enrolls. The header's word counts for nothing here
+         * (a keyslot without a token may be a half-enrolled TPM keyslot, or
+         * one nobody can open). */
+        typeable = (e.vk.keyslot >= 0 ? 1u << e.vk.keyslot : 0) & ~(e.wipe & ~e.keep);
         if ((e.wipe & ~e.keep) != 0 && typeable == 0 && !o->recovery_key && !o->force) {
                 r = log_error_errno(EPERM, "Refusing to leave %s with no passphrase or recovery key: "
-                                    "a TPM or firmware change would make it unopenable. Use --force to do it anyway.",
-                                    device);
+                                    "a TPM or firmware change would make it unopenable. The keyslot the given "
+                                    "passphrase opened (%d) is among those to wipe, and no other can be checked "
+                                    "(the header is not authenticated). Authenticate with a passphrase or recovery "
+                                    "key that stays, add --recovery-key, or use --force to do it anyway.",
+                                    device, e.vk.keyslot);
                 goto finish;
         }
         needed = !!o->recovery_key + (o->tpm2 && e.current_token < 0);

@@ -151,7 +151,9 @@ int ownership_may_remove(struct crypt_device *cd, const LuksVolumeKey *vk, int k
                         return r;
                 if (r > 0)
                         return 0;
-                why = "unlockd cannot prove that it holds only a secret unlockd had";
+                if (ret_why)
+                        *ret_why = "unlockd cannot prove that it holds only a secret unlockd had";
+                return -ENOKEY;
         }
         if (ret_why)
                 *ret_why = why;

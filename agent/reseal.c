@@ -306,7 +306,7 @@ int reseal_clean_orphans(struct crypt_device *cd, const LuksVolumeKey *vk, int o
                         continue;
                 }
                 r = ownership_may_remove(cd, vk, p.keyslot, opened_keyslot, &why);
-                if (r == -EPERM) {
+                if (r == -EPERM || r == -ENOKEY) {
                         if (vk)
                                 log_notice("Keyslot %d of %s is marked as a pending re-seal keyslot, but it stays: %s.",
                                            p.keyslot, uuid, why);
@@ -401,6 +401,20 @@ static void step_finish(ResealRun *r) {
                 log_warning_errno(errno, "Failed to remove %s: %m", r->path);
 }
 
+/* Ends an obsolete job: the file goes; the volume's secret stays in the
+ * keyring while any marker may still need it (another job's, under the same
+ * description), else it goes too. */
+static void step_drop_obsolete(ResealRun *r) {
+        bool markers = false;
+
+        for (int i = 0; i < LUKS2_TOKENS_MAX && !markers; i++)
+                markers = luks_token_get(r->cd, i, TOKEN_TYPE_PENDING, NULL, NULL) >= 0;
+        if (!markers)
+                (void) keyring_drop(r->desc);
+        if (unlink(r->path) < 0 && errno != ENOENT)
+                log_warning_errno(errno, "Failed to remove %s: %m", r->path);
+}
+
 /* Reads and parses the job and opens its volume. Returns 0; 1 when the job
  * was torn and has been removed; negative errno. */
 static int step_load(ResealRun *r) {
@@ -457,8 +471,9 @@ static int step_seal(ResealRun *r) {
                 return 0;
         if (find_token(r->cd, TOKEN_TYPE_PENDING, j->keyslot, j->generation) < 0 ||
             !luks_keyslot_active(r->cd, j->keyslot)) {
-                say(r, "job for keyslot %d is obsolete (keyslot or marker gone); removed", j->keyslot);
-                step_finish(r);
+                say(r, "job for keyslot %d, generation %llu is obsolete (no such keyslot or marker in the header); removed",
+                    j->keyslot, (unsigned long long) j->generation);
+                step_drop_obsolete(r);
                 return 1;
         }
         k = keyring_read(r->desc, &secret, &secret_size);
@@ -653,11 +668,16 @@ static void step_retire(ResealRun *r) {
                 if (luks_keyslot_active(r->cd, st->keyslot)) {
                         if (luks_keyslot_salt(r->cd, st->keyslot, &salt) < 0 || !streq(salt, st->salt))
                                 continue;
-                        if (ownership_may_remove(r->cd, &r->vk, st->keyslot, j->opened_keyslot, &why) < 0) {
+                        int m = ownership_may_remove(r->cd, &r->vk, st->keyslot, j->opened_keyslot, &why);
+                        if (m == -ENOKEY)
                                 log_notice("Stale TPM2 token %d and keyslot %d of %s stay: %s. If keyslot %d holds "
                                            "only a TPM secret, remove it by hand: cryptsetup luksKillSlot %s %d",
-                                           st->token, st->keyslot, j->uuid, why ?: "cannot check", st->keyslot,
+                                           st->token, st->keyslot, j->uuid, why, st->keyslot,
                                            r->res->device ?: "DEVICE", st->keyslot);
+                        else if (m < 0)
+                                log_notice("TPM2 token %d names keyslot %d of %s, which stays: %s.", st->token,
+                                           st->keyslot, j->uuid, why ?: strerror(ERRNO_VALUE(m)));
+                        if (m < 0) {
                                 free_and_printf(&kept, "%s%s%d", kept ?: "", kept ? ", " : "", st->keyslot);
                                 r->res->stale_kept++;
                                 continue;
@@ -722,7 +742,20 @@ typedef struct JobEntry {
         char *path;
         char *uuid;
         uint64_t generation;
+        bool live;                      /* the header has its marker or token */
 } JobEntry;
+
+/* Whether the job's keyslot and generation are in its volume's header (a
+ * marker or a TPM2 token): only such a job may supersede another. */
+static bool job_live(const ResealJob *j) {
+        _cleanup_luks_ struct crypt_device *cd = NULL;
+        _cleanup_free_ char *path = NULL;
+
+        if (open_job_volume(j, &cd, &path) < 0)
+                return false;
+        return find_token(cd, TOKEN_TYPE_PENDING, j->keyslot, j->generation) >= 0 ||
+               find_token(cd, TOKEN_TYPE_TPM2, j->keyslot, j->generation) >= 0;
+}
 
 static bool job_name(const char *name) {
         size_t l = strlen(name);
@@ -778,6 +811,7 @@ int reseal_run_all(const char *state_dir, const char *tcti, unsigned *ret_done) 
                 if (k >= 0 && reseal_job_parse(json, &j, NULL) >= 0) {
                         e->uuid = strdup(j->uuid);
                         e->generation = j->generation;
+                        e->live = job_live(j);
                         if (!e->uuid) {
                                 r = -ENOMEM;
                                 goto finish;
@@ -787,14 +821,15 @@ int reseal_run_all(const char *state_dir, const char *tcti, unsigned *ret_done) 
                 n_jobs++;
         }
 
-        /* Several jobs for one volume: the largest generation wins (the
-         * last in name order among equals); the others are obsolete, their
-         * keyslots orphans for the winner's clean-up. */
+        /* Several jobs for one volume: the largest generation that the
+         * header confirms wins (the last in name order among equals); the
+         * others are obsolete, their keyslots orphans for the winner's
+         * clean-up. A job the header does not confirm supersedes nothing. */
         for (size_t i = 0; i < n_jobs; i++) {
                 if (!jobs[i].uuid)
                         continue;
                 for (size_t k = 0; k < n_jobs; k++)
-                        if (k != i && jobs[k].uuid && streq(jobs[k].uuid, jobs[i].uuid) &&
+                        if (k != i && jobs[k].uuid && jobs[k].live && streq(jobs[k].uuid, jobs[i].uuid) &&
                             (jobs[k].generation > jobs[i].generation ||
                              (jobs[k].generation == jobs[i].generation && k > i))) {
                                 log_notice("Job %s is superseded by %s; removing it.", jobs[i].path, jobs[k].path);

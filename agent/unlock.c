@@ -419,11 +419,14 @@ static int check_input(const char *input, void *userdata) {
 
 /* Asks for a recovery key or passphrase until one opens the volume. */
 static int prompt_volume(Unlocker *u, struct crypt_device *cd, Volume *v, bool reseal) {
+        bool full = reseal && luks_keyslot_free(cd) < 0;
         _cleanup_free_ char *why = volume_failure_summary(v), *msg = NULL, *id = NULL;
         PromptContext p = { .u = u, .cd = cd, .v = v };
 
         if (asprintf(&msg, "The TPM did not unlock %s (%s): %s.\n%s",
                      v->device, v->uuid, why ?: "unknown reason",
+                     full ? "The TPM cannot be re-sealed automatically: every keyslot is in use (free one in the booted "
+                            "system, then run 'unlockctl enroll --tpm2')." :
                      reseal ? "After you unlock it, the TPM will be re-sealed to this boot, so the next boot unlocks by itself."
                             : "Automatic re-seal is off.") < 0 ||
             asprintf(&id, "unlockd:%s", v->device) < 0)

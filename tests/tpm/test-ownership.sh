@@ -169,6 +169,115 @@ grep -q "metadata area is full" "$TEST_DIR/enroll.log" || fail "no clear message
 assert_eq "$(dump "$IMG")" "$BEFORE" "header after the refused enroll into $IMG"
 opens_with "$IMG" "$PASS" || fail "the passphrase does not open the metadata-full volume"
 
+# add_dummy_keyslot IMAGE N: as an attacker who writes the disk: keyslot N,
+# a copy of keyslot 0's metadata with an area of zeros (it opens with
+# nothing), bound to the volume key's digest; checksums fixed.
+add_dummy_keyslot() {
+        python3 - "$1" "$2" <<'PY'
+import copy, hashlib, json, struct, sys
+img, n = sys.argv[1], sys.argv[2]
+f = open(img, "r+b")
+def read(off):
+    f.seek(off); b = bytearray(f.read(4096)); size = struct.unpack(">Q", b[8:16])[0]
+    f.seek(off + 4096); return b, size, f.read(size - 4096)
+b, size, js = read(0)
+h = json.loads(js.rstrip(b"\0").decode())
+ks = copy.deepcopy(h["keyslots"]["0"])
+end = max(int(k["area"]["offset"]) + int(k["area"]["size"]) for k in h["keyslots"].values())
+ks["area"]["offset"] = str(end)
+h["keyslots"][n] = ks
+h["digests"]["0"]["keyslots"].append(n)
+f.seek(end); f.write(b"\0" * int(ks["area"]["size"]))
+new = json.dumps(h).encode(); new += b"\0" * (size - 4096 - len(new))
+for off in (0, size):
+    hb, _, _ = read(off)
+    hb[16:24] = struct.pack(">Q", struct.unpack(">Q", hb[16:24])[0] + 1)
+    hb[0x1c0:0x200] = b"\0" * 64
+    hb[0x1c0:0x1e0] = hashlib.sha256(bytes(hb) + new).digest()
+    f.seek(off); f.write(hb); f.write(new)
+PY
+        slot_active "$1" "$2" || fail "could not forge keyslot $2"
+}
+
+say "wipe by kind: a forged recovery token on the passphrase keyslot does not get it wiped"
+IMG=$TEST_DIR/kind-recovery.img
+fresh "$IMG"
+import "$IMG" '{"type":"systemd-recovery","keyslots":["0"]}'
+NEWKEY=$(enroll --recovery-key --wipe-slot=recovery "$IMG") || { cat "$TEST_DIR/enroll.log"; fail "rotating the recovery key failed"; }
+opens_with "$IMG" "$PASS" || fail "--wipe-slot=recovery wiped the passphrase it was authorized with"
+opens_with "$IMG" "$NEWKEY" || fail "the new recovery key does not open"
+opens_with "$IMG" "$KEY" && fail "the old recovery key was not wiped"
+IMG=$TEST_DIR/kind-recovery2.img
+fresh "$IMG"
+import "$IMG" '{"type":"systemd-recovery","keyslots":["0"]}'
+add_dummy_keyslot "$IMG" 7
+enroll --wipe-slot=recovery "$IMG" || true
+opens_with "$IMG" "$PASS" || fail "--wipe-slot=recovery took the passphrase (a forged recovery token)"
+
+say "the guard counts only verified ways in: not a dummy keyslot, not a half-enrolled one"
+IMG=$TEST_DIR/guard-dummy.img
+fresh "$IMG"
+cryptsetup token remove --token-id 0 "$IMG"     # the recovery key's token, stripped
+add_dummy_keyslot "$IMG" 7
+import "$IMG" '{"type":"systemd-recovery","keyslots":["7"]}'
+rc=0; enroll --wipe-slot=password "$IMG" || rc=$?
+[ "$rc" != 0 ] || fail "the guard let the passphrase and the recovery key go for a keyslot nobody can open"
+assert_owner "$IMG" "dummy keyslot"
+IMG=$TEST_DIR/guard-half.img
+fresh "$IMG"
+# An enroll killed between its keyslot and its token.
+gdb -q -batch -ex 'break luks_token_add' -ex run -ex 'signal SIGKILL' --args \
+        "$UNLOCKCTL" enroll --tpm2 --pcrs=0+7 --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG" >/dev/null 2>&1 || true
+tpm2_flushcontext -t >/dev/null 2>&1 || true
+tpm2_flushcontext -l >/dev/null 2>&1 || true
+assert_eq "$(n_keyslots "$IMG")" 4 "keyslots after the killed enroll (one without a token)"
+rc=0; enroll --wipe-slot=0,recovery "$IMG" || rc=$?
+[ "$rc" != 0 ] || fail "the guard counted a half-enrolled keyslot as a way in"
+assert_owner "$IMG" "half-enrolled keyslot"
+# Authorized by the recovery key, which stays, the same wipe of the passphrase is fine.
+printf '%s' "$KEY" > "$TEST_DIR/key"
+"$UNLOCKCTL" enroll --wipe-slot=0 --unlock-key-file="$TEST_DIR/key" --tcti="$TCTI" "$IMG" 2>"$TEST_DIR/enroll.log" ||
+        { cat "$TEST_DIR/enroll.log"; fail "wiping the passphrase, authorized by the recovery key, was refused"; }
+opens_with "$IMG" "$KEY" || fail "the recovery key no longer opens"
+
+say "enroll --tpm2 over a forged 'current' token checks that it opens before calling it nothing to do"
+IMG=$TEST_DIR/forged-current.img
+fresh "$IMG"
+extend_pcr7
+# The policy hash of the current PCR 7, made by the TPM itself.
+tpm2_startauthsession -S "$TEST_DIR/s.ctx" >/dev/null
+tpm2_policypcr -S "$TEST_DIR/s.ctx" -l sha256:7 -L "$TEST_DIR/pol" >/dev/null
+tpm2_flushcontext "$TEST_DIR/s.ctx" >/dev/null
+PH=$(od -An -tx1 -v "$TEST_DIR/pol" | tr -d ' \n')
+import "$IMG" "$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); t["keyslots"]=["0"]; t["tpm2-policy-hash"]=sys.argv[2]; [t.pop(k,None) for k in ("unlockd-proof","unlockd-pcr-values")]; print(json.dumps(t))' "$(token_json "$IMG" 1)" "$PH")"
+enroll --tpm2 --pcrs=7 "$IMG" || { cat "$TEST_DIR/enroll.log"; fail "enroll failed"; }
+grep -q "nothing to do" "$TEST_DIR/enroll.log" && fail "a forged token was taken as the current one"
+tpm_opens "$IMG" || fail "the TPM does not open after enroll"
+assert_owner "$IMG" "forged current token"
+
+say "a stray job with a larger generation does not supersede the real one"
+IMG=$TEST_DIR/stray.img
+fresh "$IMG"
+extend_pcr7
+type_at "$IMG" "$KEY"
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); j["generation"]+=5; json.dump(j, open(sys.argv[2],"w"))' \
+        "$STATE/reseal/$UUID.json" "$STATE/reseal/zz-copy.json"
+reseal || { cat "$TEST_DIR/reseal.log"; fail "reseal with a stray job failed"; }
+grep -q "verified by unsealing" "$TEST_DIR/reseal.log" || fail "the real job did not run: $(cat "$TEST_DIR/reseal.log")"
+tpm_opens "$IMG" || fail "TPM does not open after the re-seal"
+ls "$STATE/reseal/" | grep -q . && fail "jobs left: $(ls "$STATE/reseal/")"
+
+say "a refusal for a keyslot a person uses suggests no command to remove it"
+IMG=$TEST_DIR/no-hint.img
+fresh "$IMG"
+import "$IMG" "$(repoint "$(token_json "$IMG" 1)" 0)"
+import "$IMG" "$(repoint "$(token_json "$IMG" 1)" 1)"
+extend_pcr7
+type_at "$IMG" "$PASS"
+reseal || { cat "$TEST_DIR/reseal.log"; fail "reseal failed"; }
+grep -q "luksKillSlot" "$TEST_DIR/reseal.log" && fail "unlockd suggested removing a keyslot a person uses: $(cat "$TEST_DIR/reseal.log")"
+assert_owner "$IMG" "no hint"
+
 say "status: no raw escape sequences from the header, each orphaned keyslot once"
 IMG=$TEST_DIR/status.img
 fresh "$IMG"
