@@ -48,12 +48,15 @@ int ownership_proof(struct crypt_device *cd, const LuksVolumeKey *vk, int keyslo
  * valid proof for it. Returns 1 yes, 0 no, negative errno. */
 int ownership_proven(struct crypt_device *cd, const LuksVolumeKey *vk, int keyslot);
 
-/* The ownership rule. Returns 0 when unlockd may remove keyslot now:
- * proven its own, not the keyslot a typed credential opened the volume with
- * this boot (opened_keyslot, -1 if none), no systemd-recovery token, and a keyslot a
- * person can type remains (by the header, or opened_keyslot: what opened the
- * volume with a typed credential is typeable, whatever the header says). Otherwise -EPERM with *ret_why (optional) a
- * sentence, or another negative errno. */
+/* The ownership rule. Returns 0 when unlockd may remove keyslot now: it is
+ * proven its own, it is not the keyslot a typed credential opened the
+ * volume with this boot (opened_keyslot, -1 if none), it has no
+ * systemd-recovery token, and a keyslot a person can type remains (by the
+ * header, or opened_keyslot, which is typeable whatever the header says).
+ * Otherwise -ENOKEY when only the proof is missing or does not verify (the
+ * one case where removing it by hand may be right), -EPERM when the keyslot
+ * is one a person uses; *ret_why (optional) is a sentence either way. Other
+ * negative errno on failure. */
 int ownership_may_remove(struct crypt_device *cd, const LuksVolumeKey *vk, int keyslot, int opened_keyslot,
                          const char **ret_why);
 
