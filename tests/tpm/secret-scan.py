@@ -4,7 +4,8 @@
 points, and looks for secrets there and in what it wrote.
 
     secret-scan.py --needles FILE --dump DIR [--control FUNCTION[@N]]...
-                   [--canary LABEL]... [--in-use LABEL]... [--status N]
+                   [--canary LABEL]... [--in-use LABEL]... [--absent-at FUNCTION=LABEL]...
+                   [--status N]
                    [--files PATH]... [--log-mark LABEL] [--debug-log]
                    [--esys-session-auth LABEL]... [--timeout S]
                    [--expect REGEX | --send TEXT]... -- PROGRAM ARG...
@@ -166,6 +167,18 @@ def check_memory(a, needles, failures):
     for label in a.in_use:
         if not any(h[0] == label for s in controls for h in s["hits"]):
             failures.append(f"positive control: {label} is not found while in use: the scan is blind to it")
+    # A secret that must already be wiped at a control point: how the
+    # workarounds for tpm2-tss's leftover copies are judged (with them
+    # off, the unsealed secret is still there when the keyslot is tried).
+    for spec in a.absent_at:
+        func, label = spec.split("=", 1)
+        if func not in a.control:
+            failures.append(f"--absent-at {spec}: {func} is not a --control point")
+        for st in stops:
+            if st["where"] == "control:" + func:
+                for h in st["hits"]:
+                    if h[0] == label and not h[4]:
+                        failures.append(f"{label} is still in memory at {func}(): {h[1]} in {h[2]} ({h[3]})")
     for s in ends:
         for label in a.canary:
             if not any(h[0] == label for h in s["hits"]):
@@ -210,6 +223,7 @@ def main():
     ap.add_argument("--control", action="append", default=[])
     ap.add_argument("--canary", action="append", default=[])
     ap.add_argument("--in-use", action="append", default=[])
+    ap.add_argument("--absent-at", action="append", default=[], metavar="FUNCTION=LABEL")
     ap.add_argument("--esys-session-auth", action="append", default=[])
     ap.add_argument("--status", type=int, default=0)
     ap.add_argument("--files", action="append", default=[])
