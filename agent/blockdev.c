@@ -6,12 +6,7 @@
 #include "blockdev.h"
 #include "log.h"
 #include "macro.h"
-
-void strv_free(char **l) {
-        for (char **p = l; p && *p; p++)
-                free(*p);
-        free(l);
-}
+#include "strutil.h"
 
 int blockdev_find_by_uuid(const char *uuid, char **ret_path) {
         char *p = blkid_evaluate_tag("UUID", uuid, NULL);

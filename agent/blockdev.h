@@ -15,4 +15,3 @@ int blockdev_list_luks(char ***ret);
  * (malloc()ed). Returns 0 or -ENODEV. */
 int blockdev_resolve(const char *spec, char **ret_path);
 
-void strv_free(char **l);

@@ -319,10 +319,10 @@ static int enroll_tpm2(EnrollState *e) {
                 return 0;
         }
 
-        secret = secret_alloc(TPM2_SECRET_SIZE);
+        secret = secret_alloc(UNLOCKD_SECRET_SIZE);
         if (!secret)
                 return log_oom();
-        if (getrandom(secret, TPM2_SECRET_SIZE, 0) != TPM2_SECRET_SIZE)
+        if (getrandom(secret, UNLOCKD_SECRET_SIZE, 0) != UNLOCKD_SECRET_SIZE)
                 return log_error_errno(errno ?: EIO, "Failed to get random bytes: %m");
 
         r = tpm2_seal(e->tpm, &(Tpm2SealParams) {
@@ -330,9 +330,9 @@ static int enroll_tpm2(EnrollState *e) {
                         .mask = o->pcr_mask,
                         .pin = o->pin,
                         .use_srk = o->use_srk,
-                }, secret, TPM2_SECRET_SIZE, &t);
+                }, secret, UNLOCKD_SECRET_SIZE, &t);
         if (r >= 0)
-                r = base64_encode(secret, TPM2_SECRET_SIZE, true, &b64);
+                r = base64_encode(secret, UNLOCKD_SECRET_SIZE, true, &b64);
         if (r < 0)
                 return log_error_errno(r, "Failed to seal to the TPM: %s.", tpm2_strerror(r));
 

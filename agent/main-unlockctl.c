@@ -380,76 +380,7 @@ static int verb_reseal(int argc, char *argv[]) {
 }
 
 static int verb_status(int argc, char *argv[]) {
-        _cleanup_(tpm2_context_freep) Tpm2Context *tpm = NULL;
-        _cleanup_free_ char *state_path = NULL, *state_text = NULL;
-        json_object *state = NULL, *out, *vols, *sv = NULL;
-        char **devices = NULL;
-        bool own_devices = false;
-        int n = 0, r;
-
-        if (asprintf(&state_path, "%s/state.json", arg_state_dir) < 0)
-                return log_oom();
-        if (read_file_regular(state_path, 1024 * 1024, &state_text, NULL) >= 0)
-                state = json_parse_strict(state_text, 1024 * 1024);
-        if (state)
-                (void) json_object_object_get_ex(state, "volumes", &sv);
-
-        if (argc > 1) {
-                devices = argv + 1;
-                n = argc - 1;
-        } else if (sv && json_object_is_type(sv, json_type_array) && json_object_array_length(sv) > 0) {
-                n = (int) json_object_array_length(sv);
-                devices = calloc((size_t) n + 1, sizeof(char *));
-                if (!devices)
-                        return log_oom();
-                own_devices = true;
-                for (int i = 0; i < n; i++)
-                        devices[i] = strdup(json_object_get_string(json_object_object_get(json_object_array_get_idx(sv, (size_t) i), "device")) ?: "");
-        } else {
-                n = blockdev_list_luks(&devices);
-                if (n < 0)
-                        return log_error_errno(n, "Cannot list LUKS volumes: %m");
-                own_devices = true;
-        }
-
-        r = tpm2_context_new(arg_enroll.tcti, &tpm);
-        if (r < 0)
-                log_debug_errno(r, "No TPM: %m");
-
-        out = json_object_new_object();
-        vols = json_object_new_array();
-        for (int i = 0; i < n; i++) {
-                _cleanup_luks_ struct crypt_device *cd = NULL;
-                json_object *v;
-
-                if (luks_open(devices[i], &cd) < 0) {
-                        log_warning("Cannot read the LUKS2 header of %s.", devices[i]);
-                        continue;
-                }
-                v = volume_status(cd, devices[i], tpm, arg_state_dir);
-                if (!v)
-                        continue;
-                /* How it was opened this boot, from unlockd's state file. */
-                for (size_t k = 0; sv && k < json_object_array_length(sv); k++) {
-                        json_object *s = json_object_array_get_idx(sv, k);
-                        if (streq_ptr(json_object_get_string(json_object_object_get(s, "uuid")), luks_uuid(cd)))
-                                json_object_object_add(v, "this-boot", json_object_get(s));
-                }
-                json_object_array_add(vols, v);
-        }
-        json_object_object_add(out, "volumes", vols);
-        json_object_object_add(out, "tpm", json_object_new_boolean(tpm != NULL));
-
-        if (arg_json)
-                printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-        else
-                status_print_text(stdout, vols);
-
-        json_object_put(out);
-        json_object_put(state);
-        if (own_devices)
-                strv_free(devices);
-        return 0;
+        return status_show(argv + 1, (size_t) (argc - 1), arg_state_dir, arg_enroll.tcti, arg_json);
 }
 
 static int run(int argc, char *argv[]) {

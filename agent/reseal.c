@@ -153,7 +153,7 @@ static int add_pending_keyslot(struct crypt_device *cd, const Volume *v, ResealJ
         PendingToken p = {};
         int slot, r;
 
-        r = base64_encode(secret, TPM2_SECRET_SIZE, true, &b64);
+        r = base64_encode(secret, UNLOCKD_SECRET_SIZE, true, &b64);
         if (r < 0)
                 return r;
         slot = luks_keyslot_add(cd, v->credential, v->credential_len, b64, (size_t) r, true);
@@ -223,16 +223,16 @@ int reseal_queue(Unlocker *u, struct crypt_device *cd, Volume *v, const char *st
         if (!j->uuid || !j->device || !j->method || !desc || !path || !dir)
                 return -ENOMEM;
 
-        secret = secret_alloc(TPM2_SECRET_SIZE);
+        secret = secret_alloc(UNLOCKD_SECRET_SIZE);
         if (!secret)
                 return -ENOMEM;
-        if (getrandom(secret, TPM2_SECRET_SIZE, 0) != TPM2_SECRET_SIZE)
+        if (getrandom(secret, UNLOCKD_SECRET_SIZE, 0) != UNLOCKD_SECRET_SIZE)
                 return -EIO;
 
         r = add_pending_keyslot(cd, v, j, secret, &vk);
         if (r < 0)
                 return r;
-        r = keyring_store(desc, secret, TPM2_SECRET_SIZE, KEYRING_RESEAL_TIMEOUT_SEC);
+        r = keyring_store(desc, secret, UNLOCKD_SECRET_SIZE, KEYRING_RESEAL_TIMEOUT_SEC);
         if (r >= 0)
                 r = reseal_job_format(j, &json);
         if (r >= 0)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "luks.h"
@@ -15,3 +16,9 @@ json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Cont
 /* The text form of `unlockctl status` for the array of volume_status()
  * objects; every string from a header or a state file is escaped. */
 void status_print_text(FILE *f, json_object *vols);
+
+/* unlockctl status: the volumes named (n_args > 0), else those of
+ * <state_dir>/state.json, else every LUKS volume libblkid sees, with how
+ * each was opened this boot; printed as JSON or text. Returns 0 or negative
+ * errno. */
+int status_show(char **args, size_t n_args, const char *state_dir, const char *tcti, bool json);

@@ -26,3 +26,7 @@ char *cescape(const char *s);
 
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t now_usec(void);
+
+/* Frees a NULL-terminated array of strings and the strings; accepts NULL,
+ * returns NULL. */
+char **strv_free(char **l);

@@ -344,13 +344,13 @@ static int find_srk(Tpm2Context *c, ESYS_TR *ret) {
         /* GetCapability does not fail for an absent handle, unlike
          * ReadPublic, so a missing SRK leaves no error in the TPM log. */
         rc = Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                TPM2_CAP_HANDLES, TPM2_SRK_HANDLE, 1, &more, &cap);
+                                TPM2_CAP_HANDLES, UNLOCKD_SRK_HANDLE, 1, &more, &cap);
         if (rc != TSS2_RC_SUCCESS)
                 return log_tss(rc, "GetCapability(handles)");
-        if (cap->data.handles.count == 0 || cap->data.handles.handle[0] != TPM2_SRK_HANDLE)
+        if (cap->data.handles.count == 0 || cap->data.handles.handle[0] != UNLOCKD_SRK_HANDLE)
                 return 0;
 
-        rc = Esys_TR_FromTPMPublic(c->esys, TPM2_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ret);
+        rc = Esys_TR_FromTPMPublic(c->esys, UNLOCKD_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ret);
         if (rc != TSS2_RC_SUCCESS)
                 return log_tss(rc, "ReadPublic(SRK)");
         return 1;

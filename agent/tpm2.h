@@ -20,8 +20,8 @@
  *   -EIO         any other TPM failure
  */
 
-#define TPM2_SRK_HANDLE 0x81000001
-#define TPM2_SECRET_SIZE 32
+#define UNLOCKD_SRK_HANDLE 0x81000001
+#define UNLOCKD_SECRET_SIZE 32
 
 typedef struct Tpm2Context Tpm2Context;
 
@@ -55,7 +55,7 @@ typedef struct Tpm2SealParams {
         const uint8_t *pcr_values;      /* values to seal to (index order); NULL = current values */
         size_t pcr_values_size;
         const char *pin;                /* NULL = no PIN */
-        bool use_srk;                   /* use a persistent SRK at TPM2_SRK_HANDLE when one exists */
+        bool use_srk;                   /* use a persistent SRK at UNLOCKD_SRK_HANDLE when one exists */
         uint16_t primary_alg;           /* 0 = ECC, falling back to RSA */
 } Tpm2SealParams;
 
