@@ -45,6 +45,17 @@
 /* The keyring description of a volume's re-seal secret. */
 char *reseal_key_description(const char *uuid);
 
+/* <state_dir>/reseal/<uuid>.json (malloc()ed, NULL on OOM). */
+char *reseal_job_path(const char *state_dir, const char *uuid);
+
+/* The token of type (systemd-tpm2 or unlockd-pending) for keyslot, and of
+ * generation gen when gen > 0, or -ENOENT. */
+int reseal_find_token(struct crypt_device *cd, const char *type, int keyslot, uint64_t gen);
+
+/* The largest generation among the markers and TPM2 tokens whose proof of
+ * ownership holds under vk: a forged token cannot push it to the limit. */
+uint64_t reseal_max_generation(struct crypt_device *cd, const LuksVolumeKey *vk);
+
 /* In the initrd, after v was opened by a typed credential (v->credential):
  * queue a re-seal job for the TPM2 tokens that failed with a PCR mismatch.
  * Returns 1 when a job was queued, 0 when there was nothing to re-seal (no
