@@ -20,39 +20,11 @@ say "the TPM disappears while unlockd waits for the PIN"
 IMG=$TEST_DIR/pin.img
 make_luks "$IMG" "fault pass"
 NEWPIN=1357 "$UNLOCKCTL" enroll --tpm2 --pin --pcrs=7 --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG" 2>/dev/null
-# A helper kills swtpm as soon as the PIN prompt is shown, then the PIN is typed.
-python3 - "$UNLOCKD" "$TCTI" "$IMG" "$TEST_DIR" "$SWTPM_PID" <<'PY' || fail "the unlock did not survive the TPM going away"
-import os, pty, select, subprocess, sys, time, json, signal
-unlockd, tcti, img, d, swtpm = sys.argv[1:6]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(unlockd, [unlockd, "--test", "--console=/dev/tty", "--ask-password=no", "--no-reseal",
-                       "--state-dir=" + d + "/state", "--tcti=" + tcti, img])
-buf = b""
-def wait(needle, t=30):
-    global buf
-    end = time.monotonic() + t
-    while needle not in buf:
-        if time.monotonic() > end:
-            sys.exit(f"timed out waiting for {needle!r}: {buf[-400:]!r}")
-        r, _, _ = select.select([fd], [], [], 0.2)
-        if r:
-            try:
-                buf += os.read(fd, 4096)
-            except OSError:
-                break
-    i = buf.index(needle) + len(needle)
-    rest = buf[i:]
-    buf = rest
-wait(b"TPM2 PIN: ")
-os.kill(int(swtpm), signal.SIGKILL)          # the TPM goes away mid-unlock
-time.sleep(0.3)
-os.write(fd, b"1357\r")
-wait(b"Recovery key or passphrase: ")
-os.write(fd, b"fault pass\r")
-_, st = os.waitpid(pid, 0)
-sys.exit(os.waitstatus_to_exitcode(st))
-PY
+# swtpm is killed as soon as the PIN prompt is shown, then the PIN is typed.
+"$PTY_DRIVE" --timeout 30 --expect 'TPM2 PIN: ' --run "kill -KILL $SWTPM_PID; sleep 0.3" --send '1357\r' \
+        --expect 'Recovery key or passphrase: ' --send 'fault pass\r' -- \
+        "$UNLOCKD" --test --console=/dev/tty --ask-password=no --no-reseal --state-dir="$TEST_DIR/state" --tcti="$TCTI" "$IMG" \
+        || fail "the unlock did not survive the TPM going away"
 S=$(cat "$TEST_DIR/state/state.json")
 assert_eq "$(json_get "$S" 'j["volumes"][0]["method"]')" passphrase "opened by the passphrase after the TPM went away"
 assert_eq "$(json_get "$S" 'j["volumes"][0]["tokens"][0]["result"] in ("no-tpm", "failed")')" True "token outcome after the TPM went away ($(json_get "$S" 'j["volumes"][0]["tokens"][0]'))"
