@@ -30,6 +30,21 @@ ANSWER = "correct horse battery"
 failures = 0
 
 
+def make_luks(path, passphrase, size="20M"):
+    """A LUKS2 image file at path (size for truncate(1)) whose keyslot 0
+    opens with passphrase (str or bytes), with PBKDF2 at 1000 iterations so
+    that the KDF costs next to nothing: the options of tests/fixtures.sh's
+    make_luks."""
+    if isinstance(passphrase, str):
+        passphrase = passphrase.encode()
+    if os.path.lexists(path):
+        os.unlink(path)
+    subprocess.run(["truncate", "-s", size, path], check=True)
+    subprocess.run(["cryptsetup", "luksFormat", "--type", "luks2", "--batch-mode",
+                    "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", "-", path],
+                   input=passphrase, stdout=subprocess.DEVNULL, check=True)
+
+
 def check(cond, what):
     global failures
     if not cond:

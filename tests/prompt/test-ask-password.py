@@ -17,7 +17,7 @@ UNLOCKD = os.path.join(BUILD, "agent/unlockd")
 PASSPHRASE = "ask password test"
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from promptlib import check, result, send, wait_ask  # noqa: E402
+from promptlib import check, make_luks, result, send, wait_ask  # noqa: E402
 
 
 def main():
@@ -30,10 +30,7 @@ def main():
     os.mkdir(d)
     os.chmod(d, 0o755)
     img = os.path.join(t, "disk.img")
-    with open(img, "wb") as f:
-        f.truncate(20 * 1024 * 1024)
-    subprocess.run(["cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2", "--pbkdf", "pbkdf2",
-                    "--pbkdf-force-iterations", "1000", "--key-file", "-", img], input=PASSPHRASE.encode(), check=True)
+    make_luks(img, PASSPHRASE)
     env = dict(os.environ, UNLOCKD_ASK_PASSWORD_DIR=d)
     p = subprocess.Popen([UNLOCKD, "--test", "--no-reseal", "--ask-password=yes", "--state-dir=" + t, img],
                          env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

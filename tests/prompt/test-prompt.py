@@ -25,7 +25,7 @@ TAB_PASSPHRASE = "tab\tpässwörd €"
 T = tempfile.mkdtemp(prefix="unlockd-prompt.")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from promptlib import PROMPT, Console, check, result  # noqa: E402
+from promptlib import PROMPT, Console, check, make_luks, result  # noqa: E402
 
 
 def sh(*args, input=None):
@@ -34,10 +34,7 @@ def sh(*args, input=None):
 
 def image_with_keys():
     img = os.path.join(T, "disk.img")
-    with open(img, "wb") as f:
-        f.truncate(20 * 1024 * 1024)
-    sh("cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2", "--pbkdf", "pbkdf2",
-       "--pbkdf-force-iterations", "1000", "--key-file", "-", img, input=PASSPHRASE.encode())
+    make_luks(img, PASSPHRASE)
     # A systemd-form recovery key (keyslot 1, with its token) and a
     # secboot-form key (keyslot 2: 16 raw bytes as the passphrase).
     rk = "cccbcdce-cfcgchci-cjckclcn-crctcucv-bcbbbdbe-bfbgbhbi-bjbkblbn-brbtbubv"
