@@ -80,3 +80,12 @@ finish:
         errno = saved;
         return -ERRNO_VALUE(error);
 }
+
+int log_set_max_level_from_string(const char *s) {
+        int r = log_level_from_string(s);
+
+        if (r < 0)
+                return log_error_errno(r, "Invalid log level: %s", s);
+        log_set_max_level(r);
+        return 0;
+}

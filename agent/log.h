@@ -51,3 +51,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 #define log_error_errno(e, ...) log_full_errno(LOG_ERR, e, __VA_ARGS__)
 
 #define log_oom() log_error_errno(ENOMEM, "Out of memory.")
+
+/* --log-level=: sets the level named by s, or logs why not and returns
+ * -EINVAL. */
+int log_set_max_level_from_string(const char *s);

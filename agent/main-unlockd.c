@@ -167,10 +167,9 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_json = true;
                         break;
                 case ARG_LOG_LEVEL:
-                        r = log_level_from_string(optarg);
+                        r = log_set_max_level_from_string(optarg);
                         if (r < 0)
-                                return log_error_errno(r, "Invalid log level: %s", optarg);
-                        log_set_max_level(r);
+                                return r;
                         break;
                 default:
                         return -EINVAL;

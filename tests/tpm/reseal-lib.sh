@@ -53,3 +53,14 @@ assert_owner() {
         opens_with "$1" "$PASS" || fail "$2: the passphrase no longer opens the volume"
         opens_with "$1" "$KEY" || fail "$2: the recovery key no longer opens the volume"
 }
+
+# The story's steps: setup IMAGE makes a volume the TPM opens, then PCR 7
+# changes; recover IMAGE is the next boot: the TPM refuses, the recovery
+# key is typed.
+setup() {
+        fresh "$1"
+        tpm_opens "$1" || fail "TPM did not open a fresh enrollment"
+        extend_pcr7
+}
+recover() { type_at "$1" "$KEY" 'PCR 7 changed'; }
+assert_invariants() { assert_owner "$@"; }

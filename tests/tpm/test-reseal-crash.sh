@@ -10,14 +10,6 @@ grep -aq UNLOCKD_RESEAL_CRASH_AT "$BUILD_DIR/agent/unlockctl" ||
         skip "unlockctl was built without -Dtest-hooks=true: no crash points to inject faults at"
 source "$(dirname "$0")/reseal-lib.sh"
 
-setup() {
-        fresh "$1"
-        tpm_opens "$1" || fail "TPM did not open a fresh enrollment"
-        extend_pcr7
-}
-recover() { type_at "$1" "$KEY" 'PCR 7 changed'; }
-assert_invariants() { assert_owner "$@"; }
-
 STEPS="after-load before-token after-token after-pending after-verify after-stale-token after-stale-keyslot after-drop-key"
 for step in $STEPS; do
         say "fault injection: SIGKILL at $step"

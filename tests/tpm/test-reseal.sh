@@ -9,16 +9,6 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/reseal-lib.sh"
 
-# setup IMAGE: a fresh volume that the TPM opens; then PCR 7 changes.
-setup() {
-        fresh "$1"
-        tpm_opens "$1" || fail "TPM did not open a fresh enrollment"
-        extend_pcr7
-}
-# recover IMAGE: the TPM refuses (PCR 7), the recovery key is typed.
-recover() { type_at "$1" "$KEY" 'PCR 7 changed'; }
-assert_invariants() { assert_owner "$@"; }
-
 say "the whole story"
 IMG=$TEST_DIR/disk.img
 setup "$IMG"
