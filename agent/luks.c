@@ -171,6 +171,15 @@ unsigned luks_keyslot_tokens(struct crypt_device *cd, int keyslot) {
         return n;
 }
 
+unsigned luks_keyslot_tokens_assigned(struct crypt_device *cd, int token) {
+        unsigned n = 0;
+
+        for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++)
+                if (crypt_token_is_assigned(cd, token, s) == 0)
+                        n++;
+        return n;
+}
+
 int luks_keyslot_free(struct crypt_device *cd) {
         for (int s = 0; s < LUKS2_KEYSLOTS_MAX; s++)
                 if (crypt_keyslot_status(cd, s) == CRYPT_SLOT_INACTIVE)

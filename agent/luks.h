@@ -40,6 +40,9 @@ const char *luks_token_json(struct crypt_device *cd, int token);
  * is of another type; -EBADMSG when its JSON is malformed. */
 int luks_token_get(struct crypt_device *cd, int token, const char *type, const char **ret_json, int *ret_keyslot);
 
+/* Number of keyslots token is assigned to. */
+unsigned luks_keyslot_tokens_assigned(struct crypt_device *cd, int token);
+
 /* Number of tokens of any type that reference keyslot. */
 unsigned luks_keyslot_tokens(struct crypt_device *cd, int keyslot);
 

@@ -19,6 +19,7 @@
 #include "reseal.h"
 #include "secret.h"
 #include "status.h"
+#include "strutil.h"
 #include "token.h"
 
 #define KEY_FILE_MAX (8 * 1024 * 1024)
@@ -28,6 +29,7 @@ static const char *arg_wipe = NULL;
 static bool arg_pin = false;
 static bool arg_json = false;
 static bool arg_via_service = false;
+static bool arg_dismiss = false;
 static const char *arg_state_dir = UNLOCKD_STATE_DIR;
 static EnrollOptions arg_enroll = { .pcr_mask = 1u << 7, .use_srk = true };
 /* $PASSWORD and $NEWPIN, taken out of the environment at start-up. */
@@ -39,7 +41,7 @@ static void help(void) {
                "Manage unlockd's TPM2 enrollment of LUKS2 volumes.\n\n"
                "Commands:\n"
                "  enroll DEVICE          Enroll a TPM2 token and/or a recovery key\n"
-               "  reseal                 Run the pending re-seal jobs\n"
+               "  reseal [DEVICE...]     Run the pending re-seal jobs (of these volumes)\n"
                "  status [DEVICE...]     How volumes were opened this boot, their tokens, jobs\n\n"
                "Options:\n"
                "  -h --help                 Show this help\n"
@@ -58,6 +60,7 @@ static void help(void) {
                "     --tcti=STRING          TPM2 TCTI (default: device:/dev/tpmrm0)\n"
                "     --state-dir=DIR        unlockd's state directory (default " UNLOCKD_STATE_DIR ")\n"
                "     --via-service          reseal: start unlockd-reseal.service and wait for it\n"
+               "     --dismiss              reseal: drop the pending jobs instead, keep the old TPM2 tokens\n"
                "     --json                 status: print JSON\n"
                "     --log-level=LEVEL      debug, info, notice, warning, err\n",
                program_invocation_short_name);
@@ -67,7 +70,7 @@ static int parse_argv(int argc, char *argv[]) {
         enum {
                 ARG_VERSION = 0x100, ARG_TPM2, ARG_PCRS, ARG_PCR_BANK, ARG_PIN, ARG_NO_SRK, ARG_RECOVERY_KEY,
                 ARG_ESCROW, ARG_UNLOCK_KEY_FILE, ARG_WIPE, ARG_FORCE, ARG_TCTI, ARG_LOG_LEVEL,
-                ARG_STATE_DIR, ARG_VIA_SERVICE, ARG_JSON,
+                ARG_STATE_DIR, ARG_VIA_SERVICE, ARG_DISMISS, ARG_JSON,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -87,6 +90,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "via-service", no_argument, NULL, ARG_VIA_SERVICE },
+                { "dismiss", no_argument, NULL, ARG_DISMISS },
                 { "json", no_argument, NULL, ARG_JSON },
                 {}
         };
@@ -142,6 +146,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_VIA_SERVICE:
                         arg_via_service = true;
+                        break;
+                case ARG_DISMISS:
+                        arg_dismiss = true;
                         break;
                 case ARG_JSON:
                         arg_json = true;
@@ -365,16 +372,41 @@ static int reseal_via_service(void) {
 }
 
 static int verb_reseal(int argc, char *argv[]) {
+        char **uuids = NULL;
         unsigned done = 0;
         int r;
 
-        if (arg_via_service)
+        if (arg_via_service) {
+                if (arg_dismiss || argc > 1)
+                        return log_error_errno(EINVAL, "--via-service takes no DEVICE and no --dismiss.");
                 return reseal_via_service();
-        r = reseal_run_all(arg_state_dir, arg_enroll.tcti, &done);
+        }
+        /* DEVICE… names the volumes whose jobs to run or dismiss. */
+        if (argc > 1) {
+                uuids = calloc((size_t) argc, sizeof(char *));
+                if (!uuids)
+                        return log_oom();
+                for (int i = 1; i < argc; i++) {
+                        _cleanup_luks_ struct crypt_device *cd = NULL;
+
+                        r = luks_open(argv[i], &cd);
+                        if (r < 0) {
+                                strv_free(uuids);
+                                return log_error_errno(r, "Cannot read the LUKS2 header of %s: %m", argv[i]);
+                        }
+                        uuids[i - 1] = strdup(luks_uuid(cd) ?: "");
+                        if (!uuids[i - 1]) {
+                                strv_free(uuids);
+                                return log_oom();
+                        }
+                }
+        }
+        r = reseal_run_all(arg_state_dir, arg_enroll.tcti, arg_dismiss ? RESEAL_DISMISS : RESEAL_RUN, uuids, &done);
+        strv_free(uuids);
         if (r < 0)
                 return r;
         if (done == 0 && r == 0)
-                log_info("No re-seal jobs pending.");
+                log_info("No re-seal jobs pending%s.", argc > 1 ? " for these volumes" : "");
         return r > 0 ? -EIO : 0;
 }
 

@@ -582,6 +582,78 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
         return 0;
 }
 
+/* ---- dismissing --------------------------------------------------------- */
+
+/* Removes the job's marker and TPM2 token: of its generation, and naming
+ * its keyslot or none any more (libcryptsetup unassigns a destroyed
+ * keyslot from its tokens). */
+static void drop_job_tokens(struct crypt_device *cd, const ResealJob *j) {
+        for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
+                _cleanup_free_ char *type = NULL;
+                const char *json = luks_token_json(cd, i);
+                uint64_t g;
+                int slot;
+
+                if (!json || token_get_type_and_keyslot(json, &type, &slot) < 0 ||
+                    (!streq(type, TOKEN_TYPE_PENDING) && !streq(type, TOKEN_TYPE_TPM2)) ||
+                    (slot >= 0 && slot != j->keyslot) || token_get_generation(json, &g) < 0 || g != j->generation)
+                        continue;
+                if (slot < 0 && luks_keyslot_tokens_assigned(cd, i) > 0)
+                        continue; /* names several keyslots: not the job's */
+                if (luks_token_remove(cd, i) >= 0)
+                        crash_point("dismiss-after-token");
+        }
+}
+
+int reseal_dismiss_job(const char *path, ResealResult *res) {
+        _cleanup_(reseal_run_done) ResealRun r = {
+                .path = path, .token = -1, .res = res, .vk = { .keyslot = -1 },
+        };
+        _cleanup_(secret_freep) void *secret = NULL;
+        _cleanup_secret_ char *b64 = NULL;
+        const char *why = NULL;
+        size_t n = 0;
+        int k;
+
+        *res = (ResealResult) { .keyslot = -1, .token = -1 };
+        k = step_load(&r);
+        if (k != 0)
+                return k;
+
+        if (luks_keyslot_active(r.cd, r.job->keyslot)) {
+                /* The keyslot goes only when this job's secret opens it:
+                 * that proves it is the one the job made. */
+                k = keyring_read(r.desc, &secret, &n);
+                if (k >= 0)
+                        k = base64_encode(secret, n, true, &b64);
+                if (k >= 0)
+                        k = luks_volume_key_get(r.cd, r.job->keyslot, b64, (size_t) k, &r.vk);
+                if (k < 0) {
+                        say(&r, "the re-seal secret %s; keyslot %d stays (unlockd removes it at a boot that proves "
+                            "it is its own); the job is removed",
+                            k == -ENOKEY ? "is gone from the keyring" : "does not open the job's keyslot", r.job->keyslot);
+                        step_finish(&r);
+                        return 1;
+                }
+                k = ownership_may_remove(r.cd, &r.vk, r.job->keyslot, r.job->opened_keyslot, &why);
+                if (k < 0) {
+                        say(&r, "keyslot %d stays: %s; job kept", r.job->keyslot, why ?: strerror(ERRNO_VALUE(k)));
+                        return -EPERM;
+                }
+                k = luks_keyslot_destroy(r.cd, r.job->keyslot);
+                if (k < 0) {
+                        say(&r, "cannot remove keyslot %d: %s; job kept", r.job->keyslot, luks_strerror(k));
+                        return k;
+                }
+                crash_point("dismiss-after-keyslot");
+        }
+        drop_job_tokens(r.cd, r.job);
+        step_finish(&r);
+        say(&r, "re-seal dismissed: keyslot %d and its marker or token removed, the re-seal secret dropped; "
+            "the old TPM2 tokens are as they were", r.job->keyslot);
+        return 0;
+}
+
 /* ---- every job ------------------------------------------------------------ */
 
 typedef struct JobEntry {
@@ -608,7 +680,7 @@ static bool job_name(const char *name) {
         return l > 5 && streq(name + l - 5, ".json") && name[0] != '.';
 }
 
-int reseal_run_all(const char *state_dir, const char *tcti, unsigned *ret_done) {
+int reseal_run_all(const char *state_dir, const char *tcti, ResealMode mode, char **uuids, unsigned *ret_done) {
         _cleanup_free_ char *dir = NULL;
         JobEntry *jobs = NULL;
         struct dirent **names = NULL;
@@ -691,11 +763,16 @@ int reseal_run_all(const char *state_dir, const char *tcti, unsigned *ret_done) 
 
                 if (!jobs[i].path)
                         continue;
-                (void) notifyf("STATUS=Re-sealing %s", jobs[i].uuid ?: jobs[i].path);
-                k = reseal_run_job(jobs[i].path, state_dir, tcti, &res);
+                if (uuids && !(jobs[i].uuid && strv_contains_case(uuids, jobs[i].uuid)))
+                        continue;
+                (void) notifyf("STATUS=%s %s", mode == RESEAL_DISMISS ? "Dismissing the re-seal of" : "Re-sealing",
+                               jobs[i].uuid ?: jobs[i].path);
+                k = mode == RESEAL_DISMISS ? reseal_dismiss_job(jobs[i].path, &res)
+                                           : reseal_run_job(jobs[i].path, state_dir, tcti, &res);
                 if (k < 0) {
                         failed++;
-                        log_error("Re-seal of %s (%s) failed: %s", res.uuid ?: jobs[i].path, res.device ?: "?",
+                        log_error("%s of %s (%s) failed: %s", mode == RESEAL_DISMISS ? "Dismissing the re-seal" : "Re-seal",
+                                  res.uuid ?: jobs[i].path, res.device ?: "?",
                                   res.message ?: strerror(ERRNO_VALUE(k)));
                 } else {
                         done++;

@@ -88,9 +88,23 @@ void reseal_result_done(ResealResult *r);
  * failure (the job stays for the next run). */
 int reseal_run_job(const char *path, const char *state_dir, const char *tcti, ResealResult *ret);
 
-/* Runs every job in <state_dir>/reseal: entries that are not regular
- * files are skipped with a warning; of several jobs for one volume the
- * largest generation wins. Logs each outcome. Returns the number of failed
- * jobs (0: all done), or negative errno; *ret_done (optional) counts the
- * jobs run. */
-int reseal_run_all(const char *state_dir, const char *tcti, unsigned *ret_done);
+/* Dismisses the job in file path: the admin does not accept the boot chain
+ * that was unlocked by hand. Its keyslot goes (when the job's secret in the
+ * keyring opens it, which proves it is the job's), with its marker or new
+ * token, then the secret and the job; the old TPM2 tokens stay as they
+ * were. Returns 0 done, 1 when only the job could go (the secret is gone;
+ * the keyslot stays for an orphan clean-up), negative errno (job kept). */
+int reseal_dismiss_job(const char *path, ResealResult *ret);
+
+typedef enum ResealMode {
+        RESEAL_RUN,
+        RESEAL_DISMISS,
+} ResealMode;
+
+/* Runs (or dismisses) every job in <state_dir>/reseal, or only those of the
+ * volume UUIDs in uuids (NULL-terminated; NULL: all): entries that are not
+ * regular files are skipped with a warning; of several jobs for one volume
+ * the largest generation the header confirms wins. Logs each outcome.
+ * Returns the number of failed jobs (0: all done), or negative errno;
+ * *ret_done (optional) counts the jobs done. */
+int reseal_run_all(const char *state_dir, const char *tcti, ResealMode mode, char **uuids, unsigned *ret_done);

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <time.h>
 
 #include "pcr.h"
@@ -84,4 +85,11 @@ char **strv_free(char **l) {
                 free(*p);
         free(l);
         return NULL;
+}
+
+bool strv_contains_case(char **l, const char *s) {
+        for (char **p = l; p && *p; p++)
+                if (strcasecmp(*p, s) == 0)
+                        return true;
+        return false;
 }

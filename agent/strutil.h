@@ -2,6 +2,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "macro.h"
@@ -30,3 +31,6 @@ uint64_t now_usec(void);
 /* Frees a NULL-terminated array of strings and the strings; accepts NULL,
  * returns NULL. */
 char **strv_free(char **l);
+
+/* Whether the NULL-terminated array l has s (ASCII case ignored). */
+bool strv_contains_case(char **l, const char *s);

@@ -786,3 +786,18 @@ int pending_token_format(const PendingToken *p, char **ret_json) {
         *ret_json = s;
         return 0;
 }
+
+int token_get_generation(const char *json, uint64_t *ret) {
+        json_object *root, *v;
+        int r;
+
+        root = json_parse_bounded(json);
+        if (!root)
+                return -EBADMSG;
+        if (!json_object_is_type(root, json_type_object) || !field(root, "unlockd-generation", &v))
+                r = -ENOENT;
+        else
+                r = parse_generation(v, ret, NULL);
+        json_object_put(root);
+        return r;
+}

@@ -112,3 +112,8 @@ int pending_token_format(const PendingToken *p, char **ret_json);
  * NULL on any fault. For every JSON that comes from a LUKS2 header. */
 struct json_object;
 struct json_object *json_parse_strict(const char *text, size_t max);
+
+/* The "unlockd-generation" of any token JSON, whatever else it holds (a
+ * marker or TPM2 token whose keyslot libcryptsetup already unassigned).
+ * Returns 0, -ENOENT when absent, -EBADMSG. */
+int token_get_generation(const char *json, uint64_t *ret);

@@ -36,6 +36,37 @@ for step in $STEPS; do
 done
 
 
+for step in dismiss-after-keyslot dismiss-after-token after-drop-key; do
+        for sealed in no yes; do
+                say "fault injection: reseal --dismiss killed at $step (new token written first: $sealed)"
+                IMG=$TEST_DIR/dismiss-$step-$sealed.img
+                setup "$IMG"
+                OLD_TOKEN=$(cryptsetup token export --token-id 1 "$IMG")
+                recover "$IMG"
+                if [ "$sealed" = yes ]; then
+                        rc=0; UNLOCKD_RESEAL_CRASH_AT=after-pending "$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>/dev/null || rc=$?
+                        assert_eq "$rc" 137 "the re-seal killed after its new token"
+                fi
+                rc=0
+                UNLOCKD_RESEAL_CRASH_AT=$step "$UNLOCKCTL" reseal --dismiss --state-dir="$STATE" --tcti="$TCTI" 2>/dev/null || rc=$?
+                assert_eq "$rc" 137 "exit status of the dismissal killed at $step"
+                assert_invariants "$IMG" "dismissal killed at $step"
+                if [ -e "$STATE/reseal/$UUID.json" ]; then
+                        "$UNLOCKCTL" reseal --dismiss --state-dir="$STATE" --tcti="$TCTI" 2>"$TEST_DIR/reseal.log" ||
+                                { cat "$TEST_DIR/reseal.log"; fail "the dismissal after a crash at $step failed"; }
+                fi
+                assert_invariants "$IMG" "after the dismissal killed at $step"
+                assert_eq "$(n_keyslots "$IMG")" 3 "keyslots after the dismissal killed at $step"
+                assert_eq "$(n_tokens "$IMG" unlockd-pending)" 0 "pending tokens after the dismissal killed at $step"
+                assert_eq "$(n_tokens "$IMG" systemd-tpm2)" 1 "TPM2 tokens after the dismissal killed at $step"
+                assert_eq "$(cryptsetup token export --token-id 1 "$IMG")" "$OLD_TOKEN" "the old TPM2 token after $step"
+                [ -e "$STATE/reseal/$UUID.json" ] && fail "job left after the dismissal killed at $step"
+                key_in_keyring "$UUID" && fail "secret left after the dismissal killed at $step"
+                tpm2_flushcontext -t >/dev/null 2>&1 || true
+                tpm2_flushcontext -l >/dev/null 2>&1 || true
+        done
+done
+
 say "the TPM goes away after the new token is written: the re-seal stops, keeps the job, and finishes later"
 IMG=$TEST_DIR/tpm-gone.img
 fresh "$IMG"

@@ -55,6 +55,36 @@ UNLOCKD_CMDLINE="quiet rd.unlockd.reseal=0" "$PTY_DRIVE" --expect 'passphrase: '
 [ -e "$STATE/reseal/$(cryptsetup luksUUID "$IMG").json" ] && fail "a job was queued with rd.unlockd.reseal=0"
 assert_eq "$(n_tokens "$IMG" unlockd-pending)" 0 "pending tokens with re-seal off"
 
+say "reseal --dismiss: the admin does not accept the new boot chain; the old token stays, nothing is left"
+IMG=$TEST_DIR/dismiss.img
+setup "$IMG"
+OLD_TOKEN=$(cryptsetup token export --token-id 1 "$IMG")
+recover "$IMG"
+assert_eq "$(n_keyslots "$IMG")" 4 "keyslots with the re-seal pending"
+"$UNLOCKCTL" reseal --dismiss --state-dir="$STATE" --tcti="$TCTI" "$IMG" 2>"$TEST_DIR/reseal.log" ||
+        { cat "$TEST_DIR/reseal.log"; fail "reseal --dismiss failed"; }
+grep -q "re-seal dismissed" "$TEST_DIR/reseal.log" || fail "no message of what was removed: $(cat "$TEST_DIR/reseal.log")"
+[ -e "$STATE/reseal/$UUID.json" ] && fail "the dismissed job is still there"
+key_in_keyring "$UUID" && fail "the dismissed job's secret is still in the keyring"
+assert_eq "$(n_keyslots "$IMG")" 3 "keyslots after the dismissal (passphrase, recovery, old TPM)"
+assert_eq "$(n_tokens "$IMG" unlockd-pending)" 0 "pending tokens after the dismissal"
+assert_eq "$(cryptsetup token export --token-id 1 "$IMG")" "$OLD_TOKEN" "the old TPM2 token"
+assert_invariants "$IMG" "dismissed"
+tpm_opens "$IMG" && fail "the TPM opened the dismissed boot chain"
+"$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>&1 | grep -q "No re-seal jobs" || fail "a job is left after the dismissal"
+# Only the volumes named: another volume's job stays.
+IMG2=$TEST_DIR/dismiss-other.img IMG3=$TEST_DIR/dismiss-this.img
+fresh "$IMG2"; KEY2=$KEY UUID2=$UUID
+fresh "$IMG3"; KEY3=$KEY UUID3=$UUID
+extend_pcr7     # one update for both
+KEY=$KEY2 recover "$IMG2"
+KEY=$KEY3 recover "$IMG3"
+"$UNLOCKCTL" reseal --dismiss --state-dir="$STATE" --tcti="$TCTI" "$IMG3" 2>/dev/null || fail "dismissing one volume failed"
+[ -e "$STATE/reseal/$UUID2.json" ] || fail "dismissing $IMG3 removed the job of $IMG2"
+[ -e "$STATE/reseal/$UUID3.json" ] && fail "the job of $IMG3 was not dismissed"
+"$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>/dev/null || fail "the other volume's re-seal failed"
+tpm_opens "$IMG2" || fail "the other volume's re-seal did not take"
+
 say "a torn job file is removed; its keyslot is cleaned as an orphan"
 IMG=$TEST_DIR/torn.img
 setup "$IMG"
