@@ -22,11 +22,7 @@ swtpm_start() {
         need swtpm || return 1
         mkdir -p "$dir"
         rm -f "$dir/sock" "$dir/sock.ctrl" "$dir/pid"
-        swtpm socket --tpm2 --tpmstate dir="$dir" \
-                --server type=unixio,path="$dir/sock" \
-                --ctrl type=unixio,path="$dir/sock.ctrl" \
-                --flags not-need-init,startup-clear \
-                --pid file="$dir/pid" --daemon || return 1
+        "$(dirname "${BASH_SOURCE[0]}")/../tools/swtpm-run" "$dir" --pid file="$dir/pid" --daemon || return 1
         for _ in $(seq 100); do
                 [ -S "$dir/sock" ] && [ -s "$dir/pid" ] && break
                 sleep 0.05
