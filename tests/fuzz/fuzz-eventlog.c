@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The firmware's event log as the prediction engine reads it: parsed, then
+ * replayed in every bank it declares. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "eventlog.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        EventLog *log = NULL;
+        EventLogReplay r;
+
+        if (eventlog_parse(data, size, &log) < 0)
+                return 0;
+        for (size_t i = 0; i < log->n_banks; i++)
+                (void) eventlog_replay(log, log->banks[i].alg, &r);
+        for (size_t i = 0; i < log->n_events; i++)
+                (void) eventlog_type_to_string(log->events[i].type);
+        eventlog_free(log);
+        return 0;
+}
