@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <openssl/evp.h>
+
+#include "eventlog.h"
+#include "macro.h"
+#include "pe.h"
+
+/* Offsets (PE Format, "Optional Header"). The optional header follows the
+ * 4-byte signature and the 20-byte COFF header. */
+#define DOS_E_LFANEW            0x3c
+#define COFF_HEADER_SIZE        20
+#define COFF_NUMBER_OF_SECTIONS 2
+#define COFF_SIZE_OF_OPT_HEADER 16
+#define OPT_MAGIC               0
+#define OPT_SIZE_OF_HEADERS     60
+#define OPT_CHECKSUM            64
+#define OPT_MAGIC_PE32          0x10b
+#define OPT_MAGIC_PE32PLUS      0x20b
+#define SECTION_HEADER_SIZE     40
+#define SECTION_SIZE_OF_RAW     16
+#define SECTION_POINTER_TO_RAW  20
+#define DATA_DIR_SECURITY       4
+
+typedef struct Range {
+        uint64_t offset;
+        uint64_t size;
+} Range;
+
+static uint16_t le16(const uint8_t *p) {
+        return (uint16_t) (p[0] | p[1] << 8);
+}
+
+static uint32_t le32(const uint8_t *p) {
+        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static void evp_md_ctx_freep(EVP_MD_CTX **c) {
+        EVP_MD_CTX_free(*c);
+}
+
+static int hash_range(EVP_MD_CTX *c, const uint8_t *image, uint64_t from, uint64_t to) {
+        if (to <= from)
+                return 0;
+        return EVP_DigestUpdate(c, image + from, (size_t) (to - from)) == 1 ? 0 : -ENOMEM;
+}
+
+int pe_authenticode_digest(const void *image, size_t size, uint16_t bank, uint8_t *ret) {
+        _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *c = NULL;
+        const uint8_t *p = image;
+        Range sections[PE_SECTIONS_MAX];
+        uint64_t pe, opt, opt_size, dd, n_dd, sect, headers, sum, cert_off = 0, cert_size = 0, end, last;
+        unsigned n_sections, n = 0;
+        unsigned len = 0;
+        const EVP_MD *md;
+        uint16_t magic;
+        int r;
+
+        if (!ret || (!image && size > 0))
+                return -EINVAL;
+        md = eventlog_bank_md(bank);
+        if (!md)
+                return -EOPNOTSUPP;
+        if (size > PE_IMAGE_SIZE_MAX)
+                return -EFBIG;
+
+        /* DOS header, PE signature, COFF header, optional header magic.
+         * All arithmetic is in 64 bits on values read as 32 bits at most,
+         * and every offset is compared with size before it is read. */
+        if (size < DOS_E_LFANEW + 4 || p[0] != 'M' || p[1] != 'Z')
+                return -EBADMSG;
+        pe = le32(p + DOS_E_LFANEW);
+        opt = pe + 4 + COFF_HEADER_SIZE;
+        if (opt + OPT_CHECKSUM + 4 > size || memcmp(p + pe, "PE\0\0", 4) != 0)
+                return -EBADMSG;
+        n_sections = le16(p + pe + 4 + COFF_NUMBER_OF_SECTIONS);
+        opt_size = le16(p + pe + 4 + COFF_SIZE_OF_OPT_HEADER);
+        magic = le16(p + opt + OPT_MAGIC);
+        if (magic == OPT_MAGIC_PE32)
+                dd = 96;
+        else if (magic == OPT_MAGIC_PE32PLUS)
+                dd = 112;
+        else
+                return -EBADMSG;
+        /* NumberOfRvaAndSizes is the last field before the data directory. */
+        if (opt_size < dd || opt + opt_size > size)
+                return -EBADMSG;
+        n_dd = le32(p + opt + dd - 4);
+        if (n_dd > (opt_size - dd) / 8)
+                return -EBADMSG;
+        if (n_sections > PE_SECTIONS_MAX)
+                return -EBADMSG;
+
+        /* The headers, the section table included, end at SizeOfHeaders. */
+        headers = le32(p + opt + OPT_SIZE_OF_HEADERS);
+        sect = opt + opt_size;
+        if (sect + (uint64_t) n_sections * SECTION_HEADER_SIZE > headers || headers > size)
+                return -EBADMSG;
+
+        if (n_dd > DATA_DIR_SECURITY) {
+                cert_off = le32(p + opt + dd + DATA_DIR_SECURITY * 8);
+                cert_size = le32(p + opt + dd + DATA_DIR_SECURITY * 8 + 4);
+        }
+
+        /* The sections with raw data, in file order (insertion sort: at most
+         * 96). They may neither overlap each other nor the headers: the
+         * firmware's "as laid out" reading then has one meaning, and the
+         * work is bounded by the size of the image. */
+        sum = headers;
+        for (unsigned i = 0; i < n_sections; i++) {
+                const uint8_t *s = p + sect + (uint64_t) i * SECTION_HEADER_SIZE;
+                Range x = {
+                        .offset = le32(s + SECTION_POINTER_TO_RAW),
+                        .size = le32(s + SECTION_SIZE_OF_RAW),
+                };
+                unsigned j;
+
+                if (x.size == 0)
+                        continue;
+                if (x.offset + x.size > size)
+                        return -EBADMSG;
+                for (j = n; j > 0 && sections[j - 1].offset > x.offset; j--)
+                        sections[j] = sections[j - 1];
+                sections[j] = x;
+                n++;
+                sum += x.size;
+        }
+        last = headers;
+        for (unsigned i = 0; i < n; i++) {
+                if (sections[i].offset < last)
+                        return -EBADMSG;
+                last = sections[i].offset + sections[i].size;
+        }
+
+        /* The certificate table, when there is one, is the end of the file
+         * and comes after every section. */
+        end = size;
+        if (cert_size > 0) {
+                if (cert_off < last || cert_off + cert_size != size)
+                        return -EBADMSG;
+                end = cert_off;
+        }
+
+        c = EVP_MD_CTX_new();
+        if (!c || EVP_DigestInit_ex(c, md, NULL) != 1)
+                return -ENOMEM;
+
+        r = hash_range(c, p, 0, opt + OPT_CHECKSUM);
+        if (r < 0)
+                return r;
+        if (n_dd > DATA_DIR_SECURITY) {
+                uint64_t cert_entry = opt + dd + DATA_DIR_SECURITY * 8;
+
+                r = hash_range(c, p, opt + OPT_CHECKSUM + 4, cert_entry);
+                if (r < 0)
+                        return r;
+                r = hash_range(c, p, cert_entry + 8, headers);
+        } else
+                r = hash_range(c, p, opt + OPT_CHECKSUM + 4, headers);
+        if (r < 0)
+                return r;
+
+        for (unsigned i = 0; i < n; i++) {
+                r = hash_range(c, p, sections[i].offset, sections[i].offset + sections[i].size);
+                if (r < 0)
+                        return r;
+        }
+
+        /* Trailing data: from the count of bytes hashed so far (not from the
+         * end of the last section: the two differ when sections leave gaps,
+         * and the firmware counts) to the certificate table. */
+        r = hash_range(c, p, sum, end);
+        if (r < 0)
+                return r;
+
+        if (EVP_DigestFinal_ex(c, ret, &len) != 1)
+                return -ENOMEM;
+        return (int) len;
+}
