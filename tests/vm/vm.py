@@ -94,6 +94,34 @@ def _wait_path(path, proc, what, timeout=10):
         time.sleep(0.02)
 
 
+def _start_swtpm(tpmdir, name, ctrl, server=None, flags=None, terminate=False):
+    """Starts `swtpm socket --tpm2` on the TPM state in tpmdir, its control
+    channel on the unix socket ctrl and, with server, its TPM command
+    channel on that socket (without, the client passes it over ctrl, as
+    QEMU does); flags: its --flags; terminate: it exits when the client
+    closes the connection. Logs to ARTIFACTS/NAME.swtpm.log. Returns the
+    process once its sockets exist."""
+    os.makedirs(tpmdir, exist_ok=True)
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    socks = [p for p in (server, ctrl) if p]
+    for p in socks:
+        if os.path.exists(p):
+            os.unlink(p)
+    cmd = ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={tpmdir}"]
+    if server:
+        cmd += ["--server", f"type=unixio,path={server}"]
+    cmd += ["--ctrl", f"type=unixio,path={ctrl}"]
+    if flags:
+        cmd += ["--flags", flags]
+    if terminate:
+        cmd.append("--terminate")
+    cmd += ["--log", f"file={os.path.join(ARTIFACTS, name + '.swtpm.log')},level=1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for p in socks:
+        _wait_path(p, proc, "swtpm")
+    return proc
+
+
 def _stop_swtpm(proc, ctrl):
     """Stops swtpm cleanly (its state is saved), by its control channel."""
     if proc is None or proc.poll() is not None:
@@ -132,19 +160,8 @@ class HostTPM:
         self.proc = None
 
     def __enter__(self):
-        os.makedirs(self.tpmdir, exist_ok=True)
-        os.makedirs(ARTIFACTS, exist_ok=True)
-        for p in (self.sock, self.ctrl):
-            if os.path.exists(p):
-                os.unlink(p)
-        self.proc = subprocess.Popen(
-            ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={self.tpmdir}",
-             "--server", f"type=unixio,path={self.sock}", "--ctrl", f"type=unixio,path={self.ctrl}",
-             "--flags", "not-need-init,startup-clear",
-             "--log", f"file={os.path.join(ARTIFACTS, self.name + '.swtpm.log')},level=1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_path(self.sock, self.proc, "swtpm")
-        _wait_path(self.ctrl, self.proc, "swtpm")
+        self.proc = _start_swtpm(self.tpmdir, self.name, self.ctrl, server=self.sock,
+                                 flags="not-need-init,startup-clear")
         progress(f"host-side swtpm on {self.tpmdir}: --tcti={self.tcti}")
         return self
 
@@ -174,19 +191,10 @@ class VM:
         self.started = None
 
     def start(self):
-        os.makedirs(self.tpmdir, exist_ok=True)
-        os.makedirs(ARTIFACTS, exist_ok=True)
         sock = os.path.join(self.tpmdir, "swtpm-sock")
-        if os.path.exists(sock):
-            os.unlink(sock)
-        # --terminate: swtpm exits when QEMU closes the connection; the
+        # terminate: swtpm exits when QEMU closes the connection; the
         # state stays in tpmdir for the next boot.
-        self.swtpm = subprocess.Popen(
-            ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={self.tpmdir}",
-             "--ctrl", f"type=unixio,path={sock}", "--terminate",
-             "--log", f"file={os.path.join(ARTIFACTS, self.name + '.swtpm.log')},level=1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_path(sock, self.swtpm, "swtpm")
+        self.swtpm = _start_swtpm(self.tpmdir, self.name, sock, terminate=True)
         accel = os.environ.get("UNLOCKD_VM_ACCEL", "tcg")
         cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-m", self.memory, "-smp", "2",
                "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
