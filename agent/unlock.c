@@ -86,8 +86,13 @@ int unlocker_tpm(Unlocker *u, Tpm2Context **ret) {
 
 int unlock_open_keyslot(Unlocker *u, struct crypt_device *cd, Volume *v, int keyslot,
                         const char *pass, size_t len) {
-        if (u->opts.test)
+        if (u->opts.test) {
+                /* The check recovers the volume key anyway: keep it for
+                 * what may need it after (proofs of ownership). */
+                if (!v->vk.data)
+                        return luks_volume_key_get(cd, keyslot, pass, len, &v->vk);
                 return luks_check_passphrase(cd, keyslot, pass, len);
+        }
         return luks_activate(cd, v->name, keyslot, pass, len, u->opts.activate_flags);
 }
 
@@ -368,7 +373,16 @@ static void adopt_token(struct crypt_device *cd, Volume *v) {
         const LuksVolumeKey *vk;
         int r;
 
+        _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
+        const char *json;
+
         if (v->method != UNLOCK_METHOD_TPM2 || v->token < 0)
+                return;
+        /* A token that carries a proof is left alone: checking it needs
+         * the volume key (a keyslot check more at every boot), and only a
+         * removal needs it checked. */
+        if (luks_token_get(cd, v->token, TOKEN_TYPE_TPM2, &json, NULL) < 0 || tpm2_token_parse(json, &t, NULL) < 0 ||
+            t->has_proof)
                 return;
         r = unlock_volume_key(cd, v, &vk);
         if (r >= 0)
