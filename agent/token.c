@@ -166,23 +166,16 @@ static int parse_pcr_array(json_object *v, const char *key, uint32_t *ret, char 
         return 0;
 }
 
-/* An optional base64 field of at most max decoded bytes; absent or empty:
- * 0 with *ret = NULL. Wrong type or bad base64: -EBADMSG. */
-static int parse_base64(json_object *root, const char *key, size_t max, uint8_t **ret, size_t *ret_size,
-                        char **ret_error) {
-        json_object *v;
+/* base64 text s (len characters) of at most max decoded bytes. Empty:
+ * 0 with *ret = NULL. Bad base64 or too large: -EBADMSG naming key. */
+static int decode_base64(const char *key, const char *s, size_t len, size_t max, uint8_t **ret, size_t *ret_size,
+                         char **ret_error) {
         void *d = NULL;
-        const char *s;
-        size_t len, n;
+        size_t n;
         int r;
 
         *ret = NULL;
         *ret_size = 0;
-        if (!field(root, key, &v))
-                return 0;
-        s = string_of(v, &len);
-        if (!s)
-                return fail(ret_error, "%s: not a string", key);
         /* Bound the work before decoding: 4 characters per 3 bytes, and a
          * little white space (which base64_decode() skips). */
         if (len > (max + 2) / 3 * 4 + 64)
@@ -203,6 +196,58 @@ static int parse_base64(json_object *root, const char *key, size_t max, uint8_t 
         *ret = d;
         *ret_size = n;
         return 0;
+}
+
+/* An optional base64 field of at most max decoded bytes; absent or empty:
+ * 0 with *ret = NULL. Wrong type or bad base64: -EBADMSG. */
+static int parse_base64(json_object *root, const char *key, size_t max, uint8_t **ret, size_t *ret_size,
+                        char **ret_error) {
+        json_object *v;
+        const char *s;
+        size_t len;
+
+        *ret = NULL;
+        *ret_size = 0;
+        if (!field(root, key, &v))
+                return 0;
+        s = string_of(v, &len);
+        if (!s)
+                return fail(ret_error, "%s: not a string", key);
+        return decode_base64(key, s, len, max, ret, ret_size, ret_error);
+}
+
+/* tpm2-blob and tpm2-policy-hash: a string, or (systemd ≥ 256) an array
+ * of strings, one per shard; systemd makes one shard, or two when a signed
+ * policy and pcrlock are combined, and unseals nothing else. Returns the
+ * number of shards, 1..TOKEN_SHARDS_MAX, with their strings in ret[] and
+ * ret_len[]; 0 when absent; -EBADMSG for anything else. */
+#define TOKEN_SHARDS_MAX 2
+static int parse_shards(json_object *root, const char *key, const char *ret[static TOKEN_SHARDS_MAX],
+                        size_t ret_len[static TOKEN_SHARDS_MAX], char **ret_error) {
+        json_object *v;
+        size_t n;
+
+        if (!field(root, key, &v))
+                return 0;
+        if (v && json_object_is_type(v, json_type_string)) {
+                ret[0] = string_of(v, &ret_len[0]);
+                if (!ret[0])
+                        return fail(ret_error, "%s: not a string", key);
+                return 1;
+        }
+        if (!v || !json_object_is_type(v, json_type_array))
+                return fail(ret_error, "%s: neither a string nor an array of strings", key);
+        n = json_object_array_length(v);
+        if (n == 0)
+                return fail(ret_error, "%s: an empty array", key);
+        if (n > TOKEN_SHARDS_MAX)
+                return fail(ret_error, "%s: %zu shards, systemd makes at most %d", key, n, TOKEN_SHARDS_MAX);
+        for (size_t i = 0; i < n; i++) {
+                ret[i] = string_of(json_object_array_get_idx(v, i), &ret_len[i]);
+                if (!ret[i])
+                        return fail(ret_error, "%s: entry %zu is not a string", key, i);
+        }
+        return (int) n;
 }
 
 static size_t be16(const uint8_t *p) {
@@ -231,13 +276,13 @@ static int check_blob(const uint8_t *b, size_t n, char **ret_error) {
                 return 0;
 
         /* An import seed (offline sealing): its size must account for
-         * exactly the rest. */
+         * exactly the rest. An empty one is no seed, as for systemd. */
         if (n - off < 2)
                 return fail(ret_error, "tpm2-blob: %zu stray byte after TPM2B_PUBLIC", n - off);
         sz = be16(b + off);
         if (sz != n - off - 2)
                 return fail(ret_error, "tpm2-blob: import seed of %zu bytes, %zu left", sz, n - off - 2);
-        return 1;
+        return sz > 0;
 }
 
 /* Records the first unsupported feature; the token stays parsed. */
@@ -326,8 +371,11 @@ static int parse_proof(json_object *v, uint8_t ret[static TOKEN_PROOF_SIZE], cha
 }
 
 static int parse_fields(json_object *root, Tpm2Token *t, char **ret_error) {
+        const char *shard[TOKEN_SHARDS_MAX] = {};
+        size_t shard_len[TOKEN_SHARDS_MAX] = {};
         json_object *v;
         bool bank_known = true;
+        int n_shards;
         const char *s;
         size_t len;
         uint32_t mask;
@@ -337,18 +385,33 @@ static int parse_fields(json_object *root, Tpm2Token *t, char **ret_error) {
         if (r < 0)
                 return r;
 
-        /* tpm2-blob: required. */
-        r = parse_base64(root, "tpm2-blob", TOKEN_BLOB_MAX, &t->blob, &t->blob_size, ret_error);
-        if (r < 0)
-                return r;
-        if (!t->blob)
+        /* tpm2-blob: required; one shard, or two (unsupported). */
+        n_shards = parse_shards(root, "tpm2-blob", shard, shard_len, ret_error);
+        if (n_shards < 0)
+                return n_shards;
+        if (n_shards == 0)
                 return fail(ret_error, "tpm2-blob: missing or empty");
-        r = check_blob(t->blob, t->blob_size, ret_error);
-        if (r < 0)
-                return r;
-        if (r > 0) {
-                /* Offline-sealed: the object must be imported before load. */
-                r = mark_unsupported(t, "tpm2-blob (import seed)");
+        for (int i = 0; i < n_shards; i++) {
+                _cleanup_free_ uint8_t *b = NULL;
+                size_t n;
+
+                r = decode_base64("tpm2-blob", shard[i], shard_len[i], TOKEN_BLOB_MAX, &b, &n, ret_error);
+                if (r < 0)
+                        return r;
+                if (!b)
+                        return fail(ret_error, "tpm2-blob: missing or empty");
+                r = check_blob(b, n, ret_error);
+                if (r < 0)
+                        return r;
+                if (i == 0) {
+                        /* Offline-sealed: the object is imported before load. */
+                        t->import_seed = r > 0;
+                        t->blob = TAKE_PTR(b);
+                        t->blob_size = n;
+                }
+        }
+        if (n_shards > 1) {
+                r = mark_unsupported(t, "two shards (tpm2-blob array: signed policy and pcrlock combined)");
                 if (r < 0)
                         return r;
         }
@@ -390,24 +453,30 @@ static int parse_fields(json_object *root, Tpm2Token *t, char **ret_error) {
                 }
         }
 
-        /* tpm2-policy-hash: required, a SHA256 digest in hex. */
-        if (!field(root, "tpm2-policy-hash", &v))
+        /* tpm2-policy-hash: required, a SHA256 digest in hex per shard. */
+        r = parse_shards(root, "tpm2-policy-hash", shard, shard_len, ret_error);
+        if (r < 0)
+                return r;
+        if (r == 0)
                 return fail(ret_error, "tpm2-policy-hash: missing");
-        s = string_of(v, &len);
-        if (!s)
-                return fail(ret_error, "tpm2-policy-hash: not a string");
-        if (len != SHA256_DIGEST_SIZE * 2)
-                return fail(ret_error, "tpm2-policy-hash: %zu characters, a %d-byte hex digest expected",
-                            len, SHA256_DIGEST_SIZE);
-        {
+        if (r != n_shards)
+                return fail(ret_error, "tpm2-policy-hash: %d entries for %d tpm2-blob shards", r, n_shards);
+        for (int i = 0; i < n_shards; i++) {
                 void *d = NULL;
                 size_t n;
 
-                r = hex_decode(s, len, &d, &n);
+                if (shard_len[i] != SHA256_DIGEST_SIZE * 2)
+                        return fail(ret_error, "tpm2-policy-hash: %zu characters, a %d-byte hex digest expected",
+                                    shard_len[i], SHA256_DIGEST_SIZE);
+                r = hex_decode(shard[i], shard_len[i], &d, &n);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
                         return fail(ret_error, "tpm2-policy-hash: not hex");
+                if (i > 0) {
+                        free(d);
+                        continue;
+                }
                 t->policy_hash = d;
                 t->policy_hash_size = n;
         }
@@ -425,6 +494,13 @@ static int parse_fields(json_object *root, Tpm2Token *t, char **ret_error) {
         r = parse_base64(root, "tpm2_srk", SRK_MAX, &t->srk, &t->srk_size, ret_error);
         if (r < 0)
                 return r;
+        /* The import runs under the parent the seed was made for, which only
+         * tpm2_srk names (systemd always writes it with a seed). */
+        if (t->import_seed && !t->srk) {
+                r = mark_unsupported(t, "tpm2-blob (import seed) without tpm2_srk");
+                if (r < 0)
+                        return r;
+        }
 
         /* Signed PCR policies (tpm2_pubkey + tpm2_pubkey_pcrs) and pcrlock
          * change how the policy session must be built: unsupported. Empty

@@ -39,7 +39,9 @@ typedef struct Tpm2Token {
         int keyslot;                    /* the single keyslot, ≥ 0 */
 
         uint8_t *blob;                  /* decoded tpm2-blob: TPM2B_PRIVATE ‖ TPM2B_PUBLIC [‖ seed] */
-        size_t blob_size;
+        size_t blob_size;               /* (of the first shard: a one-element array is the same token) */
+        bool import_seed;               /* the blob ends in a TPM2B_ENCRYPTED_SECRET: sealed offline
+                                         * (systemd-cryptenroll --tpm2-device-key), TPM2_Import before Load */
 
         uint32_t pcr_mask;              /* tpm2-pcrs */
         uint16_t pcr_bank;              /* TPM2_ALG_ID; 0 when the field is absent */
@@ -61,16 +63,19 @@ typedef struct Tpm2Token {
         uint8_t proof[TOKEN_PROOF_SIZE];
 
         /* When the token parsed but uses a feature unlockd cannot unseal:
-         * "tpm2_pubkey" (signed PCR policy), "tpm2_pcrlock",
-         * "tpm2-pcr-bank", "tpm2-primary-alg" (unknown algorithm),
-         * "tpm2-blob (import seed)". NULL when fully supported. */
+         * "two shards (…)" (a two-element tpm2-blob array), "tpm2_pubkey"
+         * (signed PCR policy), "tpm2_pcrlock", "tpm2-pcr-bank",
+         * "tpm2-primary-alg" (unknown algorithm), "tpm2-blob (import seed)
+         * without tpm2_srk". NULL when fully supported. */
         char *unsupported;
 } Tpm2Token;
 
 Tpm2Token *tpm2_token_free(Tpm2Token *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Tpm2Token *, tpm2_token_free);
 
-/* Parses a systemd-tpm2 token. Returns 0 with *ret set; -EMEDIUMTYPE when the
+/* Parses a systemd-tpm2 token. tpm2-blob and tpm2-policy-hash may be
+ * strings or (systemd ≥ 256) arrays of one or two, as many hashes as blobs.
+ * Returns 0 with *ret set; -EMEDIUMTYPE when the
  * type is not systemd-tpm2; -EBADMSG when malformed, with *ret_error (if
  * non-NULL) a malloc()ed sentence naming the field and the fault. A token
  * with unknown extra fields parses; one with a field that changes how it must

@@ -429,19 +429,29 @@ static int blob_marshal(const TPM2B_PRIVATE *priv, const TPM2B_PUBLIC *pub, uint
         return 0;
 }
 
-static int blob_unmarshal(const uint8_t *blob, size_t size, TPM2B_PRIVATE *ret_priv, TPM2B_PUBLIC *ret_pub) {
+/* tpm2-blob: TPM2B_PRIVATE ‖ TPM2B_PUBLIC [‖ TPM2B_ENCRYPTED_SECRET]. The
+ * third part, the import seed, is there when the object was sealed offline
+ * (then TPM2B_PRIVATE is a duplication blob: TPM2_Import makes it a private
+ * under the parent); ret_seed->size is 0 when there is none, or an empty
+ * one. */
+static int blob_unmarshal(const uint8_t *blob, size_t size, TPM2B_PRIVATE *ret_priv, TPM2B_PUBLIC *ret_pub,
+                          TPM2B_ENCRYPTED_SECRET *ret_seed) {
         size_t off = 0;
         TSS2_RC rc;
 
         *ret_priv = (TPM2B_PRIVATE) {};
         *ret_pub = (TPM2B_PUBLIC) {};
+        *ret_seed = (TPM2B_ENCRYPTED_SECRET) {};
         rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, size, &off, ret_priv);
         if (rc == TSS2_RC_SUCCESS)
                 rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, size, &off, ret_pub);
+        /* An empty seed is no seed (as for systemd). */
+        if (rc == TSS2_RC_SUCCESS && off < size)
+                rc = Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(blob, size, &off, ret_seed);
         if (rc != TSS2_RC_SUCCESS)
                 return log_debug_errno(EBADMSG, "tpm2-blob does not unmarshal: %s", Tss2_RC_Decode(rc));
         if (off != size)
-                return log_debug_errno(EOPNOTSUPP, "tpm2-blob has %zu trailing bytes (import seed).", size - off);
+                return log_debug_errno(EBADMSG, "tpm2-blob has %zu trailing bytes.", size - off);
         if (ret_pub->publicArea.type != TPM2_ALG_KEYEDHASH)
                 return log_debug_errno(EBADMSG, "tpm2-blob is not a sealed data object.");
         return 0;
@@ -731,9 +741,44 @@ static int unseal_once(Tpm2Context *c, const Tpm2Token *t, ESYS_TR salt_key, ESY
         return 0;
 }
 
+/* An offline-sealed object (systemd-cryptenroll --tpm2-device-key): its
+ * private is a duplication blob with an outer wrapper only, keyed by the
+ * seed, which is encrypted to parent. TPM2_Import checks the wrapper's HMAC
+ * and returns the private wrapped by parent, to be loaded; it is not kept
+ * (systemd imports at every unlock too). Nothing secret crosses the bus:
+ * the duplicate stays encrypted to parent's seed, and there is no inner
+ * wrapper key (encryptionKey empty, symmetricAlg NULL). */
+static int import_object(Tpm2Context *c, ESYS_TR parent, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *duplicate,
+                         const TPM2B_ENCRYPTED_SECRET *seed, TPM2B_PRIVATE *ret_priv) {
+        _cleanup_esys_free_ TPM2B_PRIVATE *priv = NULL;
+        const TPMT_SYM_DEF_OBJECT none = { .algorithm = TPM2_ALG_NULL };
+        const TPM2B_DATA no_key = {};
+        TSS2_RC rc;
+        int r;
+
+        /* Import refuses an object bound to its TPM or parent, and so does
+         * systemd's offline sealing: say so before the TPM does. */
+        if (pub->publicArea.objectAttributes & (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT))
+                return log_debug_errno(EBADMSG, "tpm2-blob has an import seed but its object is fixedTPM/fixedParent.");
+
+        rc = Esys_Import(c->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                         &no_key, pub, duplicate, seed, &none, &priv);
+        if (rc != TSS2_RC_SUCCESS) {
+                r = log_tss(rc, "Import");
+                /* A duplicate made for another parent (another TPM, another
+                 * SRK) fails the seed's decryption or the integrity check. */
+                if (r == -ESTALE || r == -EIO || r == -EACCES)
+                        r = -EBADMSG;
+                return r;
+        }
+        *ret_priv = *priv;
+        return 0;
+}
+
 int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_secret, size_t *ret_size) {
         _cleanup_tpm2_handle_ Tpm2Handle parent = TPM2_HANDLE_INIT(c);
         _cleanup_tpm2_handle_ Tpm2Handle object = TPM2_HANDLE_INIT(c);     /* released before parent */
+        TPM2B_ENCRYPTED_SECRET seed;
         TPM2B_PRIVATE priv;
         TPM2B_PUBLIC pub;
         TSS2_RC rc;
@@ -746,13 +791,25 @@ int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_
         if (t->policy_hash_size != SHA256_DIGEST_SIZE)
                 return -EBADMSG;
 
-        r = blob_unmarshal(t->blob, t->blob_size, &priv, &pub);
+        r = blob_unmarshal(t->blob, t->blob_size, &priv, &pub, &seed);
         if (r < 0)
                 return r;
+        /* The seed is made for the parent that tpm2_srk names; the token
+         * parser marks a seed without it unsupported. */
+        if (seed.size > 0 && !t->srk)
+                return -EOPNOTSUPP;
 
         r = get_parent(c, t, false, t->primary_alg ?: TPM2_ALG_ECC, &parent);
         if (r < 0)
                 return r;
+
+        if (seed.size > 0) {
+                TPM2B_PRIVATE duplicate = priv;
+
+                r = import_object(c, parent.esys_handle, &pub, &duplicate, &seed, &priv);
+                if (r < 0)
+                        return r;
+        }
 
         rc = Esys_Load(c->esys, parent.esys_handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub,
                        &object.esys_handle);

@@ -223,9 +223,9 @@ static void test_unsupported(void) {
                 { "tpm2_pcrlock", "true", "tpm2_pcrlock" },
                 { "tpm2-pcr-bank", "\"sm3_256\"", "tpm2-pcr-bank" },
                 { "tpm2-primary-alg", "\"ecc521\"", "tpm2-primary-alg" },
-                /* Offline-sealed: an import seed after the blob. */
-                { "tpm2-blob", "\"AAQBAgMEAAQFBgcIAAMJCQk=\"", "tpm2-blob (import seed)" },
-                { "tpm2-blob", "\"AAQBAgMEAAQFBgcIAAA=\"", "tpm2-blob (import seed)" },
+                /* Offline-sealed, but no tpm2_srk names the parent of the seed. */
+                { "tpm2-blob", "\"AAQBAgMEAAQFBgcIAAMJCQk=\"", "tpm2-blob (import seed) without tpm2_srk" },
+                { "tpm2-blob", "[\"AAQBAgMEAAQFBgcIAAMJCQk=\"]", "tpm2-blob (import seed) without tpm2_srk" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -279,6 +279,9 @@ static void test_supported_variants(void) {
                 { "tpm2-pcrs", "[7,0,7]" },
                 { "keyslots", "[\"02\"]" },
                 { "tpm2-policy-hash", "\"02E3642B3E29EECCFFFD8031C00A6F0A0FEBE5CEEA2F6EF6B0322FE81598CF31\"" },
+                /* systemd ≥ 256: one shard as a one-element array. */
+                { "tpm2-blob", "[\"" BLOB "\"]" },
+                { "tpm2-policy-hash", "[\"" HASH "\"]" },
                 { "tpm2-blob", "\"AJ4AILdU7VGHpKGXYEUuphw46FO/VYGc/Dh4gMD5lNAyer47ABAPUeFShT9PxSzqnbZN2g32eQvDJP4cn9ExwY/n\\n"
                                "cBcl0GC1t6q1Lx0IQC7TPp+UhJl+U79Co2mCJZsf1HKhRqe7mK0zaZ+zcoooyubY6duFJ9z/j8AL+KKrbveqERecb1D4WibNOBEF\\n"
                                "HjGTRdlSQOAuqY1nzrRhKSfRBABOAAgACwAAABIAIALjZCs+Ke7M//2AMcAKbwoP6+XO6i9u9rAyL+gVmM8xABAAIFEWFKtTwFR1\\n"
@@ -307,6 +310,97 @@ static void test_supported_variants(void) {
                 tpm2_token_free(t);
                 free(json);
         }
+}
+
+/* An offline enrollment of systemd 257 (systemd-cryptenroll
+ * --tpm2-device-key=srk.pub --tpm2-pcrs=7:sha256=0…0, ECC SRK): TPM2B_PRIVATE
+ * (the duplicate), TPM2B_PUBLIC, TPM2B_ENCRYPTED_SECRET (the ephemeral ECC
+ * point of the seed). */
+#define SEED_BLOB "AGwAIBeADj12SLVLGZEJqVp792r0+SgkBlufiHiWkm4+7iFlDLvl6n8up9pWy/qPiHN2MrhV5oh7qJEfwaiQNeoYxQiNy4slYHSVpEzmcJU0eyFFlYrofq+CtRcx1fZXsCEaKQzLoEAoL2psvd0ATgAIAAsAAAAAACCLVoLYGylDXQjXkngVBhHcflkjsv78zmhKCVd7QBMKiwAQACDowNAD8SsYsim1LsRNdOVPwvqdeNWfrh9CVga40FtLnQBEACBeFuMNjFXLnjjyySbyQAfAPtVmYmw7cSNjsTIRuTjGXgAg0btvYzIP2BpNNtFxZ+vUGMXihnpEhKU/5RElQnQgxio="
+#define SEED_HASH "8b5682d81b29435d08d79278150611dc7e5923b2fefcce684a09577b40130a8b"
+#define SEED_SRK "gQAAAQAiAAvOU8xEI3ERzeIgbKJAVbB9S50lVXBcr3qySu9CLsiv4AAAAAEAWgAjAAsAAwRyAAAABgCAAEMAEAADABAAIByRSpjGlLZJrSeytVMWLXoSms9HhXSnowe19bx8CnDZACAnjeq+pIQ/nxTRkWfvn72qQYB+vxJ1K6FdehJgI8m07g=="
+
+static void test_import_seed(void) {
+        /* As systemd 257 wrote it; the blob as a string and as an array. */
+        static const char *const in[] = {
+                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"1\"],\"tpm2-blob\":\"" SEED_BLOB "\","
+                "\"tpm2-pcrs\":[7],\"tpm2-pcr-bank\":\"sha256\",\"tpm2-primary-alg\":\"ecc\","
+                "\"tpm2-policy-hash\":\"" SEED_HASH "\",\"tpm2_srk\":\"" SEED_SRK "\"}",
+                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"1\"],\"tpm2-blob\":[\"" SEED_BLOB "\"],"
+                "\"tpm2-pcrs\":[7],\"tpm2-pcr-bank\":\"sha256\","
+                "\"tpm2-policy-hash\":[\"" SEED_HASH "\"],\"tpm2_srk\":\"" SEED_SRK "\"}",
+        };
+        /* What unlockd writes back: the same blob, systemd v252's field set. */
+        static const char out[] =
+                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"1\"],\"tpm2-blob\":\"" SEED_BLOB "\","
+                "\"tpm2-pcrs\":[7],\"tpm2-pcr-bank\":\"sha256\",\"tpm2-primary-alg\":\"ecc\","
+                "\"tpm2-policy-hash\":\"" SEED_HASH "\",\"tpm2-pin\":false,\"tpm2_srk\":\"" SEED_SRK "\"}";
+
+        for (size_t i = 0; i < ELEMENTSOF(in); i++) {
+                Tpm2Token *t = NULL;
+                char *err = NULL, *json = NULL;
+
+                if (tpm2_token_parse(in[i], &t, &err) != 0) {
+                        fprintf(stderr, "import-seed token %zu rejected: %s\n", i, err);
+                        abort();
+                }
+                ASSERT(t->import_seed);
+                ASSERT(t->unsupported == NULL);
+                ASSERT_EQ(t->keyslot, 1);
+                ASSERT_EQ(t->pcr_mask, 1u << 7);
+                /* private 2+0x6c, public 2+0x4e, seed 2+0x44 (an ECC point). */
+                ASSERT_EQ(t->blob_size, 2 + 0x6c + 2 + 0x4e + 2 + 0x44);
+                ASSERT_EQ(t->blob[2 + 0x6c + 2 + 0x4e + 1], 0x44);
+                ASSERT_EQ(t->srk_size, 136);              /* handle, name, type, TPM2B_PUBLIC */
+                ASSERT_EQ(t->srk[0], 0x81);
+                ASSERT_EQ(t->policy_hash[0], 0x8b);
+                ASSERT_EQ(tpm2_token_format(t, &json), 0);
+                ASSERT_STREQ(json, out);
+                free(json);
+                tpm2_token_free(t);
+        }
+
+        /* An empty seed is no seed, as for systemd. */
+        {
+                char *json = make_token("tpm2-blob", "\"AAQBAgMEAAQFBgcIAAA=\"");
+                Tpm2Token *t = NULL;
+
+                ASSERT_EQ(tpm2_token_parse(json, &t, NULL), 0);
+                ASSERT(!t->import_seed && !t->unsupported);
+                ASSERT_EQ(t->blob_size, 14);
+                tpm2_token_free(t);
+                free(json);
+        }
+        /* An ordinary blob has none. */
+        {
+                Tpm2Token *t = NULL;
+
+                ASSERT_EQ(tpm2_token_parse(v252, &t, NULL), 0);
+                ASSERT(!t->import_seed);
+                tpm2_token_free(t);
+        }
+}
+
+/* Two shards (a signed policy and pcrlock together, systemd ≥ 256): parsed
+ * strictly, skipped with the feature named first, never written back. */
+static void test_two_shards(void) {
+        static const char json[] =
+                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"1\"],\"tpm2-blob\":[\"" BLOB "\",\"" SEED_BLOB "\"],"
+                "\"tpm2-pcrs\":[],\"tpm2-pcr-bank\":\"sha256\",\"tpm2-primary-alg\":\"ecc\","
+                "\"tpm2-policy-hash\":[\"" HASH "\",\"" SEED_HASH "\"],\"tpm2_pcrlock\":true,"
+                "\"tpm2_pubkey_pcrs\":[11],\"tpm2_pubkey\":\"LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0=\","
+                "\"tpm2_srk\":\"" SEED_SRK "\"}";
+        Tpm2Token *t = NULL;
+        char *out = NULL;
+
+        ASSERT_EQ(tpm2_token_parse(json, &t, NULL), 0);
+        ASSERT_STREQ(t->unsupported, "two shards (tpm2-blob array: signed policy and pcrlock combined)");
+        /* The first shard is the token's blob and policy hash. */
+        ASSERT_EQ(t->blob_size, 2 + 0x9e + 2 + 0x4e);
+        ASSERT(!t->import_seed);
+        ASSERT_EQ(t->policy_hash[0], 0x02);
+        ASSERT_EQ(tpm2_token_format(t, &out), -EINVAL);
+        tpm2_token_free(t);
 }
 
 static char *repeat(const char *head, const char *unit, size_t n, const char *tail) {
@@ -370,6 +464,22 @@ static void test_hostile_fields(void) {
                 { "tpm2-blob", "\"AAQBAgMEAAUFBgcI\"" },                 /* public does not fit */
                 { "tpm2-blob", "\"AAQBAgMEAAQFBgcIAA==\"" },             /* one stray byte */
                 { "tpm2-blob", "\"AAQBAgMEAAQFBgcIAAMJCQ==\"" },         /* seed does not fit */
+                { "tpm2-blob", "[]" },
+                { "tpm2-blob", "[42]" },
+                { "tpm2-blob", "[null]" },
+                { "tpm2-blob", "[\"\"]" },
+                { "tpm2-blob", "[\"AJ4AILdU\"]" },                       /* truncated shard */
+                { "tpm2-blob", "[\"" BLOB "\",\"AJ4AILdU\"]" },          /* second shard truncated */
+                { "tpm2-blob", "[\"" BLOB "\",\"" BLOB "\"]" },          /* two blobs, one hash */
+                { "tpm2-blob", "[\"" BLOB "\",\"" BLOB "\",\"" BLOB "\"]" },   /* three shards */
+                { "tpm2-blob", "[[\"" BLOB "\"]]" },
+                { "tpm2-blob", "{\"0\":\"" BLOB "\"}" },
+                { "tpm2-policy-hash", "[]" },
+                { "tpm2-policy-hash", "[42]" },
+                { "tpm2-policy-hash", "[\"" HASH "\",\"" HASH "\"]" },  /* two hashes, one blob */
+                { "tpm2-policy-hash", "[\"abc\"]" },
+                { "tpm2-policy-hash", "[\"" Z64 "x\"]" },
+                { "tpm2-policy-hash", "{}" },
                 { "tpm2-pcrs", NULL },
                 { "tpm2-pcrs", "{\"7\":1}" },
                 { "tpm2-pcrs", "\"0+7\"" },
@@ -705,6 +815,8 @@ int main(void) {
         TEST(test_format_from_struct);
         TEST(test_unsupported);
         TEST(test_supported_variants);
+        TEST(test_import_seed);
+        TEST(test_two_shards);
         TEST(test_hostile_fields);
         TEST(test_hostile_documents);
         TEST(test_mutations);
