@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Interoperability with the tokens of systemd 257 (Debian 13): its
+# systemd-cryptenroll runs in a Debian 13 tree (tests/interop/trixie-setup,
+# built once and cached) under chroot, against this test's swtpm on the host,
+# on LUKS2 image files of the host; unlockd --test opens what it enrolled:
+#  - the default token (sealed under the persistent SRK it creates at
+#    0x81000001, recorded in tpm2_srk), a PIN token (tpm2_salt), and a token
+#    without PCRs (--tpm2-pcrs=);
+#  - the offline enrollment (--tpm2-device-key=SRK.pub, PCR 7 given by
+#    value): a tpm2-blob with a third part, the import seed, which unlockd
+#    TPM2_Imports under the SRK, with and without a PIN — one TPM command
+#    more than an ordinary unlock (counted through libtss2-tcti-pcap);
+#  - a token whose tpm2-blob and tpm2-policy-hash are one-element arrays
+#    (systemd ≥ 256 parses that form; 257 writes a single shard as a plain
+#    string, so the test rewrites a real token that way);
+# and the kinds unlockd does not unseal are skipped with a message naming
+# the feature, never a PCR mismatch: a signed PCR policy (--tpm2-public-key),
+# a pcrlock policy (systemd-pcrlock make-policy, on an event log that holds
+# only its header, as the swtpm's PCRs are unextended), and the two-shard
+# token systemd writes for both together.
+source "$(dirname "$0")/../lib.sh"
+need swtpm tpm2_readpublic tpm2_pcrread tpm2_getcap cryptsetup python3 unshare chroot openssl
+[ "$(id -u)" = 0 ] || skip "chroot and mount namespaces need root"
+
+ROOT=$("$SOURCE_DIR/tests/interop/trixie-setup") || fail "the Debian 13 tree could not be built (tests/interop/trixie-setup)"
+[ -x "$ROOT/usr/bin/systemd-cryptenroll" ] || fail "no systemd-cryptenroll in $ROOT"
+
+start_swtpm
+printf 'interop pass' > "$TEST_DIR/pass"
+
+# The tree sees $TEST_DIR (images, swtpm socket, keys) at the same path, in
+# a private mount namespace that ends with the command.
+on_exit 'rmdir "$ROOT$TEST_DIR" 2>/dev/null'
+sd257() {  # COMMAND… (env EVENTLOG=FILE: the firmware event log it sees)
+        unshare --mount --propagation private -- bash -c '
+                set -e
+                R=$1 D=$2; shift 2
+                mount --rbind /dev "$R/dev"
+                mount -t proc proc "$R/proc"
+                mkdir -p "$R$D"
+                mount --bind "$D" "$R$D"
+                if [ -n "${EVENTLOG:-}" ]; then
+                        mount -t tmpfs tmpfs "$R/sys"
+                        mkdir -p "$R/sys/kernel/security/tpm0"
+                        cp "$EVENTLOG" "$R/sys/kernel/security/tpm0/binary_bios_measurements"
+                fi
+                exec chroot "$R" "$@"' sd257 "$ROOT" "$TEST_DIR" "$@"
+}
+sd257 systemd-cryptenroll --version | head -1 | grep -q '^systemd 257' || fail "the tree's systemd is not 257: $(sd257 systemd-cryptenroll --version | head -1)"
+
+# systemd-cryptenroll may leave handles on a TPM without a resource manager
+# (swtpm); flush them so that the leak checks see only unlockd's.
+sd_enroll() {
+        sd257 systemd-cryptenroll "$@" 2>"$TEST_DIR/enroll.log" || { cat "$TEST_DIR/enroll.log" >&2; fail "systemd 257's systemd-cryptenroll $*"; }
+        tpm2_flushcontext -l >/dev/null 2>&1 || true
+        tpm2_flushcontext -t >/dev/null 2>&1 || true
+        assert_no_tpm_leaks "flushing after systemd-cryptenroll"
+}
+
+new_image() {  # NAME: a fresh LUKS2 image with the passphrase; prints its path
+        make_luks "$TEST_DIR/$1.img" "interop pass"
+        echo "$TEST_DIR/$1.img"
+}
+
+unlockd_opens() {  # IMAGE [ENV...]
+        local img=$1; shift
+        local out
+        out=$(env "$@" "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$img") || fail "unlockd did not open $img: $out"
+        assert_eq "$(json_get "$out" 'j["volumes"][0]["method"]')" tpm2 "method for $img"
+        assert_no_tpm_leaks "unlockd on $img"
+}
+
+# unlockd_skips IMAGE FEATURE: the token is skipped as unsupported, naming
+# FEATURE, and nothing else is said of it (no PCR diagnosis).
+unlockd_skips() {
+        local out
+        out=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$1" 2>"$TEST_DIR/skip.log") && fail "unlockd opened $1"
+        assert_eq "$(json_get "$out" 'j["volumes"][0]["tokens"][0]["result"]')" unsupported "result for $1"
+        json_get "$out" 'j["volumes"][0]["tokens"][0]["detail"]' | grep -qF "$2" \
+                || fail "the detail for $1 does not name $2: $(json_get "$out" 'j["volumes"][0]["tokens"][0]["detail"]')"
+        assert_eq "$(json_get "$out" '"pcrs-changed" in j["volumes"][0]["tokens"][0]')" False "no PCR diagnosis for $1"
+        grep -q "uses $2" "$TEST_DIR/skip.log" || fail "unlockd's message for $1 does not name $2: $(cat "$TEST_DIR/skip.log")"
+        assert_no_tpm_leaks "unlockd skipping $1"
+}
+
+token() { cryptsetup token export --token-id 0 "$1"; }
+
+# blob_parts TOKEN-JSON: the number of parts of the (first) tpm2-blob.
+blob_parts() {
+        python3 - "$1" <<'PY'
+import base64, json, struct, sys
+b = json.loads(sys.argv[1])["tpm2-blob"]
+b = base64.b64decode(b[0] if isinstance(b, list) else b)
+off = n = 0
+while off < len(b):
+    off += 2 + struct.unpack_from(">H", b, off)[0]
+    n += 1
+assert off == len(b), "parts do not add up"
+print(n)
+PY
+}
+
+say "systemd 257's default token (persistent SRK, tpm2_srk) → unlockd"
+IMG=$(new_image default)
+PASSWORD="interop pass" sd_enroll --tpm2-device="$TCTI" "$IMG"
+TOKEN=$(token "$IMG")
+assert_eq "$(json_get "$TOKEN" '"tpm2_srk" in j')" True "tpm2_srk in systemd 257's token"
+assert_eq "$(json_get "$TOKEN" 'j["tpm2-pcrs"]')" "[7]" "systemd 257's default PCRs"
+assert_eq "$(blob_parts "$TOKEN")" 2 "parts of an ordinary tpm2-blob"
+tpm2_getcap handles-persistent | grep -q 0x81000001 || fail "systemd-cryptenroll made no SRK at 0x81000001"
+unlockd_opens "$IMG"
+
+say "the same token with tpm2-blob and tpm2-policy-hash as one-element arrays → unlockd"
+IMG2=$(new_image array)
+cp "$IMG" "$IMG2"
+python3 - "$TOKEN" > "$TEST_DIR/array.json" <<'PY'
+import json, sys
+t = json.loads(sys.argv[1])
+t["tpm2-blob"] = [t["tpm2-blob"]]
+t["tpm2-policy-hash"] = [t["tpm2-policy-hash"]]
+print(json.dumps(t))
+PY
+# (without the host's systemd 252 token plugin, whose validation wants strings)
+cryptsetup token import --disable-external-tokens --token-id 0 --token-replace --json-file "$TEST_DIR/array.json" "$IMG2"
+assert_eq "$(json_get "$(token "$IMG2")" 'type(j["tpm2-blob"]).__name__')" list "tpm2-blob form"
+unlockd_opens "$IMG2"
+
+say "systemd 257's PIN token (tpm2_salt) → unlockd with \$PIN; a wrong PIN is pin-wrong"
+IMG=$(new_image pin)
+PASSWORD="interop pass" NEWPIN=2468 sd_enroll --tpm2-device="$TCTI" --tpm2-with-pin=yes "$IMG"
+TOKEN=$(token "$IMG")
+assert_eq "$(json_get "$TOKEN" '"tpm2_salt" in j and j["tpm2-pin"]')" True "a salted PIN token"
+unlockd_opens "$IMG" PIN=2468
+OUT=$(PIN=1357 "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG" 2>/dev/null) && fail "a wrong PIN opened systemd 257's PIN token"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pin-wrong "wrong PIN on systemd 257's token"
+tpm2_dictionarylockout --clear-lockout >/dev/null
+
+say "systemd 257 with --tpm2-pcrs= (no PolicyPCR) → unlockd"
+IMG=$(new_image nopcrs)
+PASSWORD="interop pass" sd_enroll --tpm2-device="$TCTI" --tpm2-pcrs= "$IMG"
+assert_eq "$(json_get "$(token "$IMG")" 'j["tpm2-pcrs"]')" "[]" "no PCRs"
+unlockd_opens "$IMG"
+
+say "offline enrollment: --tpm2-device-key=SRK.pub --tpm2-pcrs=7:sha256=… (import seed) → unlockd"
+# SRK.pub as systemd-analyze srk and tpm2-setup write it: the TPM2B_PUBLIC of
+# the SRK systemd-cryptenroll made above.
+tpm2_readpublic -Q -c 0x81000001 -f tss -o "$TEST_DIR/srk.pub"
+tpm2_pcrread -Q sha256:7 -o "$TEST_DIR/pcr7"
+PCR7=$(od -An -v -tx1 "$TEST_DIR/pcr7" | tr -d ' \n')
+assert_eq "${#PCR7}" 64 "PCR 7 value"
+IMG=$(new_image offline)
+PASSWORD="interop pass" sd_enroll --tpm2-device-key="$TEST_DIR/srk.pub" --tpm2-pcrs="7:sha256=$PCR7" "$IMG"
+OFFLINE=$IMG
+TOKEN=$(token "$IMG")
+assert_eq "$(blob_parts "$TOKEN")" 3 "parts of an offline tpm2-blob (private, public, import seed)"
+unlockd_opens "$IMG"
+
+say "offline enrollment with a PIN → unlockd with \$PIN; a wrong PIN is pin-wrong"
+IMG=$(new_image offline-pin)
+PASSWORD="interop pass" NEWPIN=8642 sd_enroll --tpm2-device-key="$TEST_DIR/srk.pub" --tpm2-pcrs="7:sha256=$PCR7" \
+        --tpm2-with-pin=yes "$IMG"
+assert_eq "$(blob_parts "$(token "$IMG")")" 3 "parts of an offline PIN tpm2-blob"
+unlockd_opens "$IMG" PIN=8642
+OUT=$(PIN=8643 "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG" 2>/dev/null) && fail "a wrong PIN opened the offline PIN token"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pin-wrong "wrong PIN on the offline token"
+tpm2_dictionarylockout --clear-lockout >/dev/null
+
+if ls /usr/lib/*/libtss2-tcti-pcap.so.0 >/dev/null 2>&1; then
+        say "TPM commands: an import-seed unlock has exactly one more (Import) than an ordinary one"
+        count() {  # IMAGE: prints {"total": N, "commands": {…}}
+                rm -f "$TEST_DIR/c.pcap"
+                TCTI_PCAP_FILE=$TEST_DIR/c.pcap "$UNLOCKD" --test --no-prompt --tcti="pcap:$TCTI" "$1" 2>/dev/null \
+                        || fail "unlockd did not open $1 through the pcap TCTI"
+                python3 "$SOURCE_DIR/bench/tpm-commands.py" "$TEST_DIR/c.pcap"
+        }
+        ORD=$(count "$TEST_DIR/default.img")
+        IMP=$(count "$OFFLINE")
+        say "ordinary (SRK) unlock: $ORD"
+        say "import-seed unlock:    $IMP"
+        assert_eq "$(json_get "$IMP" 'j["total"]')" "$(( $(json_get "$ORD" 'j["total"]') + 1 ))" "commands of an import-seed unlock"
+        assert_eq "$(json_get "$IMP" 'j["commands"].get("Import", 0)')" 1 "Imports of an import-seed unlock"
+        assert_no_tpm_leaks "counted unlocks"
+fi
+
+say "signed PCR policy (--tpm2-public-key): skipped, naming tpm2_pubkey"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TEST_DIR/policy.key" 2>/dev/null
+openssl pkey -in "$TEST_DIR/policy.key" -pubout -out "$TEST_DIR/policy.pem"
+IMG=$(new_image signed)
+PASSWORD="interop pass" sd_enroll --tpm2-device="$TCTI" --tpm2-public-key="$TEST_DIR/policy.pem" \
+        --tpm2-public-key-pcrs=11 "$IMG"
+unlockd_skips "$IMG" tpm2_pubkey
+
+say "pcrlock (systemd-pcrlock make-policy) and pcrlock + signed policy (two shards): skipped, naming the feature"
+# An event log of only its header (TCG_EfiSpecIDEvent, SHA-256): what the
+# unextended PCRs of the swtpm agree with.
+python3 - "$TEST_DIR/eventlog" <<'PY'
+import struct, sys
+ev = b"Spec ID Event03\0" + struct.pack("<IBBBBI", 0, 0, 2, 0, 2, 1) + struct.pack("<HH", 0x000B, 32) + b"\0"
+open(sys.argv[1], "wb").write(struct.pack("<II", 0, 3) + bytes(20) + struct.pack("<I", len(ev)) + ev)
+PY
+mkdir -p "$TEST_DIR/pcrlock.d"
+EVENTLOG=$TEST_DIR/eventlog SYSTEMD_TPM2_DEVICE=$TCTI sd257 /usr/lib/systemd/systemd-pcrlock make-policy --pcr=7 \
+        --components="$TEST_DIR/pcrlock.d" --policy="$TEST_DIR/pcrlock.json" >"$TEST_DIR/pcrlock.log" 2>&1 \
+        || { cat "$TEST_DIR/pcrlock.log" >&2; fail "systemd-pcrlock make-policy"; }
+tpm2_flushcontext -t >/dev/null 2>&1 || true
+tpm2_flushcontext -l >/dev/null 2>&1 || true
+IMG=$(new_image pcrlock)
+PASSWORD="interop pass" sd_enroll --tpm2-device="$TCTI" --tpm2-pcrlock="$TEST_DIR/pcrlock.json" --tpm2-pcrs= "$IMG"
+assert_eq "$(json_get "$(token "$IMG")" 'j.get("tpm2_pcrlock")')" True "a pcrlock token"
+unlockd_skips "$IMG" tpm2_pcrlock
+IMG=$(new_image shards)
+PASSWORD="interop pass" sd_enroll --tpm2-device="$TCTI" --tpm2-pcrlock="$TEST_DIR/pcrlock.json" \
+        --tpm2-public-key="$TEST_DIR/policy.pem" --tpm2-public-key-pcrs=11 --tpm2-pcrs= "$IMG"
+assert_eq "$(json_get "$(token "$IMG")" 'len(j["tpm2-blob"]), len(j["tpm2-policy-hash"])')" "(2, 2)" "a two-shard token"
+unlockd_skips "$IMG" "two shards"
+
+say "PCR 7 extended: the default and the offline token are refused with pcr-mismatch"
+tpm2_pcrextend "7:sha256=$(printf '%064x' 1)"
+for img in "$TEST_DIR/default.img" "$OFFLINE"; do
+        OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$img" 2>/dev/null) && fail "$img opened after a PCR change"
+        assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pcr-mismatch "$img after the PCR change"
+        assert_no_tpm_leaks "refused $img"
+done
+
+echo PASS
