@@ -23,16 +23,13 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vm  # noqa: E402
 
-PASSPHRASE = "vm test passphrase"
 SYSTEMD_PROMPT = r"Please enter passphrase (or recovery key )?for disk [^\r\n]*:"
 STARTING = r"Starting \S*unlockd\.service"
 START_TIMEOUT = 20      # the test's drop-in
@@ -105,113 +102,76 @@ def boot(work, name, fault, secret, uuid):
     """Boots with fault, types secret at systemd-cryptsetup's prompt;
     returns (host seconds from unlockd's start to the prompt, the journal
     of unlockd.service, of the console password agent)."""
-    m = vm.VM(work, name, extra_args=["-smbios", f"type=11,value=unlockd-vm-fault={fault}"])
-    try:
-        m.start()
-        m.expect(STARTING, 240, "unlockd.service starting")
-        t0 = time.monotonic()
-        m.expect(SYSTEMD_PROMPT, START_TIMEOUT + STOP_TIMEOUT + 120, "systemd-cryptsetup's prompt")
-        waited = time.monotonic() - t0
-        vm.progress(f"{name}: systemd-cryptsetup asked {waited:.1f}s after unlockd.service started")
-        m.send(secret + "\r")
-        m.shell_ready(240)
-        _, src = m.run("findmnt -n -o SOURCE /")
-        assert src.strip() == f"/dev/mapper/luks-{uuid}", src
-        unit = journal(m, "-u unlockd.service")
-        agent = journal(m, "-t systemd-tty-ask-password-agent")
-        want = "crashing" if fault == "crash" else "hanging"
-        assert any(f"unlockd-vm-fault: {want}" in msg for _, msg in unit), unit
-        m.poweroff()
-        return waited, unit, agent
-    finally:
-        m.kill()
+    m = vm.VM(work, name, extra_args=["-smbios", f"type=11,value=unlockd-vm-fault={fault}"]).start()
+    m.expect(STARTING, 240, "unlockd.service starting")
+    t0 = time.monotonic()
+    m.expect(SYSTEMD_PROMPT, START_TIMEOUT + STOP_TIMEOUT + 120, "systemd-cryptsetup's prompt")
+    waited = time.monotonic() - t0
+    vm.progress(f"{name}: systemd-cryptsetup asked {waited:.1f}s after unlockd.service started")
+    m.send(secret + "\r")
+    m.shell_ready(240)
+    _, src = m.run("findmnt -n -o SOURCE /")
+    assert src.strip() == f"/dev/mapper/luks-{uuid}", src
+    unit = journal(m, "-u unlockd.service")
+    agent = journal(m, "-t systemd-tty-ask-password-agent")
+    want = "crashing" if fault == "crash" else "hanging"
+    assert any(f"unlockd-vm-fault: {want}" in msg for _, msg in unit), unit
+    m.poweroff()
+    return waited, unit, agent
 
 
-def main():
-    miss = vm.missing_tools()
-    if miss:
-        print(f"SKIP: missing {', '.join(miss)} (tests/vm/setup --deps-only installs them)")
-        return 77
-    if os.geteuid() != 0:
-        print("SKIP: the VM suite builds images with debootstrap and needs root")
-        return 77
-    os.makedirs(vm.CACHE, exist_ok=True)
-    work = tempfile.mkdtemp(prefix="containment.", dir=os.environ.get("UNLOCKD_VM_WORK", vm.CACHE))
-    passfile = os.path.join(work, "pass")
-    with open(passfile, "w") as f:
-        f.write(PASSPHRASE)
-    ok = False
-    try:
-        with vm.phase("setup: root filesystem, LUKS2 disk"):
-            vm.setup("disk", work, passfile)
-        if open(os.path.join(work, "unlockd")).read().strip() == "absent":
-            raise vm.VMError("the disk was made without unlockd: it could not be built or installed "
-                             "(setup's messages above say why)")
-        uuid = open(os.path.join(work, "uuid")).read().strip()
+def story():
+    with vm.phase("setup: root filesystem, LUKS2 disk"):
+        work, uuid = vm.make_disk("containment.")
 
-        with vm.phase("setup: recovery key, stand-in unlockd, initramfs"):
-            key = recovery_key()
-            add_recovery_key(work, key)
-            fake = os.path.join(work, "fault-unlockd")
-            subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", fake,
-                            os.path.join(vm.HERE, "fault-unlockd.c")], check=True)
-            mod = os.path.join(work, "dracut-base", "modules.d", "99unlockd-vm-containment")
-            os.makedirs(mod)
-            with open(os.path.join(mod, "module-setup.sh"), "w") as f:
-                f.write(MODULE_SETUP)
-            os.chmod(os.path.join(mod, "module-setup.sh"), 0o755)
-            with open(os.path.join(mod, "timeout.conf"), "w") as f:
-                f.write(f"[Service]\nTimeoutStartSec={START_TIMEOUT}s\n")
-            # dracut sources its configuration: the module's override of
-            # the binary, and the test module.
-            with open(os.path.join(work, "dracut.conf.d", "50-containment.conf"), "w") as f:
-                f.write(f'UNLOCKD_BINARY="{fake}"\nadd_dracutmodules+=" unlockd-vm-containment "\n')
-            vm.setup("initrd", work, "containment")
-            img = os.path.join(work, "initrd.img")
-            lsinitrd = lambda *a: subprocess.run(["lsinitrd", *a, img], capture_output=True,  # noqa: E731
-                                                 check=True).stdout
-            assert b"unlockd-vm-fault=" in lsinitrd("-f", "usr/bin/unlockd"), "the stand-in is not in the initramfs"
-            u = lsinitrd("-f", "usr/lib/systemd/system/unlockd.service").decode()
-            assert re.search(r"^TimeoutStartSec=90s$", u, re.M) and re.search(rf"^TimeoutStopSec={STOP_TIMEOUT}s$", u, re.M), u
+    with vm.phase("setup: recovery key, stand-in unlockd, initramfs"):
+        key = recovery_key()
+        add_recovery_key(work, key)
+        fake = os.path.join(work, "fault-unlockd")
+        subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", fake,
+                        os.path.join(vm.HERE, "fault-unlockd.c")], check=True)
+        mod = os.path.join(work, "dracut-base", "modules.d", "99unlockd-vm-containment")
+        os.makedirs(mod)
+        with open(os.path.join(mod, "module-setup.sh"), "w") as f:
+            f.write(MODULE_SETUP)
+        os.chmod(os.path.join(mod, "module-setup.sh"), 0o755)
+        with open(os.path.join(mod, "timeout.conf"), "w") as f:
+            f.write(f"[Service]\nTimeoutStartSec={START_TIMEOUT}s\n")
+        # dracut sources its configuration: the module's override of
+        # the binary, and the test module.
+        with open(os.path.join(work, "dracut.conf.d", "50-containment.conf"), "w") as f:
+            f.write(f'UNLOCKD_BINARY="{fake}"\nadd_dracutmodules+=" unlockd-vm-containment "\n')
+        vm.setup("initrd", work, "containment")
+        assert "unlockd-vm-fault=" in vm.lsinitrd(work, "-f", "usr/bin/unlockd"), \
+            "the stand-in is not in the initramfs"
+        u = vm.lsinitrd(work, "-f", "usr/lib/systemd/system/unlockd.service")
+        assert re.search(r"^TimeoutStartSec=90s$", u, re.M) and re.search(rf"^TimeoutStopSec={STOP_TIMEOUT}s$", u, re.M), u
 
-        with vm.phase("boot 1: unlockd crashes; the recovery key at systemd-cryptsetup's prompt"):
-            waited, unit, agent = boot(work, "containment-1-crash", "crash", key, uuid)
-            start = first(unit, r"^Starting unlockd")
-            dead = first(unit, r"Main process exited, code=(killed|dumped), status=11/SEGV")
-            asked = first(agent, r"Starting password query")
-            vm.progress(f"crash: unlockd died {dead - start:.1f}s after its start; "
-                        f"the prompt came {asked - dead:.1f}s later (guest clock)")
-            assert asked - start < 15, f"the prompt came {asked - start:.1f}s after unlockd started"
-            assert waited < 60, f"the prompt came {waited:.1f}s (host clock) after unlockd started"
+    with vm.phase("boot 1: unlockd crashes; the recovery key at systemd-cryptsetup's prompt"):
+        waited, unit, agent = boot(work, "containment-1-crash", "crash", key, uuid)
+        start = first(unit, r"^Starting unlockd")
+        dead = first(unit, r"Main process exited, code=(killed|dumped), status=11/SEGV")
+        asked = first(agent, r"Starting password query")
+        vm.progress(f"crash: unlockd died {dead - start:.1f}s after its start; "
+                    f"the prompt came {asked - dead:.1f}s later (guest clock)")
+        assert asked - start < 15, f"the prompt came {asked - start:.1f}s after unlockd started"
+        assert waited < 60, f"the prompt came {waited:.1f}s (host clock) after unlockd started"
 
-        with vm.phase("boot 2: unlockd hangs; the passphrase at systemd-cryptsetup's prompt"):
-            waited, unit, agent = boot(work, "containment-2-hang", "hang", PASSPHRASE, uuid)
-            start = first(unit, r"^Starting unlockd")
-            term = first(unit, r"start operation timed out\. Terminating")
-            kill = first(unit, r"State 'stop-sigterm' timed out\. Killing")
-            first(unit, r"Failed with result 'timeout'")
-            asked = first(agent, r"Starting password query")
-            vm.progress(f"hang: SIGTERM {term - start:.1f}s, SIGKILL {kill - start:.1f}s, "
-                        f"prompt {asked - start:.1f}s after unlockd's start (guest clock)")
-            assert START_TIMEOUT - 1 <= term - start <= START_TIMEOUT + 3, (start, term)
-            assert STOP_TIMEOUT - 1 <= kill - term <= STOP_TIMEOUT + 3, (term, kill)
-            assert 0 <= asked - kill < 10, (kill, asked)
-            bound = START_TIMEOUT + STOP_TIMEOUT
-            assert waited < bound + 60, f"the prompt came {waited:.1f}s (host clock) after unlockd started"
-        ok = True
-        vm.progress("PASS")
-        return 0
-    finally:
-        vm.summary()
-        if ok and not os.environ.get("UNLOCKD_VM_KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
-        elif not ok:
-            vm.progress(f"FAILED: serial logs in {vm.ARTIFACTS}, work dir kept: {work}")
+    with vm.phase("boot 2: unlockd hangs; the passphrase at systemd-cryptsetup's prompt"):
+        waited, unit, agent = boot(work, "containment-2-hang", "hang", vm.PASSPHRASE, uuid)
+        start = first(unit, r"^Starting unlockd")
+        term = first(unit, r"start operation timed out\. Terminating")
+        kill = first(unit, r"State 'stop-sigterm' timed out\. Killing")
+        first(unit, r"Failed with result 'timeout'")
+        asked = first(agent, r"Starting password query")
+        vm.progress(f"hang: SIGTERM {term - start:.1f}s, SIGKILL {kill - start:.1f}s, "
+                    f"prompt {asked - start:.1f}s after unlockd's start (guest clock)")
+        assert START_TIMEOUT - 1 <= term - start <= START_TIMEOUT + 3, (start, term)
+        assert STOP_TIMEOUT - 1 <= kill - term <= STOP_TIMEOUT + 3, (term, kill)
+        assert 0 <= asked - kill < 10, (kill, asked)
+        bound = START_TIMEOUT + STOP_TIMEOUT
+        assert waited < bound + 60, f"the prompt came {waited:.1f}s (host clock) after unlockd started"
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (vm.VMError, AssertionError, subprocess.CalledProcessError, ValueError) as e:
-        print(f"FAIL: {e}", flush=True)
-        sys.exit(1)
+    vm.run_story(story)

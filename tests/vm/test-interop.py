@@ -20,16 +20,14 @@ both directions, on a real kernel with a dracut initramfs:
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vm  # noqa: E402
 
-PASSPHRASE = "vm test passphrase"
-UNLOCKD_PROMPT = r"Recovery key or passphrase\)?: "
+# The prompts that must not appear when a token opens the root: unlockd's
+# and systemd-cryptsetup's.
+PROMPTS = ("Recovery key or passphrase", "Please enter passphrase")
 
 
 def token(m, dev, tid):
@@ -38,119 +36,75 @@ def token(m, dev, tid):
     return json.loads(out)
 
 
-def no_prompt(m, mark, what):
-    seen = m.since(mark)
-    for p in ("Recovery key or passphrase", "Please enter passphrase"):
-        assert p not in seen, f"{what}: a prompt appeared ({p!r})"
+def story():
+    with vm.phase("setup: root filesystem, LUKS2 disk, initramfs with unlockd"):
+        work, uuid = vm.make_disk("interop.")
+    dev = f"/dev/disk/by-uuid/{uuid}"
 
+    with vm.phase("boot 1: passphrase, systemd-cryptenroll"):
+        m = vm.VM(work, "interop-1-cryptenroll").start()
+        m.expect(r"has no TPM2 token", 240, "unlockd saying there is no TPM2 token")
+        m.expect(vm.PROMPT, 60, "unlockd's prompt")
+        m.send(vm.PASSPHRASE + "\r")
+        m.shell_ready()
+        _, ver = m.run("systemd-cryptenroll --version | head -n 1")
+        vm.progress(f"guest: {ver.strip()}")
+        m.run(f"PASSWORD='{vm.PASSPHRASE}' systemd-cryptenroll --tpm2-device=auto --tpm2-pcrs=4+9 {dev}")
+        t = token(m, dev, 0)
+        assert t["type"] == "systemd-tpm2" and t["tpm2-pcrs"] == [4, 9], t
+        assert not [k for k in t if k.startswith("unlockd-")], f"systemd's token has unlockd fields: {t}"
+        m.poweroff()
 
-def main():
-    miss = vm.missing_tools()
-    if miss:
-        print(f"SKIP: missing {', '.join(miss)} (tests/vm/setup --deps-only installs them)")
-        return 77
-    if os.geteuid() != 0:
-        print("SKIP: the VM suite builds images with debootstrap and needs root")
-        return 77
-    os.makedirs(vm.CACHE, exist_ok=True)
-    work = tempfile.mkdtemp(prefix="interop.", dir=os.environ.get("UNLOCKD_VM_WORK", vm.CACHE))
-    passfile = os.path.join(work, "pass")
-    with open(passfile, "w") as f:
-        f.write(PASSPHRASE)
-    ok = False
-    m = None
-    try:
-        with vm.phase("setup: root filesystem, LUKS2 disk, initramfs with unlockd"):
-            vm.setup("disk", work, passfile)
-        if open(os.path.join(work, "unlockd")).read().strip() == "absent":
-            raise vm.VMError("the disk was made without unlockd: it could not be built or installed "
-                             "(setup's messages above say why)")
-        uuid = open(os.path.join(work, "uuid")).read().strip()
-        dev = f"/dev/disk/by-uuid/{uuid}"
+    with vm.phase("boot 2: unlockd opens with systemd's token; unlockctl enroll"):
+        m = vm.VM(work, "interop-2-systemd-token").start()
+        mark = m.mark()
+        m.shell_ready()
+        vm.assert_no_prompt(m, mark, "unlockd with systemd-cryptenroll's token", PROMPTS)
+        _, st = m.run("unlockctl status --json")
+        b = json.loads(st)["volumes"][0]["this-boot"]
+        assert b["method"] == "tpm2" and b["token"] == 0, st
+        _, j = m.run("journalctl -b -u unlockd.service -o cat")
+        assert re.search(r"unlocked with TPM2 token 0 \(keyslot 1\)", j), j
+        # Now the other way round: only unlockd's token on the volume.
+        m.run(f"systemd-cryptenroll --wipe-slot=tpm2 {dev}")
+        m.run(f"printf '%s' '{vm.PASSPHRASE}' > /run/pass")
+        m.run(f"unlockctl enroll --tpm2 --no-srk --pcrs=4+7 --unlock-key-file=/run/pass {dev}")
+        m.run("rm /run/pass")
+        t = token(m, dev, 0)
+        assert t["tpm2-pcrs"] == [4, 7] and "unlockd-pcr-values" in t and "tpm2_srk" not in t, t
+        rc, out = m.run(f"cryptsetup token export --token-id 1 {dev}", check=False)
+        assert rc != 0, f"a second token is left: {out}"
+        m.run(f"cryptsetup open --test-passphrase --token-only {dev}")
+        m.poweroff()
 
-        with vm.phase("boot 1: passphrase, systemd-cryptenroll"):
-            m = vm.VM(work, "interop-1-cryptenroll").start()
-            m.expect(r"has no TPM2 token", 240, "unlockd saying there is no TPM2 token")
-            m.expect(UNLOCKD_PROMPT, 60, "unlockd's prompt")
-            m.send(PASSPHRASE + "\r")
-            m.shell_ready()
-            _, ver = m.run("systemd-cryptenroll --version | head -n 1")
-            vm.progress(f"guest: {ver.strip()}")
-            m.run(f"PASSWORD='{PASSPHRASE}' systemd-cryptenroll --tpm2-device=auto --tpm2-pcrs=4+9 {dev}")
-            t = token(m, dev, 0)
-            assert t["type"] == "systemd-tpm2" and t["tpm2-pcrs"] == [4, 9], t
-            assert not [k for k in t if k.startswith("unlockd-")], f"systemd's token has unlockd fields: {t}"
-            m.poweroff()
+    with vm.phase("setup: initramfs without unlockd, with dracut's tpm2-tss module"):
+        with open(os.path.join(work, "dracut.conf.d", "50-interop.conf"), "w") as f:
+            f.write('add_dracutmodules+=" tpm2-tss "\n')
+        cmdline = (os.environ.get("UNLOCKD_VM_CMDLINE", "") + " rd.luks.options=tpm2-device=auto").strip()
+        vm.setup("initrd", work, "2", "--without-unlockd", env={"UNLOCKD_VM_CMDLINE": cmdline})
+        files = vm.lsinitrd(work)
+        assert "libcryptsetup-token-systemd-tpm2.so" in files, "no systemd-tpm2 token plugin in the initramfs"
+        assert not re.search(r"bin/unlockd$|unlockd\.service$", files, re.M), "unlockd is in the initramfs"
 
-        with vm.phase("boot 2: unlockd opens with systemd's token; unlockctl enroll"):
-            m = vm.VM(work, "interop-2-systemd-token").start()
-            mark = m.mark()
-            m.shell_ready()
-            no_prompt(m, mark, "unlockd with systemd-cryptenroll's token")
-            _, st = m.run("unlockctl status --json")
-            b = json.loads(st)["volumes"][0]["this-boot"]
-            assert b["method"] == "tpm2" and b["token"] == 0, st
-            _, j = m.run("journalctl -b -u unlockd.service -o cat")
-            assert re.search(r"unlocked with TPM2 token 0 \(keyslot 1\)", j), j
-            # Now the other way round: only unlockd's token on the volume.
-            m.run(f"systemd-cryptenroll --wipe-slot=tpm2 {dev}")
-            m.run(f"printf '%s' '{PASSPHRASE}' > /run/pass")
-            m.run(f"unlockctl enroll --tpm2 --no-srk --pcrs=4+7 --unlock-key-file=/run/pass {dev}")
-            m.run("rm /run/pass")
-            t = token(m, dev, 0)
-            assert t["tpm2-pcrs"] == [4, 7] and "unlockd-pcr-values" in t and "tpm2_srk" not in t, t
-            rc, out = m.run(f"cryptsetup token export --token-id 1 {dev}", check=False)
-            assert rc != 0, f"a second token is left: {out}"
-            m.run(f"cryptsetup open --test-passphrase --token-only {dev}")
-            m.poweroff()
-
-        with vm.phase("setup: initramfs without unlockd, with dracut's tpm2-tss module"):
-            with open(os.path.join(work, "dracut.conf.d", "50-interop.conf"), "w") as f:
-                f.write('add_dracutmodules+=" tpm2-tss "\n')
-            env = dict(os.environ)
-            env["UNLOCKD_VM_CMDLINE"] = (env.get("UNLOCKD_VM_CMDLINE", "") + " rd.luks.options=tpm2-device=auto").strip()
-            vm.progress(f"setup initrd {work} 2 --without-unlockd (UNLOCKD_VM_CMDLINE={env['UNLOCKD_VM_CMDLINE']!r})")
-            subprocess.run([os.path.join(vm.HERE, "setup"), "initrd", work, "2", "--without-unlockd"],
-                           env=env, check=True)
-            files = subprocess.run(["lsinitrd", os.path.join(work, "initrd.img")], capture_output=True,
-                                   text=True, check=True).stdout
-            assert "libcryptsetup-token-systemd-tpm2.so" in files, "no systemd-tpm2 token plugin in the initramfs"
-            assert not re.search(r"bin/unlockd$|unlockd\.service$", files, re.M), "unlockd is in the initramfs"
-
-        with vm.phase("boot 3: systemd-cryptsetup opens with unlockd's token"):
-            m = vm.VM(work, "interop-3-systemd-cryptsetup").start()
-            mark = m.mark()
-            m.shell_ready()
-            no_prompt(m, mark, "systemd-cryptsetup with unlockd's token")
-            _, src = m.run("findmnt -n -o SOURCE /")
-            assert src.strip() == f"/dev/mapper/luks-{uuid}", src
-            _, cmdline = m.run("cat /proc/cmdline")
-            assert "rd.luks.options=tpm2-device=auto" in cmdline, cmdline
-            _, j = m.run("journalctl -b -o cat -u 'systemd-cryptsetup@*'")
-            assert "Finished systemd-cryptsetup@" in j, j
-            _, j = m.run("journalctl -b -o cat -u unlockd.service; ls /run/unlockd 2>&1; true")
-            assert "Starting unlockd" not in j and "No such file" in j, f"unlockd ran: {j}"
-            # The only keyslots: the passphrase and unlockd's TPM2 keyslot.
-            _, st = m.run("unlockctl status --json")
-            v = json.loads(st)["volumes"][0]
-            assert sorted(k["kind"] for k in v["keyslots"]) == ["passphrase", "tpm2"], st
-            m.poweroff()
-        ok = True
-        vm.progress("PASS")
-        return 0
-    finally:
-        if m:
-            m.kill()
-        vm.summary()
-        if ok and not os.environ.get("UNLOCKD_VM_KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
-        elif not ok:
-            vm.progress(f"FAILED: serial logs in {vm.ARTIFACTS}, work dir kept: {work}")
+    with vm.phase("boot 3: systemd-cryptsetup opens with unlockd's token"):
+        m = vm.VM(work, "interop-3-systemd-cryptsetup").start()
+        mark = m.mark()
+        m.shell_ready()
+        vm.assert_no_prompt(m, mark, "systemd-cryptsetup with unlockd's token", PROMPTS)
+        _, src = m.run("findmnt -n -o SOURCE /")
+        assert src.strip() == f"/dev/mapper/luks-{uuid}", src
+        _, cmdline = m.run("cat /proc/cmdline")
+        assert "rd.luks.options=tpm2-device=auto" in cmdline, cmdline
+        _, j = m.run("journalctl -b -o cat -u 'systemd-cryptsetup@*'")
+        assert "Finished systemd-cryptsetup@" in j, j
+        _, j = m.run("journalctl -b -o cat -u unlockd.service; ls /run/unlockd 2>&1; true")
+        assert "Starting unlockd" not in j and "No such file" in j, f"unlockd ran: {j}"
+        # The only keyslots: the passphrase and unlockd's TPM2 keyslot.
+        _, st = m.run("unlockctl status --json")
+        v = json.loads(st)["volumes"][0]
+        assert sorted(k["kind"] for k in v["keyslots"]) == ["passphrase", "tpm2"], st
+        m.poweroff()
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (vm.VMError, AssertionError, subprocess.CalledProcessError, ValueError) as e:
-        print(f"FAIL: {e}", flush=True)
-        sys.exit(1)
+    vm.run_story(story)

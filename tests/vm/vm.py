@@ -364,6 +364,13 @@ def make_disk(prefix, *setup_args):
     return work, open(os.path.join(work, "uuid")).read().strip()
 
 
+def lsinitrd(work, *args):
+    """`lsinitrd ARGS WORK/initrd.img` (the listing, or with "-f PATH" a
+    file), as text."""
+    return subprocess.run(["lsinitrd", *args, os.path.join(work, "initrd.img")], capture_output=True,
+                          check=True).stdout.decode(errors="replace")
+
+
 def volume_status(m):
     """`unlockctl status --json` in the guest: the first volume."""
     _, out = m.run("unlockctl status --json")
@@ -433,7 +440,9 @@ def tpm_boot(work, name, what, prompts=("Recovery key or passphrase",)):
 def run_story(story):
     """Runs a test's story() and exits: 77 (skipped) when the suite cannot
     run here; 0 when story() returns; 1, with FAIL and the reason, when it
-    raises VMError or an assertion fails. Then, whatever happened: every VM
+    raises VMError, an assertion fails, a host command fails
+    (CalledProcessError) or a guest's output does not parse (ValueError,
+    e.g. JSON). Then, whatever happened: every VM
     it started is stopped, the phase times are printed, and the work dirs
     made by make_disk() are removed after a pass (unless UNLOCKD_VM_KEEP),
     or named after a failure."""
@@ -446,7 +455,7 @@ def run_story(story):
         story()
         ok = True
         progress("PASS")
-    except (VMError, AssertionError) as e:
+    except (VMError, AssertionError, subprocess.CalledProcessError, ValueError) as e:
         print(f"FAIL: {e}", flush=True)
     finally:
         for m in _STARTED:
