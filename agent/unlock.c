@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drill.h"
 #include "encoding.h"
 #include "log.h"
 #include "ownership.h"
@@ -458,6 +459,54 @@ static int prompt_volume(Unlocker *u, struct crypt_device *cd, Volume *v, bool r
                 }, check_input, &p);
 }
 
+/* A recovery drill (unlockctl drill): the flag is removed before asking,
+ * so a drill, and a forged flag, cost one prompt at most; the TPM is not
+ * asked; what opens is recorded in the header and in state.json, and
+ * nothing else changes: no re-seal, no keyslot added, adopted or removed
+ * (the TPM tokens are still good). Returns 0 when the volume is open. */
+static int drill_volume(Unlocker *u, struct crypt_device *cd, Volume *v) {
+        _cleanup_free_ char *msg = NULL, *id = NULL;
+        PromptContext p = { .u = u, .cd = cd, .v = v };
+        int r;
+
+        v->drill = true;
+        free_and_printf(&v->reseal, "none");
+        log_notice("%s: a recovery drill was requested with 'unlockctl drill': the TPM is not asked this boot.",
+                   v->device);
+        if (asprintf(&msg, "This is a recovery drill requested with 'unlockctl drill' for %s (%s): "
+                     "the TPM was not asked.\nType the recovery key or a passphrase to prove that it works. "
+                     "Nothing is re-sealed; the next boot unlocks by TPM again.", v->device, v->uuid) < 0 ||
+            asprintf(&id, "unlockd:%s", v->device) < 0)
+                return log_oom();
+
+        r = prompt_ask_check(&(PromptOptions) {
+                        .message = msg,
+                        .prompt = "Recovery key or passphrase",
+                        .id = id,
+                        .consoles = u->opts.consoles,
+                        .ask_password = u->opts.ask_password,
+                        .timeout_usec = u->opts.timeout_usec,
+                        .max_tries = u->opts.tries,
+                        .alive = u->opts.alive,
+                }, check_input, &p);
+        if (r < 0) {
+                free_and_printf(&v->error, "recovery drill: no recovery key or passphrase was accepted: %s",
+                                r == -ETIME ? "timed out" : r == -EDQUOT ? "too many wrong answers" : strerror(ERRNO_VALUE(r)));
+                if (drill_record(cd, DRILL_NOT_PASSED, drill_now()) < 0)
+                        log_debug("Cannot record the failed drill in the header of %s.", v->device);
+                return log_error_errno(r, "%s stays locked: %s", v->device, v->error);
+        }
+        log_notice("Recovery drill passed: %s %s with a %s (keyslot %d).", v->device,
+                   u->opts.test ? "verified" : "unlocked",
+                   v->method == UNLOCK_METHOD_RECOVERY_KEY ? "recovery key" : "passphrase", v->keyslot);
+        r = drill_record(cd, v->method == UNLOCK_METHOD_RECOVERY_KEY ? DRILL_RECOVERY_KEY : DRILL_PASSPHRASE,
+                         drill_now());
+        if (r < 0)
+                log_warning("Could not record the passed drill in the header of %s (%s); state.json has it.",
+                            v->device, luks_strerror(r));
+        return 0;
+}
+
 static void queue_reseal(Unlocker *u, struct crypt_device *cd, Volume *v, bool reseal) {
         int r;
 
@@ -509,6 +558,22 @@ int unlock_volume(Unlocker *u, const char *device, const char *name, bool reseal
                 v->method = UNLOCK_METHOD_ALREADY_ACTIVE;
                 log_info("%s is already active as %s.", device, v->name);
                 return 0;
+        }
+
+        if (drill_pending(cd) > 0) {
+                /* Not asked yet, so the flag stays: a later prompting run
+                 * (the Plymouth pass of the initramfs-tools script) asks. */
+                if (!u->opts.prompt) {
+                        free_and_printf(&v->error, "a recovery drill is pending and prompting is off");
+                        return log_error_errno(ENOKEY, "A recovery drill is pending for %s and prompting is off.", device);
+                }
+                /* Removed before asking: a flag that cannot be removed
+                 * would ask at every boot, so without that no drill. */
+                r = drill_cancel(cd);
+                if (r >= 0)
+                        return drill_volume(u, cd, v);
+                log_warning("Cannot remove the recovery drill flag of %s (%s): no drill this boot.", device,
+                            luks_strerror(r));
         }
 
         r = unlock_volume_tpm2(u, cd, v);
@@ -573,6 +638,7 @@ json_object *volume_to_json(const Volume *v) {
         json_object_object_add(o, "method", json_object_new_string(unlock_method_to_string(v->method)));
         json_object_object_add(o, "token", v->token >= 0 ? json_object_new_int(v->token) : NULL);
         json_object_object_add(o, "keyslot", v->keyslot >= 0 ? json_object_new_int(v->keyslot) : NULL);
+        json_object_object_add(o, "drill", json_object_new_boolean(v->drill));
         json_object_object_add(o, "reseal", v->reseal ? json_object_new_string(v->reseal) : NULL);
         json_object_object_add(o, "error", v->error ? json_object_new_string(v->error) : NULL);
 

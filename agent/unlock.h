@@ -56,6 +56,7 @@ typedef struct Volume {
         int keyslot;                    /* keyslot that opened it, or -1 */
         TokenOutcome outcomes[LUKS2_TOKENS_MAX];
         size_t n_outcomes;
+        bool drill;                     /* a recovery drill: the TPM was not asked (see drill.h) */
         char *reseal;                   /* re-seal status: queued, none, disabled, failed: … (NULL: n/a) */
         char *error;                    /* why the volume is not open, when it is not */
         char *credential;               /* what opened keyslot (secret buffer), for the re-seal */
@@ -104,8 +105,10 @@ int unlock_volume_tpm2(Unlocker *u, struct crypt_device *cd, Volume *v);
  * took it. */
 int unlock_volume_with_input(Unlocker *u, struct crypt_device *cd, Volume *v, const char *input);
 
-/* The boot policy for one volume: already active, else every TPM2 token,
- * else (unless prompting is off) the recovery prompt and a re-seal job;
+/* The boot policy for one volume: already active, else a pending recovery
+ * drill (the flag removed before asking, the TPM not asked, the outcome
+ * recorded in the header; no re-seal, no keyslot touched), else every TPM2
+ * token, else (unless prompting is off) the recovery prompt and a re-seal job;
  * orphaned re-seal keyslots are cleaned where the volume key proves them;
  * a TPM2 token that opened the volume without a proof of ownership gets
  * one. v is initialized here. Returns 0 when the volume is open, negative
