@@ -9,6 +9,7 @@
 
 #include "blockdev.h"
 #include "config.h"
+#include "drill.h"
 #include "enroll.h"
 #include "fileio.h"
 #include "log.h"
@@ -30,6 +31,7 @@ static bool arg_pin = false;
 static bool arg_json = false;
 static bool arg_via_service = false;
 static bool arg_dismiss = false;
+static bool arg_cancel = false;
 static const char *arg_state_dir = UNLOCKD_STATE_DIR;
 static EnrollOptions arg_enroll = { .pcr_mask = 1u << 7, .use_srk = true };
 /* $PASSWORD and $NEWPIN, taken out of the environment at start-up. */
@@ -42,7 +44,8 @@ static void help(void) {
                "Commands:\n"
                "  enroll DEVICE          Enroll a TPM2 token and/or a recovery key\n"
                "  reseal [DEVICE...]     Run the pending re-seal jobs (of these volumes)\n"
-               "  status [DEVICE...]     How volumes were opened this boot, their tokens, jobs\n\n"
+               "  status [DEVICE...]     How volumes were opened this boot, their tokens, jobs\n"
+               "  drill [DEVICE...]      Next boot: skip the TPM once, ask for the recovery key\n\n"
                "Options:\n"
                "  -h --help                 Show this help\n"
                "     --version              Show the version\n"
@@ -61,6 +64,7 @@ static void help(void) {
                "     --state-dir=DIR        unlockd's state directory (default " UNLOCKD_STATE_DIR ")\n"
                "     --via-service          reseal: start unlockd-reseal.service and wait for it\n"
                "     --dismiss              reseal: drop the pending jobs instead, keep the old TPM2 tokens\n"
+               "     --cancel               drill: remove the pending drill instead\n"
                "     --json                 status: print JSON\n"
                "     --log-level=LEVEL      debug, info, notice, warning, err\n",
                program_invocation_short_name);
@@ -70,7 +74,7 @@ static int parse_argv(int argc, char *argv[]) {
         enum {
                 ARG_VERSION = 0x100, ARG_TPM2, ARG_PCRS, ARG_PCR_BANK, ARG_PIN, ARG_NO_SRK, ARG_RECOVERY_KEY,
                 ARG_ESCROW, ARG_UNLOCK_KEY_FILE, ARG_WIPE, ARG_FORCE, ARG_TCTI, ARG_LOG_LEVEL,
-                ARG_STATE_DIR, ARG_VIA_SERVICE, ARG_DISMISS, ARG_JSON,
+                ARG_STATE_DIR, ARG_VIA_SERVICE, ARG_DISMISS, ARG_CANCEL, ARG_JSON,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -91,6 +95,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "via-service", no_argument, NULL, ARG_VIA_SERVICE },
                 { "dismiss", no_argument, NULL, ARG_DISMISS },
+                { "cancel", no_argument, NULL, ARG_CANCEL },
                 { "json", no_argument, NULL, ARG_JSON },
                 {}
         };
@@ -149,6 +154,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_DISMISS:
                         arg_dismiss = true;
+                        break;
+                case ARG_CANCEL:
+                        arg_cancel = true;
                         break;
                 case ARG_JSON:
                         arg_json = true;
@@ -414,6 +422,23 @@ static int verb_status(int argc, char *argv[]) {
         return status_show(argv + 1, (size_t) (argc - 1), arg_state_dir, arg_enroll.tcti, arg_json);
 }
 
+/* The volumes named, else those of this boot's state.json (as status). */
+static int verb_drill(int argc, char *argv[]) {
+        char **devices = NULL;
+        int n, r;
+
+        if (argc > 1)
+                return drill_arm_devices(argv + 1, (size_t) (argc - 1), arg_cancel);
+        n = status_state_devices(arg_state_dir, &devices);
+        if (n == -ENOENT)
+                return log_error_errno(n, "No volumes in %s/state.json: name the DEVICE to drill.", arg_state_dir);
+        if (n < 0)
+                return log_error_errno(n, "Cannot read %s/state.json: %m", arg_state_dir);
+        r = drill_arm_devices(devices, (size_t) n, arg_cancel);
+        strv_free(devices);
+        return r;
+}
+
 static int run(int argc, char *argv[]) {
         static const struct {
                 const char *name;
@@ -422,6 +447,7 @@ static int run(int argc, char *argv[]) {
                 { "enroll", verb_enroll },
                 { "reseal", verb_reseal },
                 { "status", verb_status },
+                { "drill", verb_drill },
         };
         int r;
 

@@ -2,8 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "blockdev.h"
+#include "drill.h"
 #include "fileio.h"
 #include "encoding.h"
 #include "keyring.h"
@@ -153,6 +155,19 @@ json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Cont
                                 json_object_array_add(orphans, json_object_new_int(k));
         }
         json_object_object_add(o, "orphaned-keyslots", orphans);
+
+        /* The drill records are the header's word: informational only. */
+        json_object_object_add(o, "drill-pending", json_object_new_boolean(drill_pending(cd) > 0));
+        {
+                DrillRecord d;
+                json_object *l = NULL;
+
+                if (drill_last(cd, &d) >= 0 && (l = json_object_new_object())) {
+                        json_object_object_add(l, "time", json_object_new_int64((int64_t) d.time));
+                        json_object_object_add(l, "result", json_object_new_string(drill_result_to_string(d.result)));
+                }
+                json_object_object_add(o, "last-drill", l);
+        }
         return o;
 }
 
@@ -165,6 +180,29 @@ static void put(FILE *f, const char *s) {
 static const char *str(json_object *o, const char *key) {
         json_object *v;
         return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : NULL;
+}
+
+/* "last drill passed: <date>, with the recovery key": from a header
+ * record, so said to be only what the header says. */
+static void print_last_drill(FILE *f, json_object *d) {
+        json_object *t, *r;
+        const char *res;
+        char date[64] = "an unknown time";
+        struct tm tm;
+        time_t when;
+
+        if (!json_object_object_get_ex(d, "time", &t) || !json_object_object_get_ex(d, "result", &r))
+                return;
+        when = (time_t) json_object_get_int64(t);
+        if (gmtime_r(&when, &tm))
+                (void) strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm);
+        res = json_object_get_string(r);
+        if (streq_ptr(res, "recovery-key") || streq_ptr(res, "passphrase"))
+                fprintf(f, "  last drill passed: %s, with the %s", date,
+                        streq(res, "recovery-key") ? "recovery key" : "passphrase");
+        else
+                fprintf(f, "  last drill NOT passed: %s (no recovery key or passphrase was accepted)", date);
+        fputs(" (as the LUKS2 header records it)\n", f);
 }
 
 void status_print_text(FILE *f, json_object *vols) {
@@ -183,8 +221,15 @@ void status_print_text(FILE *f, json_object *vols) {
                                 fputs(", keyslot ", f);
                                 put(f, str(boot, "keyslot"));
                         }
+                        if (json_object_object_get_ex(boot, "drill", &x) && json_object_get_boolean(x))
+                                fputs(" (a recovery drill: the TPM was not asked)", f);
                         fputs("\n", f);
                 }
+                if (json_object_object_get_ex(v, "drill-pending", &x) && json_object_get_boolean(x))
+                        fputs("  recovery drill pending: the next boot does not ask the TPM and asks for the recovery "
+                              "key or a passphrase, once (cancel: unlockctl drill --cancel)\n", f);
+                if (json_object_object_get_ex(v, "last-drill", &x) && x)
+                        print_last_drill(f, x);
                 toks = json_object_object_get(v, "tokens");
                 for (size_t k = 0; toks && k < json_object_array_length(toks); k++) {
                         json_object *t = json_object_array_get_idx(toks, k);
@@ -229,36 +274,73 @@ void status_print_text(FILE *f, json_object *vols) {
         }
 }
 
+/* The parsed state.json of this boot, or NULL. */
+static json_object *state_read(const char *state_dir) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+
+        if (asprintf(&path, "%s/state.json", state_dir) < 0)
+                return NULL;
+        if (read_file_regular(path, 1024 * 1024, &text, NULL) < 0)
+                return NULL;
+        return json_parse_strict(text, 1024 * 1024);
+}
+
+/* The devices of the "volumes" array of a parsed state.json. */
+static int state_devices(json_object *sv, char ***ret) {
+        char **devices;
+        size_t n;
+
+        if (!sv || !json_object_is_type(sv, json_type_array) || json_object_array_length(sv) == 0)
+                return -ENOENT;
+        n = json_object_array_length(sv);
+        devices = calloc(n + 1, sizeof(char *));
+        if (!devices)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_object *d = json_object_object_get(json_object_array_get_idx(sv, i), "device");
+
+                devices[i] = strdup(json_object_is_type(d, json_type_string) ? json_object_get_string(d) : "");
+                if (!devices[i]) {
+                        strv_free(devices);
+                        return -ENOMEM;
+                }
+        }
+        *ret = devices;
+        return (int) n;
+}
+
+int status_state_devices(const char *state_dir, char ***ret) {
+        json_object *state = state_read(state_dir), *sv = NULL;
+        int r;
+
+        if (state)
+                (void) json_object_object_get_ex(state, "volumes", &sv);
+        r = state_devices(sv, ret);
+        json_object_put(state);
+        return r;
+}
+
 int status_show(char **args, size_t n_args, const char *state_dir, const char *tcti, bool json) {
         _cleanup_(tpm2_context_freep) Tpm2Context *tpm = NULL;
-        _cleanup_free_ char *state_path = NULL, *state_text = NULL;
-        json_object *state = NULL, *out, *vols, *sv = NULL;
+        json_object *state = state_read(state_dir), *out, *vols, *sv = NULL;
         char **devices = NULL;
         bool own_devices = false;
         int n = 0, r;
 
-        if (asprintf(&state_path, "%s/state.json", state_dir) < 0)
-                return log_oom();
-        if (read_file_regular(state_path, 1024 * 1024, &state_text, NULL) >= 0)
-                state = json_parse_strict(state_text, 1024 * 1024);
         if (state)
                 (void) json_object_object_get_ex(state, "volumes", &sv);
 
         if (n_args > 0) {
                 devices = args;
                 n = (int) n_args;
-        } else if (sv && json_object_is_type(sv, json_type_array) && json_object_array_length(sv) > 0) {
-                n = (int) json_object_array_length(sv);
-                devices = calloc((size_t) n + 1, sizeof(char *));
-                if (!devices)
-                        return log_oom();
-                own_devices = true;
-                for (int i = 0; i < n; i++)
-                        devices[i] = strdup(json_object_get_string(json_object_object_get(json_object_array_get_idx(sv, (size_t) i), "device")) ?: "");
         } else {
-                n = blockdev_list_luks(&devices);
-                if (n < 0)
+                n = state_devices(sv, &devices);
+                if (n == -ENOENT)
+                        n = blockdev_list_luks(&devices);
+                if (n < 0) {
+                        json_object_put(state);
                         return log_error_errno(n, "Cannot list LUKS volumes: %m");
+                }
                 own_devices = true;
         }
 

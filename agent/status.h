@@ -22,3 +22,8 @@ void status_print_text(FILE *f, json_object *vols);
  * each was opened this boot; printed as JSON or text. Returns 0 or negative
  * errno. */
 int status_show(char **args, size_t n_args, const char *state_dir, const char *tcti, bool json);
+
+/* The devices of <state_dir>/state.json (this boot's volumes), as a
+ * NULL-terminated strv. Returns their number, -ENOENT when there is no
+ * state file or it lists no volume, or negative errno. */
+int status_state_devices(const char *state_dir, char ***ret);
