@@ -4,11 +4,17 @@
 
 1. boot with a passphrase; in the booted system enroll TPM2 (PCRs 4+9) and a
    recovery key;
-2. boot: the TPM unlocks the root with no prompt; `unlockctl status` says tpm2;
-3. rebuild the initramfs with a harmless change (PCR 9 changes), boot: the
-   prompt appears on the serial console saying why; a wrong key is refused;
-   the recovery key opens; the re-seal service runs and reports success;
-4. boot: the TPM unlocks again with no prompt.
+2. boot: the TPM unlocks the root with no prompt; `unlockctl status` says
+   tpm2; `unlockctl drill` (the volumes of this boot's state.json);
+3. boot, the recovery drill: the TPM is not asked, the prompt on the serial
+   console says it is a drill; the recovery key opens; state.json says
+   drill, re-seal none; no job, the keyslots and the TPM token as they were;
+   `unlockctl status` shows the passed drill;
+4. rebuild the initramfs with a harmless change (PCR 9 changes), boot: the
+   prompt appears on the serial console saying why (so the TPM was asked
+   again: the drill was once); a wrong key is refused; the recovery key
+   opens; the re-seal service runs and reports success;
+5. boot: the TPM unlocks again with no prompt.
 
 The steps shared with test-initramfs-tools.py are in vm.py.
 """
@@ -34,21 +40,48 @@ def story():
     # Boot 2: the TPM unlocks, no prompt.
     m = vm.tpm_boot(work, "dracut-2-tpm", "prompted although the TPM should unlock")
     pcr9_before = m.pcr(9)
+    before = vm.volume_status(m)
+    _, out = m.run("unlockctl drill 2>&1")
+    assert "recovery drill set up" in out, out
+    m.poweroff()
+
+    # Boot 3: the recovery drill, in the boot after `unlockctl drill` (the
+    # drill shares the TPM boot before it and the recovery boot after it:
+    # the reason there shows the TPM asked again).
+    m = vm.VM(work, "dracut-3-drill").start()
+    mark = m.mark()
+    m.expect(r"This is a recovery drill requested with 'unlockctl drill' for \S+ \([-0-9a-f]+\): the TPM was not asked",
+             240, "the drill's message")
+    m.expect(vm.PROMPT, 60, "the prompt")
+    m.send(key + "\r")
+    m.shell_ready()
+    assert "changed since sealing" not in m.since(mark), "the drill boot asked the TPM"
+    st = vm.volume_status(m)
+    boot = st["this-boot"]
+    assert boot["method"] == "recovery-key" and boot["drill"] is True and boot["reseal"] == "none", st
+    assert boot["tokens"] == [], st
+    assert st.get("job") is None, st
+    assert st["keyslots"] == before["keyslots"], (before, st)
+    assert [t for t in st["tokens"] if t["type"] == "systemd-tpm2"] == \
+        [t for t in before["tokens"] if t["type"] == "systemd-tpm2"], (before, st)
+    assert st["drill-pending"] is False and st["last-drill"]["result"] == "recovery-key", st
+    _, out = m.run("unlockctl status")
+    assert "last drill passed: " in out and "with the recovery key" in out, out
     m.poweroff()
 
     # The "package upgrade": a harmless change to the initramfs.
     vm.setup("initrd", work, "2")
 
-    # Boot 3: PCR 9 changed: the prompt says why; wrong key, then the right one.
-    m = vm.VM(work, "dracut-3-recovery").start()
+    # Boot 4: PCR 9 changed: the prompt says why; wrong key, then the right one.
+    m = vm.VM(work, "dracut-4-recovery").start()
     vm.recover(m, key)
     assert pcr9_before != m.pcr(9), "PCR 9 did not change with the initramfs"
     # The re-seal service runs in the booted system.
     vm.check_resealed(m)
     m.poweroff()
 
-    # Boot 4: the TPM unlocks again, no prompt.
-    m = vm.tpm_boot(work, "dracut-4-tpm-again", "prompted after the re-seal")
+    # Boot 5: the TPM unlocks again, no prompt.
+    m = vm.tpm_boot(work, "dracut-5-tpm-again", "prompted after the re-seal")
     # `unlockctl reseal --via-service` starts the unit over D-Bus and
     # returns its result: success here (no job: the unit's condition
     # skips it), failure when the unit cannot run.
