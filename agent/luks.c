@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -33,6 +34,9 @@ void luks_setup(void) {
 int luks_open(const char *path, struct crypt_device **ret) {
         struct crypt_device *cd = NULL;
         int r;
+
+        assert(path);
+        assert(ret);
 
         r = crypt_init(&cd, path);
         if (r < 0)
@@ -79,7 +83,10 @@ int luks_token_get(struct crypt_device *cd, int token, const char *type, const c
 }
 
 int luks_token_add(struct crypt_device *cd, const char *json) {
-        int r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json);
+        int r;
+
+        assert(json);
+        r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json);
         if (r < 0)
                 return log_debug_errno(r, "Failed to add token: %m");
         return r;
@@ -201,6 +208,8 @@ int luks_keyslot_identity(struct crypt_device *cd, int keyslot, LuksKeyslotId *r
         char key[16];
         int r;
 
+        assert(ret);
+
         r = crypt_dump_json(cd, &json, 0);
         if (r < 0)
                 return log_debug_errno(r, "Failed to read the LUKS2 header JSON: %m");
@@ -256,6 +265,9 @@ int luks_volume_key_get(struct crypt_device *cd, int keyslot, const char *pass, 
         _cleanup_secret_ char *vk = NULL;
         size_t vk_size = LUKS_VOLUME_KEY_MAX;
         int r;
+
+        assert(pass);
+        assert(ret);
 
         vk = secret_alloc(LUKS_VOLUME_KEY_MAX);
         if (!vk)

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -13,6 +14,8 @@
 
 KeyslotKind keyslot_kind(struct crypt_device *cd, int keyslot) {
         bool recovery = false;
+
+        assert(cd);
 
         if (!luks_keyslot_active(cd, keyslot))
                 return KEYSLOT_UNUSED;
@@ -118,6 +121,9 @@ int ownership_proven(struct crypt_device *cd, const LuksVolumeKey *vk, int keysl
         uint8_t want[TOKEN_PROOF_SIZE];
         int r;
 
+        assert(cd);
+        assert(vk);
+
         r = ownership_proof(cd, vk, keyslot, want);
         if (r < 0)
                 return r;
@@ -166,6 +172,9 @@ int ownership_adopt_token(struct crypt_device *cd, const LuksVolumeKey *vk, int 
         const char *json = luks_token_json(cd, token), *s;
         json_object *root;
         int r;
+
+        assert(cd);
+        assert(vk);
 
         if (!json)
                 return -ENOENT;

@@ -2,6 +2,7 @@
 /* The initrd's side of the re-seal (reseal.h, steps 1–3): after a manual
  * unlock, a new keyslot for a fresh secret, its marker with the proof, the
  * secret in the keyring, the job file. */
+#include <assert.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +107,11 @@ int reseal_queue(Unlocker *u, struct crypt_device *cd, Volume *v, const char *st
         _cleanup_(secret_freep) void *secret = NULL;
         Tpm2Context *tpm;
         int r;
+
+        assert(u);
+        assert(cd);
+        assert(v);
+        assert(state_dir);
 
         if (!v->credential)
                 return -EINVAL;

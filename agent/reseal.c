@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The booted system's side of the re-seal (reseal.h, steps A–E), one
  * function per step, and the orphan clean-up both sides use. */
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
@@ -547,6 +548,10 @@ int reseal_run_job(const char *path, const char *state_dir, const char *tcti, Re
         _cleanup_free_ char *pcrs = NULL;
         int verified, k;
 
+        assert(path);
+        assert(state_dir);
+        assert(res);
+
         *res = (ResealResult) { .keyslot = -1, .token = -1 };
 
         k = step_load(&r);
@@ -614,6 +619,9 @@ int reseal_dismiss_job(const char *path, ResealResult *res) {
         const char *why = NULL;
         size_t n = 0;
         int k;
+
+        assert(path);
+        assert(res);
 
         *res = (ResealResult) { .keyslot = -1, .token = -1 };
         k = step_load(&r);
@@ -687,6 +695,8 @@ int reseal_run_all(const char *state_dir, const char *tcti, ResealMode mode, cha
         unsigned done = 0, failed = 0;
         size_t n_jobs = 0;
         int n, r = 0;
+
+        assert(state_dir);
 
         if (asprintf(&dir, "%s/reseal", state_dir) < 0)
                 return -ENOMEM;
