@@ -116,6 +116,9 @@ json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Cont
                                 json_object_object_add(j, "srk", json_object_new_boolean(!!t->srk));
                                 json_object_object_add(j, "generation", json_object_new_int64((int64_t) t->generation));
                                 json_object_object_add(j, "proof", json_object_new_boolean(t->has_proof));
+                                /* Sealed offline (systemd-cryptenroll --tpm2-device-key):
+                                 * the TPM imports it at every unlock. */
+                                json_object_object_add(j, "offline-sealed", json_object_new_boolean(t->import_seed));
                                 if (t->unsupported)
                                         json_object_object_add(j, "unsupported", json_object_new_string(t->unsupported));
                                 r = policy_satisfied(tpm, t, &changed);
@@ -246,6 +249,12 @@ void status_print_text(FILE *f, json_object *vols) {
                                 fputs(" (", f);
                                 put(f, str(t, "pcr-bank"));
                                 fputs(")", f);
+                        }
+                        if (json_object_object_get_ex(t, "offline-sealed", &x) && json_object_get_boolean(x))
+                                fputs(", sealed offline (the TPM imports it at every unlock)", f);
+                        if (json_object_object_get_ex(t, "unsupported", &x) && x) {
+                                fputs(", not supported: ", f);
+                                put(f, json_object_get_string(x));
                         }
                         if (json_object_object_get_ex(t, "policy-satisfied", &x))
                                 fprintf(f, ", current PCRs %s", !x ? "unknown (no TPM)" :

@@ -155,6 +155,9 @@ OFFLINE=$IMG
 TOKEN=$(token "$IMG")
 assert_eq "$(blob_parts "$TOKEN")" 3 "parts of an offline tpm2-blob (private, public, import seed)"
 unlockd_opens "$IMG"
+ST=$("$UNLOCKCTL" status --json --tcti="$TCTI" --state-dir="$TEST_DIR/state" "$IMG")
+assert_eq "$(json_get "$ST" '[t.get("offline-sealed") for t in j["volumes"][0]["tokens"] if t["type"]=="systemd-tpm2"]')" "[True]" "status: offline-sealed"
+"$UNLOCKCTL" status --tcti="$TCTI" --state-dir="$TEST_DIR/state" "$IMG" | grep -q "sealed offline" || fail "status text does not say the token is sealed offline"
 
 say "offline enrollment with a PIN → unlockd with \$PIN; a wrong PIN is pin-wrong"
 IMG=$(new_image offline-pin)
