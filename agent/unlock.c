@@ -432,21 +432,14 @@ static int check_input(const char *input, void *userdata) {
         return unlock_volume_with_input(p->u, p->cd, p->v, input);
 }
 
-/* Asks for a recovery key or passphrase until one opens the volume. */
-static int prompt_volume(Unlocker *u, struct crypt_device *cd, Volume *v, bool reseal) {
-        bool full = reseal && luks_keyslot_free(cd) < 0;
-        _cleanup_free_ char *why = volume_failure_summary(v), *msg = NULL, *id = NULL;
+/* Asks for a recovery key or passphrase, saying msg, until one opens the
+ * volume (on the consoles or agents of the options, bounded by them). */
+static int ask_volume(Unlocker *u, struct crypt_device *cd, Volume *v, const char *msg) {
+        _cleanup_free_ char *id = NULL;
         PromptContext p = { .u = u, .cd = cd, .v = v };
 
-        if (asprintf(&msg, "The TPM did not unlock %s (%s): %s.\n%s",
-                     v->device, v->uuid, why ?: "unknown reason",
-                     full ? "The TPM cannot be re-sealed automatically: every keyslot is in use (free one in the booted "
-                            "system, then run 'unlockctl enroll --tpm2')." :
-                     reseal ? "After you unlock it, the TPM will be re-sealed to this boot, so the next boot unlocks by itself."
-                            : "Automatic re-seal is off.") < 0 ||
-            asprintf(&id, "unlockd:%s", v->device) < 0)
+        if (asprintf(&id, "unlockd:%s", v->device) < 0)
                 return log_oom();
-
         return prompt_ask_check(&(PromptOptions) {
                         .message = msg,
                         .prompt = "Recovery key or passphrase",
@@ -459,14 +452,29 @@ static int prompt_volume(Unlocker *u, struct crypt_device *cd, Volume *v, bool r
                 }, check_input, &p);
 }
 
+/* Asks for a recovery key or passphrase until one opens the volume. */
+static int prompt_volume(Unlocker *u, struct crypt_device *cd, Volume *v, bool reseal) {
+        bool full = reseal && luks_keyslot_free(cd) < 0;
+        _cleanup_free_ char *why = volume_failure_summary(v), *msg = NULL;
+
+        if (asprintf(&msg, "The TPM did not unlock %s (%s): %s.\n%s",
+                     v->device, v->uuid, why ?: "unknown reason",
+                     full ? "The TPM cannot be re-sealed automatically: every keyslot is in use (free one in the booted "
+                            "system, then run 'unlockctl enroll --tpm2')." :
+                     reseal ? "After you unlock it, the TPM will be re-sealed to this boot, so the next boot unlocks by itself."
+                            : "Automatic re-seal is off.") < 0)
+                return log_oom();
+
+        return ask_volume(u, cd, v, msg);
+}
+
 /* A recovery drill (unlockctl drill): the flag is removed before asking,
  * so a drill, and a forged flag, cost one prompt at most; the TPM is not
  * asked; what opens is recorded in the header and in state.json, and
  * nothing else changes: no re-seal, no keyslot added, adopted or removed
  * (the TPM tokens are still good). Returns 0 when the volume is open. */
 static int drill_volume(Unlocker *u, struct crypt_device *cd, Volume *v) {
-        _cleanup_free_ char *msg = NULL, *id = NULL;
-        PromptContext p = { .u = u, .cd = cd, .v = v };
+        _cleanup_free_ char *msg = NULL;
         int r;
 
         v->drill = true;
@@ -475,20 +483,10 @@ static int drill_volume(Unlocker *u, struct crypt_device *cd, Volume *v) {
                    v->device);
         if (asprintf(&msg, "This is a recovery drill requested with 'unlockctl drill' for %s (%s): "
                      "the TPM was not asked.\nType the recovery key or a passphrase to prove that it works. "
-                     "Nothing is re-sealed; the next boot unlocks by TPM again.", v->device, v->uuid) < 0 ||
-            asprintf(&id, "unlockd:%s", v->device) < 0)
+                     "Nothing is re-sealed; the next boot unlocks by TPM again.", v->device, v->uuid) < 0)
                 return log_oom();
 
-        r = prompt_ask_check(&(PromptOptions) {
-                        .message = msg,
-                        .prompt = "Recovery key or passphrase",
-                        .id = id,
-                        .consoles = u->opts.consoles,
-                        .ask_password = u->opts.ask_password,
-                        .timeout_usec = u->opts.timeout_usec,
-                        .max_tries = u->opts.tries,
-                        .alive = u->opts.alive,
-                }, check_input, &p);
+        r = ask_volume(u, cd, v, msg);
         if (r < 0) {
                 free_and_printf(&v->error, "recovery drill: no recovery key or passphrase was accepted: %s",
                                 r == -ETIME ? "timed out" : r == -EDQUOT ? "too many wrong answers" : strerror(ERRNO_VALUE(r)));

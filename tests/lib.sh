@@ -141,3 +141,13 @@ json_get() {
 assert_eq() {
         [ "$1" = "$2" ] || fail "${3:-value}: expected '$2', got '$1'"
 }
+
+# unlockd_opens IMAGE [ENV...]: unlockd --test opens IMAGE through a TPM2
+# token (with ENV, e.g. PIN=…), and leaves no TPM handle behind.
+unlockd_opens() {  # IMAGE [ENV...]
+        local img=$1; shift
+        local out
+        out=$(env "$@" "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$img") || fail "unlockd did not open $img: $out"
+        assert_eq "$(json_get "$out" 'j["volumes"][0]["method"]')" tpm2 "method for $img"
+        assert_no_tpm_leaks "unlockd on $img"
+}

@@ -23,14 +23,6 @@ sd_enroll() {
         assert_no_tpm_leaks "flushing after systemd-cryptenroll"
 }
 
-unlockd_opens() {  # IMAGE [ENV...]
-        local img=$1; shift
-        local out
-        out=$(env "$@" "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$img") || fail "unlockd did not open $img: $out"
-        assert_eq "$(json_get "$out" 'j["volumes"][0]["method"]')" tpm2 "method for $img"
-        assert_no_tpm_leaks "unlockd on $img"
-}
-
 for pcrs in 7 0+7; do
         say "systemd-cryptenroll --tpm2-pcrs=$pcrs → unlockd"
         IMG=$TEST_DIR/sd-$pcrs.img

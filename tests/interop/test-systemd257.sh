@@ -63,14 +63,6 @@ new_image() {  # NAME: a fresh LUKS2 image with the passphrase; prints its path
         echo "$TEST_DIR/$1.img"
 }
 
-unlockd_opens() {  # IMAGE [ENV...]
-        local img=$1; shift
-        local out
-        out=$(env "$@" "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$img") || fail "unlockd did not open $img: $out"
-        assert_eq "$(json_get "$out" 'j["volumes"][0]["method"]')" tpm2 "method for $img"
-        assert_no_tpm_leaks "unlockd on $img"
-}
-
 # unlockd_skips IMAGE FEATURE: the token is skipped as unsupported, naming
 # FEATURE, and nothing else is said of it (no PCR diagnosis).
 unlockd_skips() {
