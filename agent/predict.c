@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
+#include <endian.h>
+#include <errno.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "eventlog.h"
@@ -195,4 +200,130 @@ int predict_uefi_variable_digest(const uint8_t guid[16], const char *name, const
         if (size > 0 && EVP_DigestUpdate(c, data, size) != 1)
                 return -ENOMEM;
         return digest_final(c, ret);
+}
+
+const char *predict_component_to_string(PredictComponent c) {
+        static const char *const table[_PREDICT_COMPONENT_MAX] = {
+                [PREDICT_BOOT_LOADER] = "boot-loader",
+                [PREDICT_KERNEL] = "kernel",
+                [PREDICT_INITRD] = "initrd",
+                [PREDICT_CMDLINE] = "cmdline",
+        };
+        return c >= 0 && c < _PREDICT_COMPONENT_MAX ? table[c] : NULL;
+}
+
+/* The EV_EVENT_TAG of the Linux EFI stub with tag id in PCR 9: its data is
+ * TCG_PCClientTaggedEvent (UINT32 id, UINT32 size, size bytes). */
+static bool is_linux_tag(const EventLogEvent *e, uint32_t id) {
+        uint32_t v, size;
+
+        if (e->pcr != 9 || e->type != EV_EVENT_TAG || e->data_size < 8)
+                return false;
+        memcpy(&v, e->data, 4);
+        memcpy(&size, e->data + 4, 4);
+        return le32toh(v) == id && le32toh(size) <= e->data_size - 8;
+}
+
+static bool is_application(const EventLogEvent *e) {
+        return e->pcr == 4 && e->type == EV_EFI_BOOT_SERVICES_APPLICATION;
+}
+
+/* The index of the event that stands for component c, or -ENOENT. */
+static ssize_t find_component(const EventLog *log, PredictComponent c, size_t *ret_n_apps) {
+        ssize_t first = -1, last = -1, found = -1;
+        size_t n_apps = 0;
+
+        for (size_t i = 0; i < log->n_events; i++) {
+                const EventLogEvent *e = log->events + i;
+
+                if (is_application(e)) {
+                        if (first < 0)
+                                first = (ssize_t) i;
+                        last = (ssize_t) i;
+                        n_apps++;
+                }
+                if (found < 0 && c == PREDICT_INITRD && is_linux_tag(e, LINUX_EVENT_TAG_INITRD))
+                        found = (ssize_t) i;
+                if (found < 0 && c == PREDICT_CMDLINE && is_linux_tag(e, LINUX_EVENT_TAG_LOAD_OPTIONS))
+                        found = (ssize_t) i;
+        }
+        if (ret_n_apps)
+                *ret_n_apps = n_apps;
+        if (c == PREDICT_BOOT_LOADER)
+                found = first;
+        else if (c == PREDICT_KERNEL)
+                found = last;
+        return found < 0 ? -ENOENT : found;
+}
+
+int predict_substitute(const EventLog *log, const PredictDigests *d, PredictResult *ret) {
+        _cleanup_free_ EventLogEvent *events = NULL;
+        EventLog copy;
+        size_t dsize;
+        int bi, r;
+
+        assert(log);
+        assert(d);
+        assert(ret);
+
+        *ret = (PredictResult) {};
+        r = eventlog_replay(log, d->bank, &ret->current);
+        if (r < 0)
+                return r;
+        bi = eventlog_bank_index(log, d->bank);
+        if (bi < 0)
+                return bi;
+        dsize = log->banks[bi].size;
+
+        events = log->n_events > 0 ? malloc(log->n_events * sizeof(*events)) : NULL;
+        if (log->n_events > 0 && !events)
+                return -ENOMEM;
+        if (log->n_events > 0)
+                memcpy(events, log->events, log->n_events * sizeof(*events));
+
+        for (PredictComponent c = 0; c < _PREDICT_COMPONENT_MAX; c++) {
+                const uint8_t *old;
+                size_t n_apps;
+                ssize_t k;
+
+                if (!d->has[c])
+                        continue;
+                k = find_component(log, c, &n_apps);
+                if (k < 0) {
+                        ret->missing = c;
+                        return -ENOENT;
+                }
+                if ((c == PREDICT_BOOT_LOADER || c == PREDICT_KERNEL) && d->has[PREDICT_BOOT_LOADER] &&
+                    d->has[PREDICT_KERNEL] && n_apps < 2)
+                        return -EINVAL;
+                old = log->events[k].digests[bi];
+                for (size_t i = 0; i < log->n_events; i++) {
+                        const EventLogEvent *e = log->events + i;
+                        bool same;
+
+                        /* The command line: the stub's event in PCR 9 and
+                         * systemd-boot's of the same string in PCR 12. */
+                        if (c == PREDICT_CMDLINE)
+                                same = (e->pcr == 9 || e->pcr == 12) && e->type != EV_NO_ACTION;
+                        else
+                                same = e->pcr == log->events[k].pcr && e->type == log->events[k].type;
+                        if (!same || memcmp(e->digests[bi], old, dsize) != 0)
+                                continue;
+                        if (events[i].digests[bi] != e->digests[bi])
+                                return -EINVAL;         /* two components claim one event */
+                        if (ret->n_substitutions >= PREDICT_SUBSTITUTIONS_MAX)
+                                return -E2BIG;
+                        events[i].digests[bi] = d->digest[c];
+                        ret->substitutions[ret->n_substitutions].event = i;
+                        ret->substitutions[ret->n_substitutions].pcr = e->pcr;
+                        ret->substitutions[ret->n_substitutions].component = c;
+                        ret->n_substitutions++;
+                        if (e->pcr < PCR_MAX)
+                                ret->substituted |= 1u << e->pcr;
+                }
+        }
+
+        copy = *log;
+        copy.events = events;
+        return eventlog_replay(&copy, d->bank, &ret->predicted);
 }

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "eventlog.h"
 
 /* The digests the boot chain measures for the components an update changes,
  * computed from the new components (design.md section 10), so that they can
@@ -58,3 +61,53 @@ int predict_fd_digest(int fd, uint16_t bank, uint8_t *ret);
  * over 1024 characters. */
 int predict_uefi_variable_digest(const uint8_t guid[16], const char *name, const void *data, size_t size,
                                  uint16_t bank, uint8_t *ret);
+
+/* Substitution (design.md section 10): the next boot's PCR values are the
+ * replay of this boot's log with the events of the components an update
+ * replaces measured as the new components. */
+typedef enum PredictComponent {
+        PREDICT_BOOT_LOADER,    /* the first EFI application the firmware started (PCR 4) */
+        PREDICT_KERNEL,         /* the last EFI application started (PCR 4) */
+        PREDICT_INITRD,         /* the EFI stub's "Linux initrd" event (PCR 9) */
+        PREDICT_CMDLINE,        /* the EFI stub's LoadOptions event (PCR 9) and every event
+                                 * of the same digest in PCR 12 (systemd-boot's EV_IPL) */
+        _PREDICT_COMPONENT_MAX,
+} PredictComponent;
+
+/* "boot-loader", "kernel", "initrd", "cmdline". */
+const char *predict_component_to_string(PredictComponent c);
+
+/* The new components' digests in one bank: has[c] set for those replaced. */
+typedef struct PredictDigests {
+        uint16_t bank;
+        bool has[_PREDICT_COMPONENT_MAX];
+        uint8_t digest[_PREDICT_COMPONENT_MAX][EVENTLOG_DIGEST_MAX];
+} PredictDigests;
+
+#define PREDICT_SUBSTITUTIONS_MAX 64U
+
+typedef struct PredictResult {
+        EventLogReplay current;         /* the log as it is */
+        EventLogReplay predicted;       /* with the substitutions */
+        uint32_t substituted;           /* mask of the PCRs a substitution touched */
+        size_t n_substitutions;
+        struct {
+                size_t event;           /* index in log->events */
+                uint32_t pcr;
+                PredictComponent component;
+        } substitutions[PREDICT_SUBSTITUTIONS_MAX];
+        PredictComponent missing;       /* with -ENOENT: the component the log has no event for */
+} PredictResult;
+
+/* Replays log in d->bank as it is and with the events of every component in
+ * d->has measured as d->digest. The events are found by what the boot
+ * chain logs (see PredictComponent); every event of the same PCR with the
+ * same digest as the one found is replaced too (a component measured
+ * twice). Returns 0; -ENOENT when the log has no event for a component
+ * (ret->missing says which); -EINVAL when the boot loader and the kernel
+ * are both given but the log shows only one EFI application (a kernel the
+ * firmware starts itself) or the same one; -E2BIG past
+ * PREDICT_SUBSTITUTIONS_MAX; else as eventlog_replay(). The result is only
+ * as good as the log: a caller trusts a substituted PCR only where
+ * ret->current equals the TPM's value. */
+int predict_substitute(const EventLog *log, const PredictDigests *d, PredictResult *ret);

@@ -670,6 +670,115 @@ static void test_component_helpers(void) {
         }
 }
 
+/* Substitution against the real log: the components it booted, put in
+ * their own place, predict the TPM's values exactly (the events are found
+ * and the digests are right); a new initrd changes PCR 9 alone, to the
+ * replay of the log with that one digest swapped by hand; a new command
+ * line changes PCRs 9 and 12; a new kernel or boot loader PCR 4. */
+static void test_substitute(void) {
+        _cleanup_(eventlog_freep) EventLog *log = load_real_log(NULL, NULL);
+        const EventLogEvent *e;
+        PredictDigests d;
+        PredictResult *res = malloc(sizeof(*res));
+        Expected x;
+        uint8_t v[32], z[32];
+        EVP_MD_CTX *c;
+        unsigned len;
+
+        ASSERT(res);
+        load_expected(&x);
+
+        /* The same components: the prediction is the TPM's value. */
+        d = (PredictDigests) { .bank = PCR_BANK_SHA256 };
+        d.has[PREDICT_INITRD] = d.has[PREDICT_CMDLINE] = d.has[PREDICT_KERNEL] = d.has[PREDICT_BOOT_LOADER] = true;
+        memcpy(d.digest[PREDICT_INITRD], x.initrd, 32);
+        ASSERT_EQ(predict_cmdline_digest(x.cmdline, PCR_BANK_SHA256, d.digest[PREDICT_CMDLINE]), 32);
+        memcpy(d.digest[PREDICT_BOOT_LOADER], x.app_digest[0], 32);
+        memcpy(d.digest[PREDICT_KERNEL], x.app_digest[1], 32);
+        ASSERT_EQ(predict_substitute(log, &d, res), 0);
+        ASSERT_EQ(res->substituted, (1u << 4) | (1u << 9) | (1u << 12));
+        ASSERT(res->n_substitutions >= 5);      /* kernel, boot loader, initrd, cmdline in 9 and 12 */
+        for (unsigned i = 0; i < PCR_MAX; i++)
+                if (i != 10)
+                        ASSERT(memcmp(res->predicted.values[i], x.pcr[1][i], 32) == 0);
+
+        /* A new initrd: PCR 9 = H(H(0 || cmdline) || new), nothing else. */
+        d = (PredictDigests) { .bank = PCR_BANK_SHA256, .has[PREDICT_INITRD] = true };
+        memset(d.digest[PREDICT_INITRD], 0x5a, 32);
+        ASSERT_EQ(predict_substitute(log, &d, res), 0);
+        ASSERT_EQ(res->substituted, 1u << 9);
+        ASSERT_EQ(res->n_substitutions, 1);
+        ASSERT_EQ(res->substitutions[0].component, PREDICT_INITRD);
+        e = find_event(log, 9, EV_EVENT_TAG, 0);
+        memset(z, 0, sizeof(z));
+        c = EVP_MD_CTX_new();
+        ASSERT(c);
+        ASSERT(EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1);
+        EVP_DigestUpdate(c, z, 32);
+        EVP_DigestUpdate(c, eventlog_event_digest(log, e, PCR_BANK_SHA256), 32);
+        EVP_DigestFinal_ex(c, v, &len);
+        ASSERT(EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1);
+        EVP_DigestUpdate(c, v, 32);
+        EVP_DigestUpdate(c, d.digest[PREDICT_INITRD], 32);
+        EVP_DigestFinal_ex(c, v, &len);
+        EVP_MD_CTX_free(c);
+        ASSERT(memcmp(res->predicted.values[9], v, 32) == 0);
+        for (unsigned i = 0; i < PCR_MAX; i++)
+                if (i != 9)
+                        ASSERT(memcmp(res->predicted.values[i], res->current.values[i], 32) == 0);
+        ASSERT(memcmp(res->predicted.values[9], res->current.values[9], 32) != 0);
+
+        /* A new command line: PCRs 9 and 12, in every bank. */
+        for (int s = 0; s < 4; s++) {
+                size_t n = pcr_bank_digest_size(banks[s]);
+
+                d = (PredictDigests) { .bank = banks[s], .has[PREDICT_CMDLINE] = true };
+                ASSERT_EQ(predict_cmdline_digest("root=/dev/vda2 quiet", banks[s], d.digest[PREDICT_CMDLINE]), (int) n);
+                ASSERT_EQ(predict_substitute(log, &d, res), 0);
+                ASSERT_EQ(res->substituted, (1u << 9) | (1u << 12));
+                ASSERT(memcmp(res->predicted.values[9], x.pcr[s][9], n) != 0);
+                ASSERT(memcmp(res->predicted.values[12], x.pcr[s][12], n) != 0);
+                ASSERT(memcmp(res->predicted.values[4], x.pcr[s][4], n) == 0);
+        }
+
+        /* A new kernel, a new boot loader: PCR 4 only, and not the same. */
+        d = (PredictDigests) { .bank = PCR_BANK_SHA256, .has[PREDICT_KERNEL] = true };
+        memset(d.digest[PREDICT_KERNEL], 0x11, 32);
+        ASSERT_EQ(predict_substitute(log, &d, res), 0);
+        ASSERT_EQ(res->substituted, 1u << 4);
+        memcpy(v, res->predicted.values[4], 32);
+        d = (PredictDigests) { .bank = PCR_BANK_SHA256, .has[PREDICT_BOOT_LOADER] = true };
+        memset(d.digest[PREDICT_BOOT_LOADER], 0x11, 32);
+        ASSERT_EQ(predict_substitute(log, &d, res), 0);
+        ASSERT_EQ(res->substituted, 1u << 4);
+        ASSERT(memcmp(v, res->predicted.values[4], 32) != 0);
+        ASSERT(memcmp(v, x.pcr[1][4], 32) != 0);
+        free(res);
+}
+
+/* A log without the component's event says which one is missing. */
+static void test_substitute_missing(void) {
+        static const EventLogBank bk[] = { { PCR_BANK_SHA256, 32 } };
+        Buf b = {};
+        EventLog *log = NULL;
+        PredictDigests d = { .bank = PCR_BANK_SHA256, .has[PREDICT_INITRD] = true };
+        PredictResult *res = malloc(sizeof(*res));
+
+        ASSERT(res);
+        put_header(&b, bk, 1, "Spec ID Event03");
+        put_event(&b, 4, EV_SEPARATOR, bk, 1, 0x22, NULL, 0);
+        ASSERT_EQ(parse(&b, &log), 0);
+        ASSERT_EQ(predict_substitute(log, &d, res), -ENOENT);
+        ASSERT_EQ(res->missing, PREDICT_INITRD);
+        d = (PredictDigests) { .bank = PCR_BANK_SHA256, .has[PREDICT_KERNEL] = true, .has[PREDICT_BOOT_LOADER] = true };
+        ASSERT_EQ(predict_substitute(log, &d, res), -ENOENT);
+        d = (PredictDigests) { .bank = PCR_BANK_SHA384, .has[PREDICT_KERNEL] = true };
+        ASSERT_EQ(predict_substitute(log, &d, res), -ENOENT);
+        eventlog_free(log);
+        free(b.p);
+        free(res);
+}
+
 int main(int argc, char *argv[]) {
         static char dir[4096];
         const char *src = getenv("UNLOCKD_SOURCE_DIR");
@@ -690,5 +799,7 @@ int main(int argc, char *argv[]) {
         TEST(test_rejected);
         TEST(test_bounds);
         TEST(test_component_helpers);
+        TEST(test_substitute);
+        TEST(test_substitute_missing);
         return 0;
 }
