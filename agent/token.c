@@ -10,6 +10,7 @@
 
 #include "encoding.h"
 #include "pcr.h"
+#include "predict.h"
 #include "token.h"
 
 /* The token JSON comes from an unauthenticated LUKS2 header. Every field is
@@ -370,6 +371,49 @@ static int parse_proof(json_object *v, uint8_t ret[static TOKEN_PROOF_SIZE], cha
         return 0;
 }
 
+/* "unlockd-predicted": the components a prediction replaced, as
+ * "kernel+initrd" (predict_component_to_string() names, each once). */
+static int parse_predicted(json_object *v, unsigned *ret, char **ret_error) {
+        const char *s = string_of(v, NULL), *p;
+        unsigned mask = 0;
+
+        if (!s || !*s || strlen(s) > 64)
+                return fail(ret_error, "unlockd-predicted: not a list of components");
+        for (p = s; *p;) {
+                size_t n = strcspn(p, "+");
+                PredictComponent c;
+
+                for (c = 0; c < _PREDICT_COMPONENT_MAX; c++)
+                        if (strlen(predict_component_to_string(c)) == n &&
+                            strncmp(p, predict_component_to_string(c), n) == 0)
+                                break;
+                if (c == _PREDICT_COMPONENT_MAX || (mask & (1u << c)))
+                        return fail(ret_error, "unlockd-predicted: \"%.*s\" is not a component, or twice", (int) MIN(n, 32), p);
+                mask |= 1u << c;
+                p += n;
+                if (*p == '+' && *++p == 0)
+                        return fail(ret_error, "unlockd-predicted: ends in '+'");
+        }
+        *ret = mask;
+        return 0;
+}
+
+char *token_predicted_to_string(unsigned mask) {
+        char *s = strdup("");
+
+        for (PredictComponent c = 0; s && c < _PREDICT_COMPONENT_MAX; c++) {
+                char *n;
+
+                if (!(mask & (1u << c)))
+                        continue;
+                if (asprintf(&n, "%s%s%s", s, *s ? "+" : "", predict_component_to_string(c)) < 0)
+                        n = NULL;
+                free(s);
+                s = n;
+        }
+        return s;
+}
+
 static int parse_fields(json_object *root, Tpm2Token *t, char **ret_error) {
         const char *shard[TOKEN_SHARDS_MAX] = {};
         size_t shard_len[TOKEN_SHARDS_MAX] = {};
@@ -563,6 +607,11 @@ static int parse_fields(json_object *root, Tpm2Token *t, char **ret_error) {
                         return r;
                 t->has_proof = true;
         }
+        if (field(root, "unlockd-predicted", &v)) {
+                r = parse_predicted(v, &t->predicted, ret_error);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -704,6 +753,7 @@ int tpm2_token_format(const Tpm2Token *t, char **ret_json) {
         if (t->keyslot < 0 || t->keyslot > KEYSLOT_MAX || !t->blob || t->blob_size == 0 ||
             t->blob_size > TOKEN_BLOB_MAX || !t->policy_hash || t->policy_hash_size != SHA256_DIGEST_SIZE ||
             (t->pcr_mask >> PCR_MAX) != 0 || t->generation > TOKEN_GENERATION_MAX ||
+            (t->predicted >> _PREDICT_COMPONENT_MAX) != 0 ||
             (t->salt && (t->salt_size == 0 || t->salt_size > SALT_MAX)) ||
             (t->srk && (t->srk_size == 0 || t->srk_size > SRK_MAX)))
                 return -EINVAL;
@@ -756,6 +806,14 @@ int tpm2_token_format(const Tpm2Token *t, char **ret_json) {
                 goto finish;
         if (t->has_proof && (r = add(o, "unlockd-proof", hex_string(t->proof, TOKEN_PROOF_SIZE))) < 0)
                 goto finish;
+        if (t->predicted) {
+                char *p = token_predicted_to_string(t->predicted);
+
+                r = add(o, "unlockd-predicted", p ? json_object_new_string(p) : NULL);
+                free(p);
+                if (r < 0)
+                        goto finish;
+        }
 
         s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         if (!s) {

@@ -20,6 +20,9 @@
  *   "unlockd-proof": "<hex>"                   proof that the keyslot holds a
  *                                              secret only unlockd had
  *                                              (ownership.h)
+ *   "unlockd-predicted": "kernel+initrd"       sealed to a prediction of the
+ *                                              next boot with these components
+ *                                              replaced (predict.h)
  */
 
 #define TOKEN_TYPE_TPM2 "systemd-tpm2"
@@ -61,6 +64,7 @@ typedef struct Tpm2Token {
         uint64_t generation;            /* unlockd-generation, 0 when absent */
         bool has_proof;                 /* unlockd-proof present (see ownership.h) */
         uint8_t proof[TOKEN_PROOF_SIZE];
+        unsigned predicted;             /* unlockd-predicted: mask of PredictComponent; 0: not a prediction */
 
         /* When the token parsed but uses a feature unlockd cannot unseal:
          * "two shards (…)" (a two-element tpm2-blob array), "tpm2_pubkey"
@@ -87,6 +91,10 @@ int tpm2_token_parse(const char *json, Tpm2Token **ret, char **ret_error);
  * the unlockd- fields). Returns 0 or -ENOMEM; -EINVAL for a token that is
  * inconsistent or has ->unsupported set. */
 int tpm2_token_format(const Tpm2Token *t, char **ret_json);
+
+/* "kernel+initrd" for a mask of PredictComponent (malloc()ed; "" for 0),
+ * or NULL on OOM. */
+char *token_predicted_to_string(unsigned mask);
 
 /* Reads "type" and the single "keyslots" entry of any token JSON. Returns 0;
  * -EBADMSG when it is not a JSON object with a string "type". *ret_type is

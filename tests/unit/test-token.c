@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "macro.h"
 #include "pcr.h"
+#include "predict.h"
 #include "token.h"
 #include "tests.h"
 
@@ -89,7 +90,8 @@ static void test_unlockd_fields_roundtrip(void) {
                 "\"tpm2-pcrs\":[7],\"tpm2-pcr-bank\":\"sha256\",\"tpm2-primary-alg\":\"ecc\","
                 "\"tpm2-policy-hash\":\"" HASH "\",\"tpm2-pin\":true,\"tpm2_srk\":\"" SRK "\","
                 "\"unlockd-pcr-values\":[\"ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\"],"
-                "\"unlockd-generation\":4294967295,\"unlockd-proof\":\"" Z64 "\"}";
+                "\"unlockd-generation\":4294967295,\"unlockd-proof\":\"" Z64 "\","
+                "\"unlockd-predicted\":\"kernel+initrd+cmdline\"}";
         static const char empty_in[] =
                 "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"3\"],\"tpm2-blob\":\"" SMALL_BLOB "\","
                 "\"tpm2-pcrs\":[],\"tpm2-pcr-bank\":\"sha256\",\"tpm2-primary-alg\":\"ecc\","
@@ -112,9 +114,11 @@ static void test_unlockd_fields_roundtrip(void) {
         ASSERT_EQ(t->sealed_pcr_values[0], 0xff);
         ASSERT_EQ(t->generation, 4294967295ull);        /* TOKEN_GENERATION_MAX */
         ASSERT(t->has_proof);
+        ASSERT_EQ(t->predicted, (1u << PREDICT_KERNEL) | (1u << PREDICT_INITRD) | (1u << PREDICT_CMDLINE));
         tpm2_token_free(t);
 
         t = roundtrip(empty_in);
+        ASSERT_EQ(t->predicted, 0);
         ASSERT_EQ(t->pcr_mask, 0);
         ASSERT(t->sealed_pcr_values != NULL);
         ASSERT_EQ(t->sealed_pcr_values_size, 0);
@@ -554,6 +558,14 @@ static void test_hostile_fields(void) {
                 { "unlockd-proof", "\"" Z40 "\"" },
                 { "unlockd-proof", "\"" Z64 "00\"" },
                 { "unlockd-proof", "\"zz" Z64 "\"" },
+                { "unlockd-predicted", "42" },
+                { "unlockd-predicted", "\"\"" },
+                { "unlockd-predicted", "\"shim\"" },
+                { "unlockd-predicted", "\"kernel+kernel\"" },
+                { "unlockd-predicted", "\"kernel+\"" },
+                { "unlockd-predicted", "\"+kernel\"" },
+                { "unlockd-predicted", "\"kernel initrd\"" },
+                { "unlockd-predicted", "[\"kernel\"]" },
                 { "unlockd-proof", "42" },
                 { "unlockd-proof", "null" },
         };
