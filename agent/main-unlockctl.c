@@ -10,12 +10,14 @@
 #include "blockdev.h"
 #include "config.h"
 #include "drill.h"
+#include "encoding.h"
 #include "enroll.h"
 #include "fileio.h"
 #include "log.h"
 #include "luks.h"
 #include "notify.h"
 #include "pcr.h"
+#include "preseal.h"
 #include "prompt.h"
 #include "reseal.h"
 #include "secret.h"
@@ -33,6 +35,11 @@ static bool arg_via_service = false;
 static bool arg_dismiss = false;
 static bool arg_cancel = false;
 static const char *arg_state_dir = UNLOCKD_STATE_DIR;
+static bool arg_predict = false;
+static bool arg_pcrs_given = false;
+static const char *arg_event_log = NULL;
+static char *arg_cmdline = NULL;
+static PredictSources arg_sources = {};
 static EnrollOptions arg_enroll = { .pcr_mask = 1u << 7, .use_srk = true };
 /* $PASSWORD and $NEWPIN, taken out of the environment at start-up. */
 static char *arg_password = NULL;
@@ -45,7 +52,8 @@ static void help(void) {
                "  enroll DEVICE          Enroll a TPM2 token and/or a recovery key\n"
                "  reseal [DEVICE...]     Run the pending re-seal jobs (of these volumes)\n"
                "  status [DEVICE...]     How volumes were opened this boot, their tokens, jobs\n"
-               "  drill [DEVICE...]      Next boot: skip the TPM once, ask for the recovery key\n\n"
+               "  drill [DEVICE...]      Next boot: skip the TPM once, ask for the recovery key\n"
+               "  predict                The next boot's PCR values with new components\n\n"
                "Options:\n"
                "  -h --help                 Show this help\n"
                "     --version              Show the version\n"
@@ -65,7 +73,14 @@ static void help(void) {
                "     --via-service          reseal: start unlockd-reseal.service and wait for it\n"
                "     --dismiss              reseal: drop the pending jobs instead, keep the old TPM2 tokens\n"
                "     --cancel               drill: remove the pending drill instead\n"
-               "     --json                 status: print JSON\n"
+               "     --json                 status, predict: print JSON\n"
+               "     --predict              reseal: seal to the next boot's predicted PCRs\n"
+               "     --kernel=FILE          predict: the new kernel (EFI binary)\n"
+               "     --initrd=FILE          predict: the new initrd\n"
+               "     --cmdline=STRING       predict: the new kernel command line\n"
+               "     --cmdline-file=FILE    predict: the new kernel command line, from FILE\n"
+               "     --boot-loader=FILE     predict: the new boot loader (EFI binary)\n"
+               "     --event-log=FILE       predict: this saved event log, offline (no TPM)\n"
                "     --log-level=LEVEL      debug, info, notice, warning, err\n",
                program_invocation_short_name);
 }
@@ -75,6 +90,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_VERSION = 0x100, ARG_TPM2, ARG_PCRS, ARG_PCR_BANK, ARG_PIN, ARG_NO_SRK, ARG_RECOVERY_KEY,
                 ARG_ESCROW, ARG_UNLOCK_KEY_FILE, ARG_WIPE, ARG_FORCE, ARG_TCTI, ARG_LOG_LEVEL,
                 ARG_STATE_DIR, ARG_VIA_SERVICE, ARG_DISMISS, ARG_CANCEL, ARG_JSON,
+                ARG_PREDICT, ARG_KERNEL, ARG_INITRD, ARG_CMDLINE, ARG_CMDLINE_FILE, ARG_BOOT_LOADER, ARG_EVENT_LOG,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -97,6 +113,13 @@ static int parse_argv(int argc, char *argv[]) {
                 { "dismiss", no_argument, NULL, ARG_DISMISS },
                 { "cancel", no_argument, NULL, ARG_CANCEL },
                 { "json", no_argument, NULL, ARG_JSON },
+                { "predict", no_argument, NULL, ARG_PREDICT },
+                { "kernel", required_argument, NULL, ARG_KERNEL },
+                { "initrd", required_argument, NULL, ARG_INITRD },
+                { "cmdline", required_argument, NULL, ARG_CMDLINE },
+                { "cmdline-file", required_argument, NULL, ARG_CMDLINE_FILE },
+                { "boot-loader", required_argument, NULL, ARG_BOOT_LOADER },
+                { "event-log", required_argument, NULL, ARG_EVENT_LOG },
                 {}
         };
         int c, r;
@@ -116,6 +139,7 @@ static int parse_argv(int argc, char *argv[]) {
                         r = pcr_mask_from_string(optarg, &arg_enroll.pcr_mask);
                         if (r < 0)
                                 return log_error_errno(r, "Invalid PCR list: %s", optarg);
+                        arg_pcrs_given = true;
                         break;
                 case ARG_PCR_BANK:
                         r = pcr_bank_from_string(optarg, &arg_enroll.pcr_bank);
@@ -160,6 +184,44 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_JSON:
                         arg_json = true;
+                        break;
+                case ARG_PREDICT:
+                        arg_predict = true;
+                        break;
+                case ARG_KERNEL:
+                        arg_sources.kernel = optarg;
+                        break;
+                case ARG_INITRD:
+                        arg_sources.initrd = optarg;
+                        break;
+                case ARG_BOOT_LOADER:
+                        arg_sources.boot_loader = optarg;
+                        break;
+                case ARG_CMDLINE:
+                        free(arg_cmdline);
+                        arg_cmdline = strdup(optarg);
+                        if (!arg_cmdline)
+                                return log_oom();
+                        arg_sources.cmdline = arg_cmdline;
+                        break;
+                case ARG_CMDLINE_FILE: {
+                        size_t n;
+
+                        free(arg_cmdline);
+                        arg_cmdline = NULL;
+                        r = read_file_bounded(optarg, PREDICT_CMDLINE_MAX, &arg_cmdline, &n);
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot read %s: %m", optarg);
+                        if (strlen(arg_cmdline) != n)
+                                return log_error_errno(EINVAL, "%s holds a NUL byte.", optarg);
+                        /* As /proc/cmdline: one trailing newline is not part of it. */
+                        if (n > 0 && arg_cmdline[n - 1] == '\n')
+                                arg_cmdline[n - 1] = 0;
+                        arg_sources.cmdline = arg_cmdline;
+                        break;
+                }
+                case ARG_EVENT_LOG:
+                        arg_event_log = optarg;
                         break;
                 case ARG_LOG_LEVEL:
                         r = log_set_max_level_from_string(optarg);
@@ -379,10 +441,183 @@ static int reseal_via_service(void) {
         }
 }
 
+/* The volumes named, else those of this boot's state.json, else every
+ * LUKS2 volume. *ret is a strv to free when *ret_own. */
+static int pick_devices(int argc, char *argv[], char ***ret, bool *ret_own) {
+        int n;
+
+        if (argc > 1) {
+                *ret = argv + 1;
+                *ret_own = false;
+                return argc - 1;
+        }
+        *ret_own = true;
+        n = status_state_devices(arg_state_dir, ret);
+        if (n == -ENOENT)
+                n = blockdev_list_luks(ret);
+        if (n < 0)
+                return log_error_errno(n, "Cannot list LUKS volumes: %m");
+        return n;
+}
+
+static int check_sources(void) {
+        if (predict_sources_mask(&arg_sources) == 0)
+                return log_error_errno(EINVAL, "Name what the update replaces: --kernel=, --initrd=, --cmdline=, "
+                                       "--cmdline-file= or --boot-loader=.");
+        return 0;
+}
+
+/* reseal --predict: retire what this boot did not need, then seal. */
+static int reseal_predict(int argc, char *argv[]) {
+        _cleanup_(eventlog_freep) EventLog *log = NULL;
+        _cleanup_(tpm2_context_freep) Tpm2Context *tpm = NULL;
+        char **devices = NULL;
+        bool own = false;
+        int n, r;
+
+        r = check_sources();
+        if (r < 0)
+                return r;
+        if (arg_event_log)
+                return log_error_errno(EINVAL, "reseal --predict works from this boot's own event log: no --event-log.");
+        (void) preseal_retire(arg_state_dir);
+        r = predict_load_log(NULL, &log);
+        if (r < 0)
+                return r;
+        r = tpm2_context_new(arg_enroll.tcti, &tpm);
+        if (r < 0)
+                return log_error_errno(r, "Cannot open the TPM: %s", tpm2_strerror(r));
+        n = pick_devices(argc, argv, &devices, &own);
+        if (n < 0)
+                return n;
+        r = preseal_devices(devices, (size_t) n, tpm, log, &arg_sources);
+        if (own)
+                strv_free(devices);
+        return r;
+}
+
+static void print_prediction(const PcrPrediction *p, const EventLog *log, json_object *pcrs) {
+        size_t dsize = pcr_bank_digest_size(p->bank);
+
+        for (unsigned i = 0; i < PCR_MAX; i++) {
+                _cleanup_free_ char *now = NULL, *next = NULL;
+                char subst[128] = "";
+
+                if (!(p->mask & (1u << i)))
+                        continue;
+                if (hex_encode(p->reference[i], dsize, &now) < 0 || hex_encode(p->predicted[i], dsize, &next) < 0)
+                        continue;
+                for (size_t k = 0; k < p->result.n_substitutions; k++) {
+                        const char *c = predict_component_to_string(p->result.substitutions[k].component);
+
+                        if (p->result.substitutions[k].pcr == i && !strstr(subst, c))
+                                snprintf(subst + strlen(subst), sizeof(subst) - strlen(subst), "%s%s",
+                                         *subst ? "+" : "", c);
+                }
+                if (pcrs) {
+                        json_object *o = json_object_new_object();
+
+                        json_object_object_add(o, "pcr", json_object_new_int((int) i));
+                        json_object_object_add(o, "current", json_object_new_string(now));
+                        json_object_object_add(o, "predicted", json_object_new_string(next));
+                        json_object_object_add(o, "predictable", json_object_new_boolean(!(p->unpredictable & (1u << i))));
+                        json_object_object_add(o, "substituted", *subst ? json_object_new_string(subst) : NULL);
+                        json_object_array_add(pcrs, o);
+                        continue;
+                }
+                printf("%2u %s %s%s%s%s\n", i, pcr_bank_to_string(p->bank), next,
+                       *subst ? "  (" : "", subst, *subst ? ")" : "");
+                if (p->unpredictable & (1u << i))
+                        printf("   not predictable: the event log's replay is not the TPM's value %s\n", now);
+        }
+        (void) log;
+}
+
+static int verb_predict(int argc, char *argv[]) {
+        _cleanup_(eventlog_freep) EventLog *log = NULL;
+        _cleanup_(tpm2_context_freep) Tpm2Context *tpm = NULL;
+        PcrPrediction *p = NULL;
+        uint16_t bank = arg_enroll.pcr_bank ?: PCR_BANK_SHA256;
+        uint32_t mask;
+        int r;
+
+        if (argc > 1)
+                return log_error_errno(EINVAL, "predict takes no arguments.");
+        r = check_sources();
+        if (r < 0)
+                return r;
+        r = predict_load_log(arg_event_log, &log);
+        if (r < 0)
+                return r;
+        if (!arg_event_log) {
+                r = tpm2_context_new(arg_enroll.tcti, &tpm);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot open the TPM (or give --event-log= to predict offline): %s",
+                                               tpm2_strerror(r));
+        }
+        p = malloc(sizeof(*p));
+        if (!p)
+                return log_oom();
+        /* Default: every PCR the log extends. */
+        if (arg_pcrs_given)
+                mask = arg_enroll.pcr_mask;
+        else {
+                EventLogReplay *rp = malloc(sizeof(*rp));
+
+                r = rp ? eventlog_replay(log, bank, rp) : -ENOMEM;
+                mask = r >= 0 ? rp->extended : 0;
+                free(rp);
+                if (r < 0) {
+                        free(p);
+                        return log_error_errno(r, "Cannot replay the event log's %s bank: %m",
+                                               pcr_bank_to_string(bank) ?: "?");
+                }
+        }
+        r = predict_pcrs(log, tpm, &arg_sources, bank, mask, p);
+        if (r >= 0 && arg_json) {
+                json_object *o = json_object_new_object(), *pcrs = json_object_new_array(), *subs = json_object_new_array();
+
+                print_prediction(p, log, pcrs);
+                for (size_t k = 0; k < p->result.n_substitutions; k++) {
+                        json_object *e = json_object_new_object();
+
+                        json_object_object_add(e, "event", json_object_new_int64((int64_t) p->result.substitutions[k].event));
+                        json_object_object_add(e, "pcr", json_object_new_int((int) p->result.substitutions[k].pcr));
+                        json_object_object_add(e, "component",
+                                               json_object_new_string(predict_component_to_string(p->result.substitutions[k].component)));
+                        json_object_array_add(subs, e);
+                }
+                json_object_object_add(o, "bank", json_object_new_string(pcr_bank_to_string(bank)));
+                json_object_object_add(o, "reference", json_object_new_string(tpm ? "tpm" : "event-log"));
+                json_object_object_add(o, "pcrs", pcrs);
+                json_object_object_add(o, "substitutions", subs);
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+        } else if (r >= 0) {
+                print_prediction(p, log, NULL);
+                for (size_t k = 0; k < p->result.n_substitutions; k++)
+                        printf("substituted: event %zu (PCR %u, %s)\n", p->result.substitutions[k].event,
+                               p->result.substitutions[k].pcr,
+                               predict_component_to_string(p->result.substitutions[k].component));
+        }
+        if (r >= 0 && p->unpredictable)
+                r = -ESTALE;
+        free(p);
+        return r;
+}
+
 static int verb_reseal(int argc, char *argv[]) {
         char **uuids = NULL;
         unsigned done = 0;
         int r;
+
+        if (arg_predict) {
+                if (arg_dismiss || arg_via_service)
+                        return log_error_errno(EINVAL, "--predict takes no --dismiss or --via-service.");
+                return reseal_predict(argc, argv);
+        }
+        if (!arg_dismiss)
+                (void) preseal_retire(arg_state_dir);
 
         if (arg_via_service) {
                 if (arg_dismiss || argc > 1)
@@ -448,6 +683,7 @@ static int run(int argc, char *argv[]) {
                 { "reseal", verb_reseal },
                 { "status", verb_status },
                 { "drill", verb_drill },
+                { "predict", verb_predict },
         };
         int r;
 
@@ -476,5 +712,6 @@ int main(int argc, char *argv[]) {
         int r = run(argc, argv);
         arg_password = secret_free(arg_password);
         arg_newpin = secret_free(arg_newpin);
+        free(arg_cmdline);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -213,7 +213,37 @@ static int write_state(const Volume *volumes, size_t n) {
                 r = write_file_atomic(path, s, strlen(s), 0644);
         }
         json_object_put(o);
-        return r;
+        if (r < 0)
+                return r;
+
+        /* The tokens the booted system retires (preseal.h), one file a
+         * volume. Not for a check by hand (--test), which is no boot: the
+         * predictions it did not use are still for the next one. */
+        if (arg_test && !secure_getenv("UNLOCKD_TEST_RETIRE"))
+                return 0;
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *dir = NULL, *file = NULL;
+                json_object *v;
+                const char *s;
+
+                if (volumes[i].n_retire == 0 || !volumes[i].uuid)
+                        continue;
+                if (asprintf(&dir, "%s/retire", arg_state_dir) < 0 ||
+                    asprintf(&file, "%s/%s.json", dir, volumes[i].uuid) < 0)
+                        return -ENOMEM;
+                r = mkdir_p(dir, 0700);
+                if (r < 0)
+                        return r;
+                v = volume_to_json(&volumes[i]);
+                if (!v)
+                        return -ENOMEM;
+                s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+                r = write_file_atomic(file, s, strlen(s), 0600);
+                json_object_put(v);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static int exit_status(int r) {

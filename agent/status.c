@@ -284,7 +284,7 @@ void status_print_text(FILE *f, json_object *vols) {
 }
 
 /* The parsed state.json of this boot, or NULL. */
-static json_object *state_read(const char *state_dir) {
+json_object *status_state_read(const char *state_dir) {
         _cleanup_free_ char *path = NULL, *text = NULL;
 
         if (asprintf(&path, "%s/state.json", state_dir) < 0)
@@ -319,7 +319,7 @@ static int state_devices(json_object *sv, char ***ret) {
 }
 
 int status_state_devices(const char *state_dir, char ***ret) {
-        json_object *state = state_read(state_dir), *sv = NULL;
+        json_object *state = status_state_read(state_dir), *sv = NULL;
         int r;
 
         if (state)
@@ -331,7 +331,7 @@ int status_state_devices(const char *state_dir, char ***ret) {
 
 int status_show(char **args, size_t n_args, const char *state_dir, const char *tcti, bool json) {
         _cleanup_(tpm2_context_freep) Tpm2Context *tpm = NULL;
-        json_object *state = state_read(state_dir), *out, *vols, *sv = NULL;
+        json_object *state = status_state_read(state_dir), *out, *vols, *sv = NULL;
         char **devices = NULL;
         bool own_devices = false;
         int n = 0, r;

@@ -26,4 +26,7 @@ int status_show(char **args, size_t n_args, const char *state_dir, const char *t
 /* The devices of <state_dir>/state.json (this boot's volumes), as a
  * NULL-terminated strv. Returns their number, -ENOENT when there is no
  * state file or it lists no volume, or negative errno. */
+/* This boot's state.json, parsed, or NULL. */
+json_object *status_state_read(const char *state_dir);
+
 int status_state_devices(const char *state_dir, char ***ret);

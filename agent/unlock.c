@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 
 #include "drill.h"
 #include "encoding.h"
+#include "eventlog.h"
 #include "log.h"
 #include "ownership.h"
 #include "reseal.h"
@@ -298,16 +300,158 @@ static int try_token(Unlocker *u, struct crypt_device *cd, Volume *v, int token,
         return 0;
 }
 
-int unlock_volume_tpm2(Unlocker *u, struct crypt_device *cd, Volume *v) {
-        for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
-                const char *json;
+/* The PCR values of token t now, as read into now[bank] (index order, the
+ * bank's digest size each): 1 when they are the recorded ones, 0 when not
+ * (*ret_changed the PCRs that differ), -ENODATA when t records none or the
+ * bank was not read. */
+typedef struct PcrSnapshot {
+        uint16_t bank;
+        uint8_t values[PCR_MAX][EVENTLOG_DIGEST_MAX];
+        bool read;
+} PcrSnapshot;
 
-                if (luks_token_get(cd, i, TOKEN_TYPE_TPM2, &json, NULL) < 0)
+static int token_matches_now(const Tpm2Token *t, const PcrSnapshot *snap, size_t n_snap, uint32_t *ret_changed) {
+        uint16_t bank = t->pcr_bank ?: PCR_BANK_SHA256;
+        size_t dsize = pcr_bank_digest_size(bank);
+        uint32_t changed = 0;
+        unsigned pos = 0;
+
+        if (!t->sealed_pcr_values || dsize == 0 || t->sealed_pcr_values_size != pcr_mask_count(t->pcr_mask) * dsize)
+                return -ENODATA;
+        for (size_t k = 0; k < n_snap; k++) {
+                if (snap[k].bank != bank || !snap[k].read)
                         continue;
-                if (try_token(u, cd, v, i, json) == 0)
-                        return 0;
+                for (unsigned i = 0; i < PCR_MAX; i++) {
+                        if (!(t->pcr_mask & (1u << i)))
+                                continue;
+                        if (memcmp(snap[k].values[i], t->sealed_pcr_values + pos * dsize, dsize) != 0)
+                                changed |= 1u << i;
+                        pos++;
+                }
+                if (ret_changed)
+                        *ret_changed = changed;
+                return changed == 0;
         }
-        return -ENOENT;
+        return -ENODATA;
+}
+
+/* One PCR read per bank the tokens use, of the PCRs any of them uses. */
+static void read_pcrs(Unlocker *u, Tpm2Token **tokens, PcrSnapshot *snap, size_t *n_snap) {
+        Tpm2Context *tpm;
+
+        if (unlocker_tpm(u, &tpm) < 0)
+                return;
+        for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
+                _cleanup_free_ uint8_t *values = NULL;
+                uint16_t bank;
+                uint32_t mask = 0;
+                size_t n, dsize, k, pos = 0;
+
+                if (!tokens[i] || !tokens[i]->sealed_pcr_values)
+                        continue;
+                bank = tokens[i]->pcr_bank ?: PCR_BANK_SHA256;
+                for (k = 0; k < *n_snap; k++)
+                        if (snap[k].bank == bank)
+                                break;
+                if (k < *n_snap || *n_snap >= 4)
+                        continue;
+                for (int j = 0; j < LUKS2_TOKENS_MAX; j++)
+                        if (tokens[j] && (tokens[j]->pcr_bank ?: PCR_BANK_SHA256) == bank)
+                                mask |= tokens[j]->pcr_mask;
+                dsize = pcr_bank_digest_size(bank);
+                snap[k] = (PcrSnapshot) { .bank = bank };
+                (*n_snap)++;
+                if (mask == 0 || tpm2_pcr_read(tpm, bank, mask, &values, &n) < 0 || n != pcr_mask_count(mask) * dsize)
+                        continue;
+                for (unsigned p = 0; p < PCR_MAX; p++)
+                        if (mask & (1u << p))
+                                memcpy(snap[k].values[p], values + dsize * pos++, dsize);
+                snap[k].read = true;
+        }
+}
+
+/* After token opened: which other tokens of its keyslot the booted system
+ * retires (see Volume.retire). Only tokens whose recorded values differ
+ * from the opener's in the same bank and PCRs: a token for this very boot
+ * stays, and so does one sealed to other PCRs. */
+static void note_retirements(struct crypt_device *cd, Volume *v, Tpm2Token **tokens) {
+        const Tpm2Token *o = tokens[v->token];
+
+        if (!o || !o->sealed_pcr_values)
+                return;
+        for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
+                const Tpm2Token *t = tokens[i];
+                const char *json;
+                unsigned len;
+
+                if (i == v->token || !t || t->keyslot != o->keyslot || !(t->predicted || o->predicted))
+                        continue;
+                if (!t->sealed_pcr_values || t->pcr_bank != o->pcr_bank || t->pcr_mask != o->pcr_mask ||
+                    (t->sealed_pcr_values_size == o->sealed_pcr_values_size &&
+                     memcmp(t->sealed_pcr_values, o->sealed_pcr_values, t->sealed_pcr_values_size) == 0))
+                        continue;
+                json = luks_token_json(cd, i);
+                if (!json || v->n_retire >= ELEMENTSOF(v->retire) ||
+                    EVP_Digest(json, strlen(json), v->retire[v->n_retire].json_sha256, &len, EVP_sha256(), NULL) != 1)
+                        continue;
+                v->retire[v->n_retire++].token = i;
+        }
+}
+
+int unlock_volume_tpm2(Unlocker *u, struct crypt_device *cd, Volume *v) {
+        Tpm2Token *tokens[LUKS2_TOKENS_MAX] = {};
+        const char *jsons[LUKS2_TOKENS_MAX] = {};
+        PcrSnapshot snap[4];
+        size_t n_snap = 0, n_tokens = 0;
+        int r = -ENOENT;
+
+        for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
+                if (luks_token_get(cd, i, TOKEN_TYPE_TPM2, &jsons[i], NULL) < 0) {
+                        jsons[i] = NULL;
+                        continue;
+                }
+                n_tokens++;
+                if (tpm2_token_parse(jsons[i], &tokens[i], NULL) < 0 || tokens[i]->unsupported)
+                        tokens[i] = tpm2_token_free(tokens[i]);
+        }
+        /* With one token, no PCR read: the TPM's answer is the test. */
+        if (n_tokens > 1)
+                read_pcrs(u, tokens, snap, &n_snap);
+
+        /* Pass 0: the tokens for this boot; pass 1: the others, except
+         * those whose recorded values say the TPM would refuse. */
+        for (int pass = 0; pass < 2 && r != 0; pass++)
+                for (int i = 0; i < LUKS2_TOKENS_MAX && r != 0; i++) {
+                        uint32_t changed = 0;
+                        int m;
+
+                        if (!jsons[i])
+                                continue;
+                        m = tokens[i] ? token_matches_now(tokens[i], snap, n_snap, &changed) : -ENODATA;
+                        if ((pass == 0) != (m > 0))
+                                continue;
+                        if (m == 0) {
+                                TokenOutcome *o = outcome_new(v, i);
+                                _cleanup_free_ char *s = pcr_mask_to_string(changed);
+
+                                if (o) {
+                                        *o = (TokenOutcome) { .token = i, .keyslot = tokens[i]->keyslot,
+                                                              .result = TOKEN_PCR_MISMATCH,
+                                                              .bank = tokens[i]->pcr_bank ?: PCR_BANK_SHA256,
+                                                              .pcr_mask = tokens[i]->pcr_mask,
+                                                              .pcrs_changed = changed, .pcrs_known = true };
+                                        free_and_printf(&o->detail, "PCR %s changed since sealing (not tried)", s ?: "?");
+                                }
+                                continue;
+                        }
+                        if (try_token(u, cd, v, i, jsons[i]) == 0)
+                                r = 0;
+                }
+        if (r == 0)
+                note_retirements(cd, v, tokens);
+        for (int i = 0; i < LUKS2_TOKENS_MAX; i++)
+                tpm2_token_free(tokens[i]);
+        return r;
 }
 
 static int opened_with(Volume *v, int keyslot, UnlockMethod method, const char *pass, size_t len) {
@@ -660,6 +804,23 @@ json_object *volume_to_json(const Volume *v) {
                 json_object_array_add(tokens, j);
         }
         json_object_object_add(o, "tokens", tokens);
+        if (v->n_retire > 0) {
+                json_object *a = json_object_new_array();
+
+                for (size_t i = 0; a && i < v->n_retire; i++) {
+                        json_object *j = json_object_new_object();
+                        _cleanup_free_ char *h = NULL;
+
+                        if (!j || hex_encode(v->retire[i].json_sha256, 32, &h) < 0) {
+                                json_object_put(j);
+                                break;
+                        }
+                        json_object_object_add(j, "token", json_object_new_int(v->retire[i].token));
+                        json_object_object_add(j, "json-sha256", json_object_new_string(h));
+                        json_object_array_add(a, j);
+                }
+                json_object_object_add(o, "retire", a);
+        }
         return o;
 }
 

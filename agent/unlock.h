@@ -57,6 +57,16 @@ typedef struct Volume {
         TokenOutcome outcomes[LUKS2_TOKENS_MAX];
         size_t n_outcomes;
         bool drill;                     /* a recovery drill: the TPM was not asked (see drill.h) */
+        /* After a TPM unlock: the other TPM2 tokens of the same keyslot
+         * that the booted system retires (predict.h's preseal_retire()):
+         * the predictions that were not for this boot, or, when a
+         * prediction opened, the token it was made from. Each with the
+         * SHA-256 of its JSON, so that only that very token goes. */
+        struct {
+                int token;
+                uint8_t json_sha256[32];
+        } retire[LUKS2_TOKENS_MAX];
+        size_t n_retire;
         char *reseal;                   /* re-seal status: queued, none, disabled, failed: … (NULL: n/a) */
         char *error;                    /* why the volume is not open, when it is not */
         char *credential;               /* what opened keyslot (secret buffer), for the re-seal */
@@ -93,8 +103,12 @@ void volume_done(Volume *v);
 /* Opens (once) and returns the TPM, or a negative errno (-ENODEV: none). */
 int unlocker_tpm(Unlocker *u, Tpm2Context **ret);
 
-/* Tries every systemd-tpm2 token of the volume. Returns 0 when one opened it
- * (v->opened, method, token, keyslot set); -ENOENT when no token did (every
+/* Tries the systemd-tpm2 tokens of the volume. With more than one, the PCRs
+ * are read once and the tokens whose recorded values (unlockd-pcr-values)
+ * are the current ones go first, then those that record none; a token
+ * whose recorded values differ is not sent to the TPM (its outcome says
+ * which PCRs changed). Returns 0 when one opened it (v->opened, method,
+ * token, keyslot, retire set); -ENOENT when no token did (every
  * attempt recorded in v->outcomes); other negative errno on failure. */
 int unlock_volume_tpm2(Unlocker *u, struct crypt_device *cd, Volume *v);
 
