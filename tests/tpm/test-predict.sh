@@ -210,5 +210,30 @@ assert_owner "after 5 predictions"
 boot "$LOADER_B" "$KERNEL_B" "$CMD_C" "$TEST_DIR/initrd-5"
 tpm_opens || fail "the newest prediction does not open"
 "$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>/dev/null || fail "retire after the newest prediction"
+
+say "the hooks: initramfs-tools post-update.d and kernel-install print one line and seal"
+export UNLOCKCTL
+export UNLOCKD_PREDICT_OPTIONS="--state-dir=$STATE --tcti=$TCTI $IMG"
+out=$("$SOURCE_DIR/hooks/predict-initramfs" "$(uname -r)" "$TEST_DIR/initrd-a") || fail "the initramfs hook failed"
+[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "the initramfs hook printed more than one line: $out"
+case $out in "unlockd: "*"sealed keyslot"*"(new initrd)"*) ;; *) fail "the initramfs hook said: $out" ;; esac
+out=$("$SOURCE_DIR/hooks/predict-initramfs" 0.0.0-other "$TEST_DIR/initrd-a") || fail "the initramfs hook failed"
+case $out in "unlockd: "*"not the running"*) ;; *) fail "the initramfs hook for another kernel said: $out" ;; esac
+# kernel-install: the command line from the entry as systemd-boot builds it.
+ESP=$TEST_DIR/esp
+mkdir -p "$ESP/loader/entries" "$ESP/tok/9.9"
+printf 'title T\nlinux /tok/9.9/linux\ninitrd /tok/9.9/initrd\noptions root=/dev/vda2\noptions quiet\n' > "$ESP/loader/entries/tok-9.9.conf"
+cp "$TEST_DIR/initrd-a" "$ESP/tok/9.9/initrd"
+out=$(KERNEL_INSTALL_BOOT_ROOT=$ESP KERNEL_INSTALL_ENTRY_TOKEN=tok "$SOURCE_DIR/hooks/predict-kernel-install" add 9.9 "$ESP/tok/9.9" "$KERNEL_A") ||
+        fail "the kernel-install plugin failed"
+case $out in "unlockd: "*"sealed keyslot"*"(new kernel+initrd+cmdline)"*) ;; *) fail "the kernel-install plugin said: $out" ;; esac
+out=$("$SOURCE_DIR/hooks/predict-kernel-install" remove 9.9 "$ESP/tok/9.9") || fail "remove failed"
+[ -z "$out" ] || fail "kernel-install remove printed: $out"
+boot "$LOADER_B" "$KERNEL_A" 'initrd=\tok\9.9\initrd root=/dev/vda2 quiet' "$TEST_DIR/initrd-a"
+tpm_opens || { cat "$TEST_DIR/tpm.log"; fail "the boot the kernel-install plugin predicted did not open by TPM"; }
+# A failure is one line and exit 0: no TPM.
+out=$(UNLOCKD_PREDICT_OPTIONS="--state-dir=$STATE --tcti=swtpm:path=$TEST_DIR/none $IMG" \
+      "$SOURCE_DIR/hooks/predict-initramfs" "$(uname -r)" "$TEST_DIR/initrd-b") || fail "the hook failed the upgrade"
+case $out in "unlockd: could not seal"*) ;; *) fail "the hook without a TPM said: $out" ;; esac
 assert_owner "at the end"
 echo "OK"
