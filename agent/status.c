@@ -119,6 +119,10 @@ json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Cont
                                 /* Sealed offline (systemd-cryptenroll --tpm2-device-key):
                                  * the TPM imports it at every unlock. */
                                 json_object_object_add(j, "offline-sealed", json_object_new_boolean(t->import_seed));
+                                if (t->predicted) {
+                                        _cleanup_free_ char *p = token_predicted_to_string(t->predicted);
+                                        json_object_object_add(j, "predicted", p ? json_object_new_string(p) : NULL);
+                                }
                                 if (t->unsupported)
                                         json_object_object_add(j, "unsupported", json_object_new_string(t->unsupported));
                                 r = policy_satisfied(tpm, t, &changed);
@@ -252,6 +256,10 @@ void status_print_text(FILE *f, json_object *vols) {
                         }
                         if (json_object_object_get_ex(t, "offline-sealed", &x) && json_object_get_boolean(x))
                                 fputs(", sealed offline (the TPM imports it at every unlock)", f);
+                        if (json_object_object_get_ex(t, "predicted", &x) && x) {
+                                fputs(", sealed to a predicted boot with a new ", f);
+                                put(f, json_object_get_string(x));
+                        }
                         if (json_object_object_get_ex(t, "unsupported", &x) && x) {
                                 fputs(", not supported: ", f);
                                 put(f, json_object_get_string(x));

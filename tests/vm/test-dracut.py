@@ -9,12 +9,20 @@
 3. boot, the recovery drill: the TPM is not asked, the prompt on the serial
    console says it is a drill; the recovery key opens; state.json says
    drill, re-seal none; no job, the keyslots and the TPM token as they were;
-   `unlockctl status` shows the passed drill;
-4. rebuild the initramfs with a harmless change (PCR 9 changes), boot: the
-   prompt appears on the serial console saying why (so the TPM was asked
-   again: the drill was once); a wrong key is refused; the recovery key
-   opens; the re-seal service runs and reports success;
-5. boot: the TPM unlocks again with no prompt.
+   `unlockctl status` shows the passed drill; then a planned update, as a
+   distribution makes it in the booted system: with the ESP mounted on
+   /boot/efi, a new initramfs (the old one with one more cpio archive) is
+   predicted (`unlockctl reseal --predict --initrd=`) and installed;
+4. boot: the TPM unlocks with no prompt (the drill was once), with the
+   predicted token; the re-seal service retires the old token; then a new
+   boot loader (systemd-boot with a different Authenticode digest: 4 KiB
+   appended) and a new kernel command line are predicted and installed;
+5. boot: the TPM unlocks with no prompt again (PCRs 4, 9 and 12 changed);
+6. an unpredicted change: the initramfs rebuilt on the host (harmless
+   change, PCR 9 changes; the ESP rewritten, PCR 4 too), boot: the prompt
+   appears on the serial console saying why; a wrong key is refused; the
+   recovery key opens; the re-seal service runs and reports success;
+7. boot: the TPM unlocks again with no prompt.
 
 The steps shared with test-initramfs-tools.py are in vm.py.
 """
@@ -67,21 +75,49 @@ def story():
     assert st["drill-pending"] is False and st["last-drill"]["result"] == "recovery-key", st
     _, out = m.run("unlockctl status")
     assert "last drill passed: " in out and "with the recovery key" in out, out
+    # A planned update: a new initramfs, predicted, then installed.
+    m.run("mkdir -p /boot/efi && mount -t vfat /dev/vda1 /boot/efi")
+    m.run("cp /boot/efi/initrd.img /run/new.img && mkdir -p /run/x && echo planned > /run/x/unlockd-vm-planned "
+          "&& (cd /run/x && echo ./unlockd-vm-planned | cpio -o -H newc 2>/dev/null) >> /run/new.img")
+    _, out = m.run("unlockctl reseal --predict --initrd=/run/new.img 2>&1")
+    assert "sealed keyslot" in out and "(new initrd)" in out, out
+    m.run("cp /run/new.img /boot/efi/initrd.img && umount /boot/efi")
     m.poweroff()
 
-    # The "package upgrade": a harmless change to the initramfs.
+    # Boot 4: the predicted token opens, no prompt; the old token retired.
+    m = vm.tpm_boot(work, "dracut-4-predicted", "prompted after a predicted initramfs update")
+    assert pcr9_before != m.pcr(9), "PCR 9 did not change with the initramfs"
+    vm.check_predicted(m, "initrd")
+    # A new boot loader and kernel command line, predicted, then installed.
+    m.run("mount -t vfat /dev/vda1 /boot/efi && cp /boot/efi/EFI/BOOT/BOOTX64.EFI /run/loader.efi "
+          "&& head -c 4096 /dev/zero >> /run/loader.efi")
+    _, cmdline = m.run("cat /proc/cmdline")
+    pcr4, pcr12 = m.pcr(4), m.pcr(12)
+    _, out = m.run(f"unlockctl reseal --predict --boot-loader=/run/loader.efi --cmdline='{cmdline.strip()} unlockd.vm=2' 2>&1")
+    assert "sealed keyslot" in out and "(new boot-loader+cmdline)" in out, out
+    m.run("cp /run/loader.efi /boot/efi/EFI/BOOT/BOOTX64.EFI "
+          "&& sed -i 's/^options .*/& unlockd.vm=2/' /boot/efi/loader/entries/unlockd.conf && umount /boot/efi")
+    m.poweroff()
+
+    # Boot 5: the TPM unlocks with no prompt, through the new prediction.
+    m = vm.tpm_boot(work, "dracut-5-predicted", "prompted after a predicted boot loader and command line update")
+    assert m.pcr(4) != pcr4 and m.pcr(12) != pcr12, "PCRs 4 and 12 did not change"
+    vm.check_predicted(m, "boot-loader+cmdline")
+    m.poweroff()
+
+    # The "package upgrade" nobody predicted: the initramfs rebuilt on the
+    # host, the ESP rewritten.
     vm.setup("initrd", work, "2")
 
-    # Boot 4: PCR 9 changed: the prompt says why; wrong key, then the right one.
-    m = vm.VM(work, "dracut-4-recovery").start()
-    vm.recover(m, key)
-    assert pcr9_before != m.pcr(9), "PCR 9 did not change with the initramfs"
+    # Boot 6: the PCRs changed: the prompt says why; wrong key, then the right one.
+    m = vm.VM(work, "dracut-6-recovery").start()
+    vm.recover(m, key, reason=r"PCR [0-9+]*9 changed since sealing")
     # The re-seal service runs in the booted system.
     vm.check_resealed(m)
     m.poweroff()
 
-    # Boot 5: the TPM unlocks again, no prompt.
-    m = vm.tpm_boot(work, "dracut-5-tpm-again", "prompted after the re-seal")
+    # Boot 7: the TPM unlocks again, no prompt.
+    m = vm.tpm_boot(work, "dracut-7-tpm-again", "prompted after the re-seal")
     # `unlockctl reseal --via-service` starts the unit over D-Bus and
     # returns its result: success here (no job: the unit's condition
     # skips it), failure when the unit cannot run.

@@ -425,6 +425,23 @@ def check_resealed(m):
     assert st.get("job") is None, st
 
 
+def check_predicted(m, components):
+    """In the booted guest after a TPM unlock by a predicted token (sealed
+    for `components`): one token was sent to the TPM and opened; the
+    re-seal service retired the keyslot's other tokens."""
+    st = volume_status(m)
+    boot = st["this-boot"]
+    assert boot["method"] == "tpm2" and [t["result"] for t in boot["tokens"]] == ["opened"], st
+    opened = [t for t in st["tokens"] if t.get("token") == boot["token"]]
+    assert opened and opened[0].get("predicted") == components, st
+    m.run("for i in $(seq 120); do [ -z \"$(ls /run/unlockd/retire 2>/dev/null)\" ] && break; sleep 1; done; true")
+    _, journal = m.run("journalctl -b -u unlockd-reseal.service --no-pager -o cat")
+    assert "retired TPM2 token" in journal, journal
+    st = volume_status(m)
+    tpm = [t for t in st["tokens"] if t["type"] == "systemd-tpm2"]
+    assert len(tpm) == 1 and tpm[0].get("predicted") == components, st
+
+
 def tpm_boot(work, name, what, prompts=("Recovery key or passphrase",)):
     """Boots and checks that the TPM opened the root with no prompt; returns
     the running VM (at its shell)."""
