@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "encoding.h"
 #include "fileio.h"
 #include "log.h"
@@ -312,6 +313,7 @@ static int preseal_device(const char *device, Tpm2Context *tpm, const EventLog *
                 }
                 log_info("%s: removed the oldest prediction, token %d (at most %u per keyslot).", device, oldest,
                          PRESEAL_PREDICTIONS_MAX);
+                crash_point("preseal-oldest-removed");
         }
 
         {
@@ -348,11 +350,13 @@ static int preseal_device(const char *device, Tpm2Context *tpm, const EventLog *
                 log_error_errno(r, "%s: cannot format the token: %m", device);
                 goto finish;
         }
+        crash_point("preseal-sealed");
         r = luks_token_add(cd, json);
         if (r < 0) {
                 log_error_errno(r, "%s: cannot write the predicted token: %s", device, luks_strerror(r));
                 goto finish;
         }
+        crash_point("preseal-written");
         log_info("%s: sealed keyslot %d to the next boot's PCR %s (new %s) as token %d, beside token %d.", device,
                  base->keyslot, pcrs, what, r, id);
         r = 0;
@@ -441,6 +445,7 @@ static int retire_volume(json_object *vol) {
                 log_info("%s: retired TPM2 token %d of keyslot %d: token %d opened this boot in its place.", device,
                          id, keyslot, opener);
                 n++;
+                crash_point("retire-removed");
         }
         return n;
 }

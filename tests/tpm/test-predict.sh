@@ -137,6 +137,37 @@ assert_owner "after reseal --predict"
 "$UNLOCKD" --test --no-prompt --state-dir="$STATE" --tcti="$TCTI" "$IMG" > "$TEST_DIR/tpm.log" 2>&1 || fail "boot A no longer opens"
 [ ! -e "$STATE/retire" ] || fail "a check by hand (--test) queued a retirement"
 
+# Killed at each step of sealing a prediction (in a -Dtest-hooks build):
+# the token is written whole or not at all, nothing else changes, a rerun
+# seals (or finds it sealed).
+if grep -a UNLOCKD_RESEAL_CRASH_AT "$BUILD_DIR/agent/unlockctl" >/dev/null; then
+        printf 'initrd X' > "$TEST_DIR/initrd-x"
+        for step in preseal-sealed preseal-written; do
+                before=$(n_tokens)
+                rc=0; UNLOCKD_RESEAL_CRASH_AT=$step "$UNLOCKCTL" reseal --predict --initrd="$TEST_DIR/initrd-x" \
+                        --state-dir="$STATE" --tcti="$TCTI" "$IMG" 2>/dev/null || rc=$?
+                [ $rc -ne 0 ] || fail "reseal --predict was not killed at $step"
+                [ "$(n_keyslots)" = "$SLOTS" ] || fail "killed at $step: the keyslots changed"
+                assert_owner "killed at $step"
+                case $step in
+                preseal-sealed) [ "$(n_tokens)" = "$before" ] || fail "killed before the write: a token was written" ;;
+                preseal-written) [ "$(n_tokens)" = $((before + 1)) ] || fail "killed after the write: no token" ;;
+                esac
+        done
+        "$UNLOCKCTL" reseal --predict --initrd="$TEST_DIR/initrd-x" --state-dir="$STATE" --tcti="$TCTI" "$IMG" 2> "$TEST_DIR/predict.log" ||
+                fail "the rerun after the crashes failed"
+        grep -F "already sealed" "$TEST_DIR/predict.log" >/dev/null || fail "the rerun: $(cat "$TEST_DIR/predict.log")"
+        # Back to one prediction (for boot B): remove the extra one by hand.
+        id=$(cryptsetup luksDump --dump-json-metadata "$IMG" | python3 -c '
+import json, sys, subprocess
+t = json.load(sys.stdin)["tokens"]
+print(max(int(k) for k, v in t.items() if v.get("unlockd-predicted") == "initrd"))')
+        cryptsetup token remove --token-id "$id" "$IMG"
+        [ "$(n_tokens)" = 2 ] || fail "expected 2 TPM2 tokens again, got $(n_tokens)"
+else
+        echo "(no crash points in this build: the fault injection is left out)"
+fi
+
 say "boot B (the new initrd): the predicted token opens; the old one is not tried, then retired"
 boot "$SDBOOT" "$KERNEL_A" "$CMD_A" "$TEST_DIR/initrd-b"
 tpm_opens || { cat "$TEST_DIR/tpm.log"; fail "boot B did not open by TPM"; }
@@ -148,8 +179,16 @@ assert [t["result"] for t in v["tokens"]] == ["opened"], v["tokens"]     # one T
 assert len(v["retire"]) == 1 and v["retire"][0]["token"] != v["token"], v
 EOF
 [ -f "$STATE/retire/$(cryptsetup luksUUID "$IMG").json" ] || fail "no retirement queued"
+if grep -a UNLOCKD_RESEAL_CRASH_AT "$BUILD_DIR/agent/unlockctl" >/dev/null; then
+        rc=0; UNLOCKD_RESEAL_CRASH_AT=retire-removed "$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2>/dev/null || rc=$?
+        [ $rc -ne 0 ] || fail "the retirement was not killed"
+        [ "$(n_tokens)" = 1 ] || fail "killed after the removal: $(n_tokens) TPM2 tokens"
+        [ -f "$STATE/retire/$(cryptsetup luksUUID "$IMG").json" ] || fail "killed: the retirement is no longer queued"
+        assert_owner "killed in the retirement"
+fi
 "$UNLOCKCTL" reseal --state-dir="$STATE" --tcti="$TCTI" 2> "$TEST_DIR/reseal.log" || fail "reseal (retire) failed: $(cat "$TEST_DIR/reseal.log")"
-grep -F "retired TPM2 token" "$TEST_DIR/reseal.log" >/dev/null || fail "no retirement: $(cat "$TEST_DIR/reseal.log")"
+grep -a UNLOCKD_RESEAL_CRASH_AT "$BUILD_DIR/agent/unlockctl" >/dev/null ||
+        grep -F "retired TPM2 token" "$TEST_DIR/reseal.log" >/dev/null || fail "no retirement: $(cat "$TEST_DIR/reseal.log")"
 [ "$(n_tokens)" = 1 ] || fail "expected 1 TPM2 token after the retirement, got $(n_tokens)"
 [ ! -e "$STATE/retire/$(cryptsetup luksUUID "$IMG").json" ] || fail "the retirement stays queued"
 [ "$(n_keyslots)" = "$SLOTS" ] || fail "the retirement removed a keyslot"
