@@ -97,7 +97,7 @@ def story():
     _, out = m.run(f"unlockctl reseal --predict --boot-loader=/run/loader.efi --cmdline='{cmdline.strip()} unlockd.vm=2' 2>&1")
     assert "sealed keyslot" in out and "(new boot-loader+cmdline)" in out, out
     m.run("cp /run/loader.efi /boot/efi/EFI/BOOT/BOOTX64.EFI "
-          "&& sed -i 's/^options .*/& unlockd.vm=2/' /boot/efi/loader/entries/unlockd.conf && umount /boot/efi")
+          "&& sed -i '/^options/s/[[:space:]]*$/ unlockd.vm=2/' /boot/efi/loader/entries/unlockd.conf && umount /boot/efi")
     m.poweroff()
 
     # Boot 5: the TPM unlocks with no prompt, through the new prediction.
