@@ -14,6 +14,7 @@
 #include "strutil.h"
 #include "secret.h"
 #include "token.h"
+#include "tpm2-offline.h"
 #include "tpm2.h"
 
 int escrow_encrypt(const char *pem_path, const void *data, size_t size, char **ret_base64) {
@@ -348,6 +349,95 @@ static int enroll_tpm2(EnrollState *e) {
         return 0;
 }
 
+/* Seals without the TPM (design.md section 11): the sealed object is
+ * wrapped for the SRK whose public key the image builder has, to the PCR
+ * values it was given, and the TPM imports it at every unlock. Nothing can
+ * check here that the TPM will unseal it: the values are the caller's word. */
+static int enroll_tpm2_offline(EnrollState *e) {
+        _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
+        _cleanup_secret_ char *b64 = NULL;
+        _cleanup_(secret_freep) void *secret = NULL;
+        _cleanup_free_ char *file = NULL, *error = NULL, *pcrs = NULL;
+        _cleanup_free_ OfflineSrk *srk = NULL;
+        const EnrollOptions *o = e->o;
+        uint8_t auth[SHA256_DIGEST_SIZE];
+        int auth_size = 0, slot, r;
+        size_t file_size;
+
+        r = read_file_regular(o->device_key, OFFLINE_SRK_FILE_MAX, &file, &file_size);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the SRK public key %s: %m", o->device_key);
+        srk = malloc(sizeof(*srk));
+        if (!srk)
+                return log_oom();
+        r = offline_srk_parse((const uint8_t *) file, file_size, srk, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s is not an SRK public key unlockd can seal to: %s.", o->device_key,
+                                       error ?: "malformed");
+
+        t = calloc(1, sizeof(*t));
+        secret = secret_alloc(UNLOCKD_SECRET_SIZE);
+        if (!t || !secret)
+                return log_oom();
+        t->pcr_mask = o->pcr_mask;
+        t->pcr_bank = e->bank;
+        t->pin = !!o->pin;
+        t->import_seed = true;
+        t->policy_hash = malloc(SHA256_DIGEST_SIZE);
+        t->policy_hash_size = SHA256_DIGEST_SIZE;
+        if (o->pcr_values_size > 0) {
+                t->sealed_pcr_values = malloc(o->pcr_values_size);
+                if (!t->sealed_pcr_values)
+                        return log_oom();
+                memcpy(t->sealed_pcr_values, o->pcr_values, o->pcr_values_size);
+                t->sealed_pcr_values_size = o->pcr_values_size;
+        }
+        if (!t->policy_hash)
+                return log_oom();
+        r = policy_digest_compute(e->bank, o->pcr_mask, o->pcr_values, o->pcr_values_size, t->pin, t->policy_hash);
+        if (r < 0)
+                return log_error_errno(r, "The PCR values do not fit the PCRs and bank given.");
+
+        if (o->pin) {
+                /* Salted, as systemd does for a PIN. */
+                t->salt_size = 32;
+                t->salt = malloc(t->salt_size);
+                if (!t->salt)
+                        return log_oom();
+                if (getrandom(t->salt, t->salt_size, 0) != (ssize_t) t->salt_size)
+                        return log_error_errno(errno ?: EIO, "Failed to get random bytes: %m");
+                auth_size = tpm2_pin_auth_value(o->pin, t->salt, t->salt_size, auth);
+                if (auth_size < 0)
+                        return log_error_errno(auth_size, "Failed to derive the PIN's auth value.");
+        }
+
+        if (getrandom(secret, UNLOCKD_SECRET_SIZE, 0) != UNLOCKD_SECRET_SIZE)
+                return log_error_errno(errno ?: EIO, "Failed to get random bytes: %m");
+        r = offline_seal(srk, t->policy_hash, o->pin ? auth : NULL, (size_t) auth_size, secret, UNLOCKD_SECRET_SIZE,
+                         &t->blob, &t->blob_size);
+        explicit_bzero(auth, sizeof(auth));
+        if (r >= 0)
+                r = offline_srk_serialize(srk, OFFLINE_SRK_HANDLE, &t->srk, &t->srk_size);
+        if (r < 0)
+                return log_error_errno(r, "Failed to seal to %s: %m", o->device_key);
+        r = base64_encode(secret, UNLOCKD_SECRET_SIZE, true, &b64);
+        if (r < 0)
+                return log_oom();
+
+        r = add_slot_and_token(e->cd, &e->vk, e->pass, e->pass_len, b64, (size_t) r, t, &slot);
+        if (r == -EPERM)
+                return log_error_errno(r, "The passphrase given does not unlock %s.", e->device);
+        if (r < 0)
+                return log_header_full(r, e->device, "the TPM2 keyslot");
+
+        e->keep |= 1u << slot;
+        pcrs = o->pcr_mask ? pcr_mask_to_string(o->pcr_mask) : strdup("none");
+        log_info("TPM2 token enrolled offline as keyslot %d (PCR %s, %s bank%s, for the %s SRK of %s at 0x%08x); "
+                 "its TPM imports it at every unlock.", slot, pcrs ?: "?", pcr_bank_to_string(e->bank),
+                 o->pin ? ", PIN" : "", srk->type == 0x0001 ? "RSA" : "ECC", o->device_key, OFFLINE_SRK_HANDLE);
+        return 0;
+}
+
 /* After a new TPM2 token was written: the token it replaces goes, when the
  * ownership rule allows it; otherwise it stays, and the admin is told. */
 static void replace_stale(EnrollState *e) {
@@ -447,7 +537,10 @@ int enroll(struct crypt_device *cd, const char *device, const char *pass, size_t
         if (r < 0)
                 return log_error_errno(r, "Failed to check the passphrase on %s: %m", device);
 
-        if (o->tpm2) {
+        if (o->tpm2 && o->device_key) {
+                /* Offline: no TPM, nothing on the header to compare with. */
+                e.bank = o->pcr_bank ?: PCR_BANK_SHA256;
+        } else if (o->tpm2) {
                 r = tpm2_context_new(o->tcti, &e.tpm);
                 if (r < 0) {
                         log_error_errno(r, "Cannot open the TPM%s%s: %m", o->tcti ? " " : "", o->tcti ?: "");
@@ -475,7 +568,7 @@ int enroll(struct crypt_device *cd, const char *device, const char *pass, size_t
         }
 
         if (o->wipe) {
-                if (!e.tpm) {
+                if (!e.tpm && !o->device_key) {
                         r = tpm2_context_new(o->tcti, &e.tpm);
                         if (r < 0)
                                 log_debug_errno(r, "No TPM to check TPM2 keyslots with: %m");
@@ -513,7 +606,7 @@ int enroll(struct crypt_device *cd, const char *device, const char *pass, size_t
                         goto finish;
         }
         if (o->tpm2) {
-                r = enroll_tpm2(&e);
+                r = o->device_key ? enroll_tpm2_offline(&e) : enroll_tpm2(&e);
                 if (r < 0)
                         goto finish;
                 replace_stale(&e);

@@ -17,6 +17,9 @@ typedef struct EnrollOptions {
         const char *escrow_pubkey;      /* PEM file, or NULL */
         const char *wipe;               /* --wipe-slot=: numbers, password, recovery, tpm2, all; NULL: none */
         bool force;                     /* allow leaving no passphrase/recovery keyslot */
+        const char *device_key;         /* --tpm2-device-key=: seal offline to this SRK.pub, no TPM */
+        const uint8_t *pcr_values;      /* with device_key: the values of the PCRs in pcr_mask, index order */
+        size_t pcr_values_size;
 } EnrollOptions;
 
 /* Enrolls what the options ask for, authorized by an existing passphrase.

@@ -12,6 +12,7 @@
 #include "drill.h"
 #include "encoding.h"
 #include "enroll.h"
+#include "tpm2-offline.h"
 #include "fileio.h"
 #include "log.h"
 #include "luks.h"
@@ -44,6 +45,9 @@ static EnrollOptions arg_enroll = { .pcr_mask = 1u << 7, .use_srk = true };
 /* $PASSWORD and $NEWPIN, taken out of the environment at start-up. */
 static char *arg_password = NULL;
 static char *arg_newpin = NULL;
+/* --pcrs= values (7:sha256=HEX), for --tpm2-device-key=. */
+static uint8_t *arg_pcr_values = NULL;
+static bool arg_pcr_all_values = false;
 
 static void help(void) {
         printf("%s [OPTIONS...] COMMAND ...\n\n"
@@ -62,6 +66,9 @@ static void help(void) {
                "     --pcr-bank=BANK        sha1, sha256, sha384 or sha512 (default: sha256 if allocated)\n"
                "     --pin                  Protect the TPM2 token with a PIN ($NEWPIN or asked)\n"
                "     --no-srk               Do not seal under the persistent SRK 0x81000001 even if present\n"
+               "     --tpm2-device-key=SRK.pub\n"
+               "                            Seal offline to this SRK (TPM2B_PUBLIC) without a TPM;\n"
+               "                            --pcrs= then gives values: 7:sha256=HEX[+4:sha256=HEX]\n"
                "     --recovery-key         Enroll a recovery key and print it once\n"
                "     --escrow-pubkey=PEM    Print the recovery key only RSA-OAEP-SHA256 encrypted to PEM\n"
                "     --unlock-key-file=FILE Existing passphrase (else $PASSWORD, else asked)\n"
@@ -91,6 +98,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_ESCROW, ARG_UNLOCK_KEY_FILE, ARG_WIPE, ARG_FORCE, ARG_TCTI, ARG_LOG_LEVEL,
                 ARG_STATE_DIR, ARG_VIA_SERVICE, ARG_DISMISS, ARG_CANCEL, ARG_JSON,
                 ARG_PREDICT, ARG_KERNEL, ARG_INITRD, ARG_CMDLINE, ARG_CMDLINE_FILE, ARG_BOOT_LOADER, ARG_EVENT_LOG,
+                ARG_DEVICE_KEY,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -101,6 +109,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "pcr-bank", required_argument, NULL, ARG_PCR_BANK },
                 { "pin", no_argument, NULL, ARG_PIN },
                 { "no-srk", no_argument, NULL, ARG_NO_SRK },
+                { "tpm2-device-key", required_argument, NULL, ARG_DEVICE_KEY },
                 { "recovery-key", no_argument, NULL, ARG_RECOVERY_KEY },
                 { "escrow-pubkey", required_argument, NULL, ARG_ESCROW },
                 { "unlock-key-file", required_argument, NULL, ARG_UNLOCK_KEY_FILE },
@@ -135,11 +144,26 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_TPM2:
                         arg_enroll.tpm2 = true;
                         break;
-                case ARG_PCRS:
-                        r = pcr_mask_from_string(optarg, &arg_enroll.pcr_mask);
+                case ARG_PCRS: {
+                        _cleanup_free_ char *error = NULL;
+                        uint16_t bank;
+
+                        arg_pcr_values = mfree(arg_pcr_values);
+                        r = pcr_values_from_string(optarg, &arg_enroll.pcr_mask, &bank, &arg_pcr_values,
+                                                   &arg_enroll.pcr_values_size, &arg_pcr_all_values, &error);
+                        if (r == -ENOMEM)
+                                return log_oom();
                         if (r < 0)
-                                return log_error_errno(r, "Invalid PCR list: %s", optarg);
+                                return log_error_errno(r, "Invalid PCR list %s: %s.", optarg, error ?: "malformed");
+                        arg_enroll.pcr_values = arg_pcr_values;
+                        if (bank != 0)
+                                arg_enroll.pcr_bank = bank;
                         arg_pcrs_given = true;
+                        break;
+                }
+                case ARG_DEVICE_KEY:
+                        arg_enroll.device_key = optarg;
+                        arg_enroll.tpm2 = true;
                         break;
                 case ARG_PCR_BANK:
                         r = pcr_bank_from_string(optarg, &arg_enroll.pcr_bank);
@@ -331,6 +355,12 @@ static int verb_enroll(int argc, char *argv[]) {
                 return log_error_errno(EINVAL, "Nothing to do: give --tpm2, --recovery-key or --wipe-slot=.");
         if (arg_enroll.escrow_pubkey && !arg_enroll.recovery_key)
                 return log_error_errno(EINVAL, "--escrow-pubkey= goes with --recovery-key.");
+        if (arg_enroll.device_key && arg_enroll.pcr_mask != 0 && !arg_pcr_all_values)
+                return log_error_errno(EINVAL, "--tpm2-device-key= needs the value of every PCR: give "
+                                       "--pcrs=7:sha256=HEX (the value the TPM's PCR will have at boot).");
+        if (!arg_enroll.device_key && arg_enroll.pcr_values)
+                return log_error_errno(EINVAL, "PCR values in --pcrs= are for --tpm2-device-key=; with a TPM, "
+                                       "unlockd seals to its current PCRs.");
 
         r = luks_open(device, &cd);
         if (r < 0)
@@ -713,5 +743,6 @@ int main(int argc, char *argv[]) {
         arg_password = secret_free(arg_password);
         arg_newpin = secret_free(arg_newpin);
         free(arg_cmdline);
+        arg_pcr_values = mfree(arg_pcr_values);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

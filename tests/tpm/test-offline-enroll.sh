@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Sealing without the TPM: unlockctl enroll --tpm2-device-key=SRK.pub with
+# PCR values given. The swtpm gets a persistent SRK at 0x81000001 as a
+# hypervisor would make it (RSA-2048 and ECC P-256, AES-128-CFB), the test
+# reads srk.pub and the TPM's PCR 7 as the "predicted" value, and enrolls
+# with no TPM reachable (a TCTI that does not exist); then:
+#  - unlockd --test opens it through the TPM (TPM2_Import, Load, Unseal),
+#    also with a PIN;
+#  - a wrong PCR 7 value: the TPM refuses, unlockd says pcr-mismatch;
+#  - another TPM (its own SRK at the same handle) cannot import it;
+#  - the malformed inputs are refused with a message.
+source "$(dirname "$0")/../lib.sh"
+need swtpm tpm2_createprimary tpm2_evictcontrol tpm2_readpublic tpm2_pcrread tpm2_flushcontext cryptsetup python3
+
+start_swtpm
+printf 'offline pass' > "$TEST_DIR/pass"
+NO_TPM="swtpm:path=$TEST_DIR/no-such-socket"
+
+# make_srk ALG FILE: a persistent SRK at 0x81000001 (evicting any), its
+# TPM2B_PUBLIC in FILE.
+make_srk() {
+        tpm2_evictcontrol -Q -C o -c 0x81000001 >/dev/null 2>&1 || true
+        tpm2_createprimary -Q -C o -G "$1" -c "$TEST_DIR/srk.ctx" \
+                -a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|decrypt|noda'
+        tpm2_evictcontrol -Q -C o -c "$TEST_DIR/srk.ctx" 0x81000001
+        tpm2_flushcontext -t >/dev/null 2>&1 || true
+        tpm2_readpublic -Q -c 0x81000001 -f tss -o "$2"
+}
+
+# enroll_offline IMAGE SRK.pub PCRS [OPTIONS…]
+enroll_offline() {
+        local img=$1 srk=$2 pcrs=$3; shift 3
+        make_luks "$img" "offline pass"
+        "$UNLOCKCTL" enroll --tcti="$NO_TPM" --unlock-key-file="$TEST_DIR/pass" --tpm2-device-key="$srk" \
+                --pcrs="$pcrs" "$@" "$img" 2>"$TEST_DIR/enroll.log" \
+                || { cat "$TEST_DIR/enroll.log" >&2; fail "offline enroll of $img"; }
+}
+
+token() { cryptsetup token export --token-id 0 "$1"; }
+
+tpm2_pcrread -Q sha256:7 -o "$TEST_DIR/pcr7"
+PCR7=$(od -An -v -tx1 "$TEST_DIR/pcr7" | tr -d ' \n')
+assert_eq "${#PCR7}" 64 "PCR 7 value"
+WRONG=$(printf '%064x' 7)
+
+for alg in rsa2048:null:aes128cfb ecc256:null:aes128cfb; do
+        kind=${alg%%:*}
+        say "$kind SRK: offline enrollment to PCR 7 → unlockd opens it through the TPM"
+        make_srk "$alg" "$TEST_DIR/srk-$kind.pub"
+        IMG=$TEST_DIR/$kind.img
+        enroll_offline "$IMG" "$TEST_DIR/srk-$kind.pub" "7:sha256=$PCR7"
+        T=$(token "$IMG")
+        assert_eq "$(json_get "$T" 'j["tpm2-pcrs"], j["tpm2-pcr-bank"], j["tpm2-pin"], "tpm2_srk" in j')" \
+                "([7], 'sha256', False, True)" "token fields"
+        "$UNLOCKCTL" status --json --tcti="$TCTI" --state-dir="$TEST_DIR/state" "$IMG" >"$TEST_DIR/st.json"
+        assert_eq "$(json_get "$(cat "$TEST_DIR/st.json")" '[t.get("offline-sealed") for t in j["volumes"][0]["tokens"] if t["type"]=="systemd-tpm2"]')" \
+                "[True]" "status: offline-sealed"
+        unlockd_opens "$IMG"
+        eval "IMG_$kind=\$IMG"
+
+        say "$kind SRK: PCR 7+4 with a PIN → opens with the PIN, a wrong one is pin-wrong"
+        tpm2_pcrread -Q sha256:4 -o "$TEST_DIR/pcr4"
+        PCR4=$(od -An -v -tx1 "$TEST_DIR/pcr4" | tr -d ' \n')
+        IMG=$TEST_DIR/$kind-pin.img
+        NEWPIN=1234 enroll_offline "$IMG" "$TEST_DIR/srk-$kind.pub" "7:sha256=$PCR7+4:sha256=0x$PCR4" --pin
+        assert_eq "$(json_get "$(token "$IMG")" 'j["tpm2-pcrs"], j["tpm2-pin"], "tpm2_salt" in j')" \
+                "([4, 7], True, True)" "PIN token fields"
+        unlockd_opens "$IMG" PIN=1234
+        OUT=$(PIN=4321 "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG" 2>/dev/null) && fail "a wrong PIN opened it"
+        assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pin-wrong "wrong PIN"
+        tpm2_dictionarylockout -Q --clear-lockout >/dev/null 2>&1 || true
+
+        say "$kind SRK: a wrong PCR 7 value → the TPM refuses, pcr-mismatch"
+        IMG=$TEST_DIR/$kind-wrong.img
+        enroll_offline "$IMG" "$TEST_DIR/srk-$kind.pub" "7:sha256=$WRONG"
+        OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG" 2>"$TEST_DIR/wrong.log") && fail "a wrong PCR value opened"
+        assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pcr-mismatch "wrong PCR 7"
+        grep -q "7" "$TEST_DIR/wrong.log" || fail "unlockd does not name PCR 7: $(cat "$TEST_DIR/wrong.log")"
+        assert_no_tpm_leaks "refused $kind-wrong"
+done
+# The ECC SRK stays at 0x81000001: the RSA token cannot import under it.
+OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG_rsa" 2>/dev/null) && fail "the RSA token opened under the ECC SRK"
+assert_no_tpm_leaks "RSA token under the ECC SRK"
+
+say "another TPM (its own ECC SRK at the same handle) cannot import it"
+stop_swtpm
+start_swtpm "$TEST_DIR/tpm-other"
+make_srk ecc256:null:aes128cfb "$TEST_DIR/srk-other.pub"
+cmp -s "$TEST_DIR/srk-other.pub" "$TEST_DIR/srk-ecc.pub" && fail "two swtpms made the same SRK"
+OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG_ecc" 2>/dev/null) && fail "another TPM opened the offline token"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["method"]')" none "method on another TPM"
+assert_no_tpm_leaks "offline token on another TPM"
+
+say "refusals: an index without a value, values without a device key, a file that is no SRK"
+make_luks "$TEST_DIR/r.img" "offline pass"
+"$UNLOCKCTL" enroll --tcti="$NO_TPM" --unlock-key-file="$TEST_DIR/pass" --tpm2-device-key="$TEST_DIR/srk-ecc.pub" \
+        --pcrs=7 "$TEST_DIR/r.img" 2>"$TEST_DIR/r.log" && fail "enrolled with no PCR value"
+grep -q "needs the value of every PCR" "$TEST_DIR/r.log" || fail "message: $(cat "$TEST_DIR/r.log")"
+"$UNLOCKCTL" enroll --tcti="$NO_TPM" --unlock-key-file="$TEST_DIR/pass" --tpm2 \
+        --pcrs="7:sha256=$PCR7" "$TEST_DIR/r.img" 2>"$TEST_DIR/r.log" && fail "values without a device key"
+grep -q "are for --tpm2-device-key" "$TEST_DIR/r.log" || fail "message: $(cat "$TEST_DIR/r.log")"
+"$UNLOCKCTL" enroll --tcti="$NO_TPM" --unlock-key-file="$TEST_DIR/pass" --tpm2-device-key="$TEST_DIR/pass" \
+        --pcrs="7:sha256=$PCR7" "$TEST_DIR/r.img" 2>"$TEST_DIR/r.log" && fail "enrolled to a file that is no SRK"
+grep -q "is not an SRK public key" "$TEST_DIR/r.log" || fail "message: $(cat "$TEST_DIR/r.log")"
+assert_eq "$(cryptsetup luksDump "$TEST_DIR/r.img" | grep -c 'luks2$' || true)" 1 "keyslots after the refusals"
+
+echo PASS
