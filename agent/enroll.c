@@ -383,6 +383,8 @@ static int enroll_tpm2_offline(EnrollState *e) {
         t->pcr_bank = e->bank;
         t->pin = !!o->pin;
         t->import_seed = true;
+        /* As systemd records it: the SRK's algorithm (unused with tpm2_srk). */
+        t->primary_alg = srk->type;
         t->policy_hash = malloc(SHA256_DIGEST_SIZE);
         t->policy_hash_size = SHA256_DIGEST_SIZE;
         if (o->pcr_values_size > 0) {
@@ -434,7 +436,7 @@ static int enroll_tpm2_offline(EnrollState *e) {
         pcrs = o->pcr_mask ? pcr_mask_to_string(o->pcr_mask) : strdup("none");
         log_info("TPM2 token enrolled offline as keyslot %d (PCR %s, %s bank%s, for the %s SRK of %s at 0x%08x); "
                  "its TPM imports it at every unlock.", slot, pcrs ?: "?", pcr_bank_to_string(e->bank),
-                 o->pin ? ", PIN" : "", srk->type == 0x0001 ? "RSA" : "ECC", o->device_key, OFFLINE_SRK_HANDLE);
+                 o->pin ? ", PIN" : "", srk->type == OFFLINE_ALG_RSA ? "RSA" : "ECC", o->device_key, OFFLINE_SRK_HANDLE);
         return 0;
 }
 

@@ -17,11 +17,11 @@
 #include "tpm2-offline.h"
 
 /* TPM2 constants (TPM 2.0 Part 2), spelt out: this file has no tpm2-tss. */
-#define ALG_RSA          0x0001
+#define ALG_RSA          OFFLINE_ALG_RSA
 #define ALG_KEYEDHASH    0x0008
 #define ALG_SHA256       0x000B
 #define ALG_NULL         0x0010
-#define ALG_ECC          0x0023
+#define ALG_ECC          OFFLINE_ALG_ECC
 #define ALG_AES          0x0006
 #define ALG_CFB          0x0043
 #define ECC_NIST_P256    0x0003

@@ -16,6 +16,10 @@
 /* The persistent handle the SRK is expected at, as systemd records it. */
 #define OFFLINE_SRK_HANDLE 0x81000001u
 
+/* OfflineSrk.type: TPM2_ALG_RSA, TPM2_ALG_ECC. */
+#define OFFLINE_ALG_RSA 0x0001
+#define OFFLINE_ALG_ECC 0x0023
+
 /* Bound on an SRK.pub file (a TPM2B_PUBLIC is at most ~620 bytes). */
 #define OFFLINE_SRK_FILE_MAX 4096
 
@@ -23,7 +27,7 @@ typedef struct OfflineSrk {
         uint8_t public[OFFLINE_SRK_FILE_MAX];   /* the TPMT_PUBLIC as given */
         size_t public_size;
         uint8_t name[2 + SHA256_DIGEST_SIZE];   /* nameAlg ‖ SHA256(TPMT_PUBLIC) */
-        uint16_t type;                          /* TPM2_ALG_RSA 0x0001 or TPM2_ALG_ECC 0x0023 */
+        uint16_t type;                          /* OFFLINE_ALG_RSA or OFFLINE_ALG_ECC */
         uint16_t sym_bits;                      /* AES key bits of the SRK's symmetric scheme */
         uint8_t rsa_modulus[512];
         size_t rsa_modulus_size;

@@ -14,6 +14,10 @@
 #  - a token whose tpm2-blob and tpm2-policy-hash are one-element arrays
 #    (systemd ≥ 256 parses that form; 257 writes a single shard as a plain
 #    string, so the test rewrites a real token that way);
+# the other way round, what unlockctl enroll --tpm2-device-key seals offline
+# (to the SRK systemd made, and to one of the other algorithm) is imported
+# and unsealed by systemd 257's systemd-cryptsetup (its own TPM2 code, not
+# the token plugin), and opens with unlockd;
 # and the kinds unlockd does not unseal are skipped with a message naming
 # the feature, never a PCR mismatch: a signed PCR policy (--tpm2-public-key),
 # a pcrlock policy (systemd-pcrlock make-policy, on an event log that holds
@@ -218,4 +222,57 @@ for img in "$TEST_DIR/default.img" "$OFFLINE"; do
         assert_no_tpm_leaks "refused $img"
 done
 
+say "unlockctl enroll --tpm2-device-key (sealed offline by unlockd) → systemd 257's systemd-cryptsetup unseals it"
+# sd_attach IMAGE: systemd-cryptsetup attaches IMAGE with its own TPM2 code
+# (no token plugin), in the tree; prints its debug log. Where device-mapper
+# is missing, the activation fails after the keyslot took the key: the
+# log then shows the unsealing done and no wrong-key error.
+sd_attach() {
+        local name=sd257-offline-$$ rc=0
+        SYSTEMD_LOG_LEVEL=debug SYSTEMD_CRYPTSETUP_USE_TOKEN_MODULE=0 \
+                sd257 /usr/lib/systemd/systemd-cryptsetup attach "$name" "$1" - "tpm2-device=$TCTI,headless=1" \
+                >"$TEST_DIR/attach.log" 2>&1 || rc=$?
+        [ "$rc" = 0 ] && sd257 /usr/lib/systemd/systemd-cryptsetup detach "$name" >/dev/null 2>&1
+        tpm2_flushcontext -t >/dev/null 2>&1 || true
+        tpm2_flushcontext -l >/dev/null 2>&1 || true
+        grep -q "Completed TPM2 key unsealing" "$TEST_DIR/attach.log" \
+                || { cat "$TEST_DIR/attach.log" >&2; fail "systemd-cryptsetup did not unseal $1"; }
+        grep -q "Importing key into TPM" "$TEST_DIR/attach.log" || fail "systemd-cryptsetup did not import $1"
+        # Activated, or the keyslot took the key and only device-mapper
+        # is missing (a wrong key fails with "Operation not permitted").
+        if [ "$rc" != 0 ] && ! { grep -q "Cannot initialize device-mapper" "$TEST_DIR/attach.log" &&
+                                 grep -q "TPM2 acquired key: Operation not supported" "$TEST_DIR/attach.log"; }; then
+                cat "$TEST_DIR/attach.log" >&2
+                fail "the key systemd-cryptsetup unsealed from $1 does not open its keyslot"
+        fi
+}
+# The PCR 7 the TPM has now, as the prediction; first the SRK systemd made,
+# then one of the other algorithm (as a hypervisor would make it).
+tpm2_pcrread -Q sha256:7 -o "$TEST_DIR/pcr7"
+PCR7=$(od -An -v -tx1 "$TEST_DIR/pcr7" | tr -d ' \n')
+SD_ALG=$(od -An -v -tx1 -j2 -N2 "$TEST_DIR/srk.pub" | tr -d ' \n')  # TPMT_PUBLIC.type
+case $SD_ALG in 0001) SD_ALG=rsa OTHER=ecc OTHER_G=ecc256:null:aes128cfb ;;
+        0023) SD_ALG=ecc OTHER=rsa OTHER_G=rsa2048:null:aes128cfb ;;
+        *) fail "systemd's SRK is of an unknown type: $SD_ALG" ;; esac
+for alg in "$SD_ALG" "$OTHER"; do
+        SRKPUB=$TEST_DIR/srk.pub
+        if [ "$alg" = "$OTHER" ]; then
+                tpm2_evictcontrol -Q -C o -c 0x81000001 >/dev/null
+                tpm2_createprimary -Q -C o -G "$OTHER_G" -c "$TEST_DIR/other.ctx" \
+                        -a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|decrypt|noda'
+                tpm2_evictcontrol -Q -C o -c "$TEST_DIR/other.ctx" 0x81000001 >/dev/null
+                tpm2_flushcontext -t >/dev/null 2>&1 || true
+                SRKPUB=$TEST_DIR/srk-other.pub
+                tpm2_readpublic -Q -c 0x81000001 -f tss -o "$SRKPUB"
+        fi
+        say "  $alg SRK"
+        IMG=$(new_image "unlockd-offline-$alg")
+        "$UNLOCKCTL" enroll --tcti="swtpm:path=$TEST_DIR/no-tpm" --unlock-key-file="$TEST_DIR/pass" \
+                --tpm2-device-key="$SRKPUB" --pcrs="7:sha256=$PCR7" "$IMG" 2>/dev/null || fail "unlockctl enroll --tpm2-device-key"
+        TOKEN=$(token "$IMG")
+        assert_eq "$(blob_parts "$TOKEN")" 3 "parts of unlockd's offline tpm2-blob"
+        assert_eq "$(json_get "$TOKEN" 'j["tpm2-primary-alg"]')" "$alg" "tpm2-primary-alg of unlockd's offline token"
+        sd_attach "$IMG"
+        unlockd_opens "$IMG"
+done
 echo PASS

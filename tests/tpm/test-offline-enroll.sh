@@ -80,21 +80,21 @@ for alg in rsa2048:null:aes128cfb ecc256:null:aes128cfb; do
         assert_no_tpm_leaks "refused $kind-wrong"
 done
 # The ECC SRK stays at 0x81000001: the RSA token cannot import under it.
-OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG_rsa" 2>/dev/null) && fail "the RSA token opened under the ECC SRK"
+OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG_rsa2048" 2>/dev/null) && fail "the RSA token opened under the ECC SRK"
 assert_no_tpm_leaks "RSA token under the ECC SRK"
 
 say "another TPM (its own ECC SRK at the same handle) cannot import it"
 stop_swtpm
 start_swtpm "$TEST_DIR/tpm-other"
 make_srk ecc256:null:aes128cfb "$TEST_DIR/srk-other.pub"
-cmp -s "$TEST_DIR/srk-other.pub" "$TEST_DIR/srk-ecc.pub" && fail "two swtpms made the same SRK"
-OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG_ecc" 2>/dev/null) && fail "another TPM opened the offline token"
+cmp -s "$TEST_DIR/srk-other.pub" "$TEST_DIR/srk-ecc256.pub" && fail "two swtpms made the same SRK"
+OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG_ecc256" 2>/dev/null) && fail "another TPM opened the offline token"
 assert_eq "$(json_get "$OUT" 'j["volumes"][0]["method"]')" none "method on another TPM"
 assert_no_tpm_leaks "offline token on another TPM"
 
 say "refusals: an index without a value, values without a device key, a file that is no SRK"
 make_luks "$TEST_DIR/r.img" "offline pass"
-"$UNLOCKCTL" enroll --tcti="$NO_TPM" --unlock-key-file="$TEST_DIR/pass" --tpm2-device-key="$TEST_DIR/srk-ecc.pub" \
+"$UNLOCKCTL" enroll --tcti="$NO_TPM" --unlock-key-file="$TEST_DIR/pass" --tpm2-device-key="$TEST_DIR/srk-ecc256.pub" \
         --pcrs=7 "$TEST_DIR/r.img" 2>"$TEST_DIR/r.log" && fail "enrolled with no PCR value"
 grep -q "needs the value of every PCR" "$TEST_DIR/r.log" || fail "message: $(cat "$TEST_DIR/r.log")"
 "$UNLOCKCTL" enroll --tcti="$NO_TPM" --unlock-key-file="$TEST_DIR/pass" --tpm2 \
