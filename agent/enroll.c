@@ -303,9 +303,26 @@ typedef struct EnrollState {
         uint32_t wipe;                  /* keyslots to remove after enrolling */
 } EnrollState;
 
+/* Adds the keyslot for a sealed secret (its base64) and its token; the
+ * command keeps it. Returns 0 or a logged negative errno. */
+static int add_tpm2_slot(EnrollState *e, const void *secret, Tpm2Token *t, int *ret_slot) {
+        _cleanup_secret_ char *b64 = NULL;
+        int r;
+
+        r = base64_encode(secret, UNLOCKD_SECRET_SIZE, true, &b64);
+        if (r < 0)
+                return log_oom();
+        r = add_slot_and_token(e->cd, &e->vk, e->pass, e->pass_len, b64, (size_t) r, t, ret_slot);
+        if (r == -EPERM)
+                return log_error_errno(r, "The passphrase given does not unlock %s.", e->device);
+        if (r < 0)
+                return log_header_full(r, e->device, "the TPM2 keyslot");
+        e->keep |= 1u << *ret_slot;
+        return 0;
+}
+
 static int enroll_tpm2(EnrollState *e) {
         _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
-        _cleanup_secret_ char *b64 = NULL;
         _cleanup_(secret_freep) void *secret = NULL;
         const EnrollOptions *o = e->o;
         _cleanup_free_ char *pcrs = o->pcr_mask ? pcr_mask_to_string(o->pcr_mask) : strdup("none");
@@ -332,18 +349,11 @@ static int enroll_tpm2(EnrollState *e) {
                         .pin = o->pin,
                         .use_srk = o->use_srk,
                 }, secret, UNLOCKD_SECRET_SIZE, &t);
-        if (r >= 0)
-                r = base64_encode(secret, UNLOCKD_SECRET_SIZE, true, &b64);
         if (r < 0)
                 return log_error_errno(r, "Failed to seal to the TPM: %s.", tpm2_strerror(r));
-
-        r = add_slot_and_token(e->cd, &e->vk, e->pass, e->pass_len, b64, (size_t) r, t, &slot);
-        if (r == -EPERM)
-                return log_error_errno(r, "The passphrase given does not unlock %s.", e->device);
+        r = add_tpm2_slot(e, secret, t, &slot);
         if (r < 0)
-                return log_header_full(r, e->device, "the TPM2 keyslot");
-
-        e->keep |= 1u << slot;
+                return r;
         log_info("TPM2 token enrolled as keyslot %d (PCR %s, %s bank%s%s).", slot, pcrs ?: "?",
                  pcr_bank_to_string(e->bank), o->pin ? ", PIN" : "", t->srk ? ", persistent SRK" : "");
         return 0;
@@ -355,7 +365,6 @@ static int enroll_tpm2(EnrollState *e) {
  * check here that the TPM will unseal it: the values are the caller's word. */
 static int enroll_tpm2_offline(EnrollState *e) {
         _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
-        _cleanup_secret_ char *b64 = NULL;
         _cleanup_(secret_freep) void *secret = NULL;
         _cleanup_free_ char *file = NULL, *error = NULL, *pcrs = NULL;
         _cleanup_free_ OfflineSrk *srk = NULL;
@@ -422,17 +431,9 @@ static int enroll_tpm2_offline(EnrollState *e) {
                 r = offline_srk_serialize(srk, OFFLINE_SRK_HANDLE, &t->srk, &t->srk_size);
         if (r < 0)
                 return log_error_errno(r, "Failed to seal to %s: %m", o->device_key);
-        r = base64_encode(secret, UNLOCKD_SECRET_SIZE, true, &b64);
+        r = add_tpm2_slot(e, secret, t, &slot);
         if (r < 0)
-                return log_oom();
-
-        r = add_slot_and_token(e->cd, &e->vk, e->pass, e->pass_len, b64, (size_t) r, t, &slot);
-        if (r == -EPERM)
-                return log_error_errno(r, "The passphrase given does not unlock %s.", e->device);
-        if (r < 0)
-                return log_header_full(r, e->device, "the TPM2 keyslot");
-
-        e->keep |= 1u << slot;
+                return r;
         pcrs = o->pcr_mask ? pcr_mask_to_string(o->pcr_mask) : strdup("none");
         log_info("TPM2 token enrolled offline as keyslot %d (PCR %s, %s bank%s, for the %s SRK of %s at 0x%08x); "
                  "its TPM imports it at every unlock.", slot, pcrs ?: "?", pcr_bank_to_string(e->bank),
