@@ -9,9 +9,10 @@
 #    also with a PIN;
 #  - a wrong PCR 7 value: the TPM refuses, unlockd says pcr-mismatch;
 #  - another TPM (its own SRK at the same handle) cannot import it;
+#  - with --recovery-key --escrow-pubkey, the escrowed key decrypts and opens;
 #  - the malformed inputs are refused with a message.
 source "$(dirname "$0")/../lib.sh"
-need swtpm tpm2_createprimary tpm2_evictcontrol tpm2_readpublic tpm2_pcrread tpm2_flushcontext cryptsetup python3
+need openssl swtpm tpm2_createprimary tpm2_evictcontrol tpm2_readpublic tpm2_pcrread tpm2_flushcontext cryptsetup python3
 
 start_swtpm
 printf 'offline pass' > "$TEST_DIR/pass"
@@ -82,6 +83,17 @@ done
 # The ECC SRK stays at 0x81000001: the RSA token cannot import under it.
 OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG_rsa2048" 2>/dev/null) && fail "the RSA token opened under the ECC SRK"
 assert_no_tpm_leaks "RSA token under the ECC SRK"
+
+say "an image builder's enroll: offline TPM2 token + an escrowed recovery key, no TPM"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TEST_DIR/escrow.key" 2>/dev/null
+openssl pkey -in "$TEST_DIR/escrow.key" -pubout -out "$TEST_DIR/escrow.pem"
+IMG=$TEST_DIR/builder.img
+enroll_offline "$IMG" "$TEST_DIR/srk-ecc256.pub" "7:sha256=$PCR7" --recovery-key --escrow-pubkey="$TEST_DIR/escrow.pem" \
+        >"$TEST_DIR/escrow.json"
+json_get "$(cat "$TEST_DIR/escrow.json")" 'j["EncryptionKey"]' | base64 -d | openssl pkeyutl -decrypt -inkey "$TEST_DIR/escrow.key" \
+        -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 > "$TEST_DIR/rk" || fail "the escrowed key does not decrypt"
+opens_with "$IMG" "$(cat "$TEST_DIR/rk")" || fail "the escrowed recovery key does not open $IMG"
+unlockd_opens "$IMG"
 
 say "another TPM (its own ECC SRK at the same handle) cannot import it"
 stop_swtpm
