@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dlfcn.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tss2/tss2_esys.h>
@@ -84,4 +88,75 @@ __attribute__((noinline)) void tpm2_quirk_wipe_stack(void) {
 
         explicit_bzero((void *) area, sizeof(area));
         __asm__ __volatile__("" : : "r"(area) : "memory");
+}
+
+/* Checked against tpm2-tss 3.2.1 (src/tss2-esys/esys_crypto_ossl.c).
+ *
+ * Internal relied on: each hash and HMAC context ESAPI starts (several per
+ * command: cpHash, rpHash, session HMACs, the KDFa of a salted session)
+ * makes its own library context with OSSL_LIB_CTX_new(), fetches its one
+ * digest there, and frees the library context with the hash context. It
+ * loads no provider and no configuration into it: what it fetches comes
+ * from the default provider that a fresh library context loads by itself.
+ * Each fresh one loads that provider and fills its name map from the
+ * legacy tables again, about 3 M instructions each time, a quarter of an
+ * unlock's (BENCHMARKS.md). tpm2-tss 4.0 lets an application set its own
+ * crypto callbacks (Esys_SetCryptoCallbacks()); 3.2.1 does not.
+ *
+ * So this program defines OSSL_LIB_CTX_new() and OSSL_LIB_CTX_free()
+ * itself: the dynamic linker binds every library's calls to them. Calls
+ * from libtss2-esys get one library context, made on first use by
+ * libcrypto's own OSSL_LIB_CTX_new() and kept until exit; its frees of that
+ * context do nothing. ESAPI thus gets the same algorithms from the same
+ * provider, fetched once. Every other caller (libcryptsetup, which loads
+ * its own providers into its own context) gets libcrypto's functions
+ * unchanged, and so does libtss2-esys when its code cannot be told apart
+ * (dladdr() fails). */
+static void *libcrypto_symbol(const char *name) {
+        /* The next definition after this program's: libcrypto's. */
+        return dlsym(RTLD_NEXT, name);
+}
+
+static bool called_from_esys(const void *caller) {
+        static const void *esys_base;
+        Dl_info info;
+
+        if (!esys_base) {
+                if (!dladdr((const void *) Esys_Initialize, &info) || !info.dli_fbase)
+                        return false;
+                esys_base = info.dli_fbase;
+        }
+        return dladdr(caller, &info) && info.dli_fbase == esys_base;
+}
+
+static OSSL_LIB_CTX *esys_libctx;
+static pthread_once_t esys_libctx_once = PTHREAD_ONCE_INIT;
+
+static void esys_libctx_make(void) {
+        OSSL_LIB_CTX *(*real_new)(void) = libcrypto_symbol("OSSL_LIB_CTX_new");
+
+        if (real_new)
+                esys_libctx = real_new();
+}
+
+OSSL_LIB_CTX *OSSL_LIB_CTX_new(void) {
+        OSSL_LIB_CTX *(*real_new)(void);
+
+        if (called_from_esys(__builtin_return_address(0))) {
+                (void) pthread_once(&esys_libctx_once, esys_libctx_make);
+                if (esys_libctx)
+                        return esys_libctx;
+        }
+        real_new = libcrypto_symbol("OSSL_LIB_CTX_new");
+        return real_new ? real_new() : NULL;
+}
+
+void OSSL_LIB_CTX_free(OSSL_LIB_CTX *ctx) {
+        void (*real_free)(OSSL_LIB_CTX *);
+
+        if (!ctx || ctx == esys_libctx)
+                return;
+        real_free = libcrypto_symbol("OSSL_LIB_CTX_free");
+        if (real_free)
+                real_free(ctx);
 }

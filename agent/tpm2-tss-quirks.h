@@ -4,7 +4,9 @@
 #include <tss2/tss2_esys.h>
 
 /* Workarounds for copies of secrets that tpm2-tss leaves where its API does
- * not let us wipe them. Each one relies on an internal of tpm2-tss, named
+ * not let us wipe them, and for the OpenSSL library context it makes afresh
+ * for every hash (this file defines OSSL_LIB_CTX_new() and
+ * OSSL_LIB_CTX_free() for the whole program: see tpm2-tss-quirks.c). Each one relies on an internal of tpm2-tss, named
  * in its comment in tpm2-tss-quirks.c, and was checked against the tpm2-tss
  * version below (Debian 12: libtss2-esys-3.0.2-0 3.2.1-3).
  *

@@ -681,12 +681,16 @@ int tpm2_seal(Tpm2Context *c, const Tpm2SealParams *p, const void *secret, size_
         return 0;
 }
 
-/* One attempt: policy session, PolicyPCR (+ PolicyAuthValue), digest check,
- * Unseal. object is loaded; parent is used as the salt key. */
+/* One attempt: policy session, PolicyPCR (+ PolicyAuthValue), Unseal.
+ * object is loaded; parent is used as the salt key. The TPM checks the
+ * session's digest against the object's authPolicy before anything else of
+ * the authorization: a PCR mismatch is TPM_RC_POLICY_FAIL and never reaches
+ * the PIN's HMAC check, so it never counts as a dictionary-attack failure
+ * (tests/tpm/test-unlock.sh asserts it). No PolicyGetDigest round trip:
+ * tpm2_unseal() checked tpm2-policy-hash against that authPolicy. */
 static int unseal_once(Tpm2Context *c, const Tpm2Token *t, ESYS_TR salt_key, ESYS_TR object,
                        void **ret_secret, size_t *ret_size) {
         _cleanup_tpm2_handle_ Tpm2Handle session = TPM2_HANDLE_INIT(c);
-        _cleanup_esys_free_ TPM2B_DIGEST *digest = NULL;
         _cleanup_(esys_free_sensitive_datap) TPM2B_SENSITIVE_DATA *data = NULL;
         TPML_PCR_SELECTION sel;
         TPM2B_DIGEST empty = {};
@@ -712,12 +716,6 @@ static int unseal_once(Tpm2Context *c, const Tpm2Token *t, ESYS_TR salt_key, ESY
                         return log_tss(rc, "PolicyAuthValue");
         }
 
-        rc = Esys_PolicyGetDigest(c->esys, session.esys_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &digest);
-        if (rc != TSS2_RC_SUCCESS)
-                return log_tss(rc, "PolicyGetDigest");
-        if (digest->size != t->policy_hash_size || memcmp(digest->buffer, t->policy_hash, digest->size) != 0)
-                return log_debug_errno(ESTALE, "Policy digest differs from tpm2-policy-hash: PCRs changed.");
-
         /* The response (the secret) comes back encrypted with the session
          * key; without CONTINUESESSION the TPM flushes the session. */
         rc = Esys_TRSess_SetAttributes(c->esys, session.esys_handle, TPMA_SESSION_ENCRYPT,
@@ -728,6 +726,9 @@ static int unseal_once(Tpm2Context *c, const Tpm2Token *t, ESYS_TR salt_key, ESY
         /* Copies of the plaintext that ESAPI leaves: on the stack, and in
          * its command buffer. */
         tpm2_quirk_wipe_stack();
+        /* A failed command leaves the session loaded: the handle flushes
+         * it. TPM_RC_POLICY_FAIL (-ESTALE): the PCRs differ from those the
+         * object's policy was sealed to. */
         if (rc != TSS2_RC_SUCCESS)
                 return log_tss(rc, "Unseal");
         session.esys_handle = ESYS_TR_NONE; /* flushed by the TPM */
@@ -821,6 +822,15 @@ int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_
                         r = -EBADMSG;
                 return r;
         }
+
+        /* The object's policy, which Load just authenticated (its private
+         * part is bound to the public area's name), is what the TPM will
+         * enforce: a token whose tpm2-policy-hash says otherwise describes
+         * another policy, and is refused as a policy mismatch, as the TPM
+         * would refuse it. */
+        if (pub.publicArea.authPolicy.size != t->policy_hash_size ||
+            memcmp(pub.publicArea.authPolicy.buffer, t->policy_hash, t->policy_hash_size) != 0)
+                return log_debug_errno(ESTALE, "tpm2-policy-hash differs from the sealed object's policy.");
 
         if (t->pin) {
                 r = set_pin_auth(&object, pin, t->salt, t->salt_size);

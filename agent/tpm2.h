@@ -66,10 +66,12 @@ typedef struct Tpm2SealParams {
 int tpm2_seal(Tpm2Context *c, const Tpm2SealParams *p, const void *secret, size_t secret_size, Tpm2Token **ret);
 
 /* Unseals a token's secret with a salted, parameter-encrypted policy
- * session, checking the policy digest before Unseal so that a PCR mismatch
- * never touches the dictionary-attack counter. pin is required when
- * t->pin. On success *ret_secret is a secret buffer (secret_free()). Returns
- * 0 or one of the error codes at the top of this file. */
+ * session, after checking the token's tpm2-policy-hash against the sealed
+ * object's policy; the TPM refuses a PCR mismatch before it looks at the
+ * PIN, so a mismatch never touches the dictionary-attack counter. pin is
+ * required when t->pin. On success *ret_secret is a secret buffer
+ * (secret_free()). Returns 0 or one of the error codes at the top of this
+ * file. */
 int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_secret, size_t *ret_size);
 
 /* Derives the TPM auth value from a PIN as systemd does: SHA256(pin), or with

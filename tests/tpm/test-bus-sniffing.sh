@@ -92,4 +92,30 @@ rm -f "$PCAP"
 TCTI_PCAP_FILE=$PCAP "$UNLOCKD" --test --no-prompt --tcti="$PTCTI" "$IMG2" 2>/dev/null || fail "TPM unlock after reseal failed"
 assert_clean "$PCAP" "unlock after re-seal" "$RESEAL_SECRET" "$(hex "$RESEAL_PASS")"
 
+
+# The fewest commands (bench/tpm-commands.py counts them): an unlock under
+# the legacy primary is CreatePrimary, Load, StartAuthSession, PolicyPCR,
+# Unseal and two FlushContext (object, primary; the TPM flushes the policy
+# session after Unseal); under a persistent SRK no CreatePrimary and one
+# FlushContext. No PolicyGetDigest: the policy hash is checked on the host.
+commands() { python3 "$SOURCE_DIR/bench/tpm-commands.py" "$1"; }
+say "TPM commands per unlock: at most 7 under the legacy primary"
+N=$(commands "$PCAP")
+assert_eq "$(json_get "$N" 'j["total"]')" 7 "commands of an unlock under the legacy primary ($N)"
+assert_eq "$(json_get "$N" 'j["commands"].get("PolicyGetDigest", 0)')" 0 "PolicyGetDigest round trips"
+say "TPM commands per unlock: at most 5 under a persistent SRK"
+tpm2_createprimary -Q -C o -g sha256 -G ecc256:aes128cfb \
+        -a 'restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda' -c "$TEST_DIR/srk.ctx"
+tpm2_evictcontrol -Q -C o -c "$TEST_DIR/srk.ctx" 0x81000001
+tpm2_flushcontext -t
+IMG3=$TEST_DIR/srk.img
+make_luks "$IMG3" "sniffable passphrase"
+"$UNLOCKCTL" enroll --tpm2 --pcrs=7 --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG3" 2>/dev/null
+assert_eq "$(json_get "$(cryptsetup token export --token-id 0 "$IMG3")" '"tpm2_srk" in j')" True "token sealed under the SRK"
+rm -f "$PCAP"
+TCTI_PCAP_FILE=$PCAP "$UNLOCKD" --test --no-prompt --tcti="$PTCTI" "$IMG3" 2>/dev/null || fail "TPM unlock under the SRK failed"
+assert_clean "$PCAP" "unlock under the SRK" "$(hex 'sniffable passphrase')"
+N=$(commands "$PCAP")
+assert_eq "$(json_get "$N" 'j["total"]')" 5 "commands of an unlock under a persistent SRK ($N)"
+
 echo PASS

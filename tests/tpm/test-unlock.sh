@@ -166,4 +166,19 @@ echo "not a key" > "$TEST_DIR/bad.pub"
 "$UNLOCKCTL" enroll --recovery-key --escrow-pubkey="$TEST_DIR/bad.pub" --unlock-key-file="$TEST_DIR/pass" "$IMG4" 2>/dev/null && fail "enroll accepted a bad escrow key"
 assert_eq "$(cryptsetup luksDump "$IMG4" | grep -c ': systemd-recovery')" 1 "recovery tokens after a refused escrow"
 
+say "PIN token after a PCR change: refused as a PCR mismatch, never counted as a failed authorization"
+IMG5=$TEST_DIR/pin-pcr.img
+make_luks "$IMG5" "correct horse"
+NEWPIN=1234 "$UNLOCKCTL" enroll --tpm2 --pin --pcrs=7 --unlock-key-file="$TEST_DIR/pass" --tcti="$TCTI" "$IMG5"
+tpm2_pcrextend "7:sha256=$(printf '%064x' 77)"
+tpm2_dictionarylockout -Q --setup-parameters --max-tries=32 --recovery-time=600 --lockout-recovery-time=1
+tpm2_dictionarylockout -Q --clear-lockout
+for pin in 1234 4321; do
+        OUT=$(PIN=$pin "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG5" 2>/dev/null) && fail "opened after a PCR change (PIN $pin)"
+        assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pcr-mismatch "PIN $pin after a PCR change"
+        assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["pcrs-changed"]')" "[7]" "changed PCRs (PIN $pin)"
+done
+assert_eq "$(da_failures)" 0 "failed authorizations the TPM counted for a PCR mismatch, right or wrong PIN"
+assert_no_tpm_leaks "PIN token after a PCR change"
+
 echo "PASS"

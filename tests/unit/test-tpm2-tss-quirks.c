@@ -4,6 +4,9 @@
  * version; this test fails when unlockd is built against another, until
  * someone checks them again. The versions come from pkg-config at build time
  * (tests/unit/meson.build). */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "tests.h"
 #include "tpm2-tss-quirks.h"
 
@@ -20,7 +23,29 @@ static void check(const char *lib, const char *built) {
         exit(EXIT_FAILURE);
 }
 
+/* This program's OSSL_LIB_CTX_new() and OSSL_LIB_CTX_free() (the quirk
+ * that gives libtss2-esys one library context) are libcrypto's for any
+ * other caller: fresh, distinct, working contexts, really freed. */
+static void test_libctx_other_callers(void) {
+        OSSL_LIB_CTX *a = OSSL_LIB_CTX_new(), *b = OSSL_LIB_CTX_new();
+        EVP_MD *md;
+
+        ASSERT(a && b);
+        ASSERT(a != b);
+        md = EVP_MD_fetch(a, "SHA256", NULL);
+        ASSERT(md);
+        ASSERT_EQ(EVP_MD_get_size(md), 32);
+        EVP_MD_free(md);
+        OSSL_LIB_CTX_free(a);
+        OSSL_LIB_CTX_free(b);
+        OSSL_LIB_CTX_free(NULL);
+}
+
 int main(void) {
+        /* Links the quirks' object, which defines the two functions. */
+        tpm2_quirk_wipe_stack();
+        test_libctx_other_callers();
+
         /* ESAPI holds the internals; SAPI's command buffer is where a
          * decrypted response parameter stays. Both come from one tpm2-tss
          * release. */
