@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
@@ -7,7 +9,13 @@
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
+#if UNLOCKD_STATIC_TCTI
+#include <tss2/tss2_tcti_device.h>
+#include <tss2/tss2_tcti_mssim.h>
+#include <tss2/tss2_tcti_swtpm.h>
+#else
 #include <tss2/tss2_tctildr.h>
+#endif
 
 #include "encoding.h"
 #include "log.h"
@@ -164,9 +172,81 @@ void tpm2_setup(void) {
                 (void) setenv("TSS2_LOG", log_get_max_level() >= LOG_DEBUG ? "all+warning" : "all+none", 0);
 }
 
+#if UNLOCKD_STATIC_TCTI
+/* The static build (-Dstatic=true) links its TCTIs in and loads none: the
+ * string keeps the TCTI loader's form, NAME[:CONF], with NAME one of those
+ * linked in (its short name, as in "device:/dev/tpmrm0"). An empty CONF is
+ * the TCTI's own default. */
+static const struct {
+        const char *name;
+        TSS2_RC (*init)(TSS2_TCTI_CONTEXT *ctx, size_t *size, const char *conf);
+} static_tctis[] = {
+        { "device", Tss2_Tcti_Device_Init },
+        { "swtpm",  Tss2_Tcti_Swtpm_Init },
+        { "mssim",  Tss2_Tcti_Mssim_Init },
+};
+
+static void tcti_free(TSS2_TCTI_CONTEXT **tcti) {
+        if (!*tcti)
+                return;
+        Tss2_Tcti_Finalize(*tcti);
+        free(*tcti);
+        *tcti = NULL;
+}
+
+static int tcti_new(const char *tcti, TSS2_TCTI_CONTEXT **ret) {
+        _cleanup_free_ char *name = NULL;
+        const char *conf;
+        size_t size = 0;
+        TSS2_RC rc;
+
+        conf = strchr(tcti, ':');
+        name = conf ? strndup(tcti, conf - tcti) : strdup(tcti);
+        if (!name)
+                return -ENOMEM;
+        if (conf && *++conf == '\0')
+                conf = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(static_tctis); i++) {
+                _cleanup_free_ TSS2_TCTI_CONTEXT *ctx = NULL;
+
+                if (!streq(name, static_tctis[i].name))
+                        continue;
+
+                rc = static_tctis[i].init(NULL, &size, conf);
+                if (rc != TSS2_RC_SUCCESS)
+                        return log_debug_errno(ENODEV, "Failed to size TCTI '%s': %s", tcti, Tss2_RC_Decode(rc));
+                ctx = calloc(1, size);
+                if (!ctx)
+                        return -ENOMEM;
+                rc = static_tctis[i].init(ctx, &size, conf);
+                if (rc != TSS2_RC_SUCCESS)
+                        return log_debug_errno(ENODEV, "Failed to initialize TCTI '%s': %s", tcti, Tss2_RC_Decode(rc));
+                *ret = TAKE_PTR(ctx);
+                return 0;
+        }
+        return log_debug_errno(ENODEV, "TCTI '%s' is not built into this static binary (device, swtpm, mssim are).", name);
+}
+#else
+static void tcti_free(TSS2_TCTI_CONTEXT **tcti) {
+        if (*tcti)
+                Tss2_TctiLdr_Finalize(tcti);
+}
+
+static int tcti_new(const char *tcti, TSS2_TCTI_CONTEXT **ret) {
+        TSS2_RC rc;
+
+        rc = Tss2_TctiLdr_Initialize(tcti, ret);
+        if (rc != TSS2_RC_SUCCESS)
+                return log_debug_errno(ENODEV, "Failed to load TCTI '%s': %s", tcti, Tss2_RC_Decode(rc));
+        return 0;
+}
+#endif
+
 int tpm2_context_new(const char *tcti, Tpm2Context **ret) {
         _cleanup_(tpm2_context_freep) Tpm2Context *c = NULL;
         TSS2_RC rc;
+        int r;
 
         c = calloc(1, sizeof(*c));
         if (!c)
@@ -181,9 +261,9 @@ int tpm2_context_new(const char *tcti, Tpm2Context **ret) {
                         return log_debug_errno(ENODEV, "No TPM device node (/dev/tpmrm0, /dev/tpm0).");
         }
 
-        rc = Tss2_TctiLdr_Initialize(tcti, &c->tcti);
-        if (rc != TSS2_RC_SUCCESS)
-                return log_debug_errno(ENODEV, "Failed to load TCTI '%s': %s", tcti, Tss2_RC_Decode(rc));
+        r = tcti_new(tcti, &c->tcti);
+        if (r < 0)
+                return r;
 
         rc = Esys_Initialize(&c->esys, c->tcti, NULL);
         if (rc != TSS2_RC_SUCCESS)
@@ -198,8 +278,7 @@ Tpm2Context *tpm2_context_free(Tpm2Context *c) {
                 return NULL;
         if (c->esys)
                 Esys_Finalize(&c->esys);
-        if (c->tcti)
-                Tss2_TctiLdr_Finalize(&c->tcti);
+        tcti_free(&c->tcti);
         free(c);
         return NULL;
 }
