@@ -88,7 +88,8 @@ in_root sh -c 'dpkg -i /tmp/debs/unlockd_*.deb /tmp/debs/unlockd-initramfs-tools
         || { cat "$W/dpkg.log" >&2; fail "dpkg -i"; }
 grep -q 'update-initramfs: Generating' "$W/dpkg.log" || { cat "$W/dpkg.log" >&2; fail "dpkg -i did not rebuild the initramfs"; }
 for f in /usr/bin/unlockd /usr/bin/unlockctl \
-         /usr/share/initramfs-tools/hooks/unlockd /usr/share/initramfs-tools/scripts/local-top/unlockd; do
+         /usr/share/initramfs-tools/hooks/unlockd /usr/share/initramfs-tools/scripts/local-top/unlockd \
+         /etc/initramfs/post-update.d/unlockd /usr/lib/kernel/install.d/95-unlockd.install; do
         [ -x "$R$f" ] || fail "$f is not installed (or not executable)"
 done
 for f in /lib/systemd/system/unlockd-reseal.service /lib/systemd/system/unlockd.service \
@@ -109,6 +110,7 @@ say "installed: files in place, re-seal service enabled, unlockd in the initramf
 in_root dpkg --purge unlockd-initramfs-tools unlockd > "$W/purge.log" 2>&1 || { cat "$W/purge.log" >&2; fail "dpkg --purge"; }
 grep -q 'update-initramfs: Generating' "$W/purge.log" || { cat "$W/purge.log" >&2; fail "dpkg --purge did not rebuild the initramfs"; }
 for f in /usr/bin/unlockd /usr/bin/unlockctl /usr/share/initramfs-tools/hooks/unlockd \
+         /etc/initramfs/post-update.d/unlockd /usr/lib/kernel/install.d/95-unlockd.install \
          /lib/systemd/system/unlockd-reseal.service /etc/systemd/system/multi-user.target.wants/unlockd-reseal.service; do
         [ ! -e "$R$f" ] && [ ! -L "$R$f" ] || fail "$f left after purge"
 done
