@@ -17,6 +17,7 @@
 #include "recovery-key.h"
 #include "secret.h"
 #include "token.h"
+#include "tpm2-tss-quirks.h"
 #include "unlock.h"
 
 static const char *const token_result_names[_TOKEN_RESULT_MAX] = {
@@ -451,6 +452,9 @@ int unlock_volume_tpm2(Unlocker *u, struct crypt_device *cd, Volume *v) {
                 note_retirements(cd, v, tokens);
         for (int i = 0; i < LUKS2_TOKENS_MAX; i++)
                 tpm2_token_free(tokens[i]);
+        /* What the unseal, the PIN and the keyslot check left below this
+         * frame (copies of the secret in callees' stack frames). */
+        tpm2_quirk_wipe_stack();
         return r;
 }
 
