@@ -7,6 +7,8 @@ BUILD_DIR=${UNLOCKD_BUILD_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/
 SOURCE_DIR=${UNLOCKD_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 UNLOCKD=${UNLOCKD:-$BUILD_DIR/agent/unlockd}
 UNLOCKCTL=${UNLOCKCTL:-$BUILD_DIR/agent/unlockctl}
+# The executable itself, even when UNLOCKD is the valgrind wrapper below.
+UNLOCKD_EXE=$UNLOCKD
 
 TEST_DIR=$(mktemp -d "${TMPDIR:-/tmp}/unlockd-test.XXXXXX")
 

@@ -12,7 +12,7 @@ need swtpm cryptsetup python3 tpm2_unseal
         || skip "libtss2-tcti-pcap0 is not installed"
 # A -Dstatic=true build links the device, swtpm and mssim TCTIs alone: the
 # pcap TCTI, which loads the TCTI it wraps with dlopen(), is not one of them.
-case $(ldd "$UNLOCKD" 2>&1) in
+case $(ldd "$UNLOCKD_EXE" 2>&1) in
 *'not a dynamic executable'*|*'statically linked'*) skip "a static unlockd has no pcap TCTI to record the bus with" ;;
 esac
 
