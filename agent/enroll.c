@@ -86,15 +86,10 @@ static int policy_current(Tpm2Context *tpm, const Tpm2Token *t) {
  * header's policy hash alone proves nothing. */
 static bool token_opens(struct crypt_device *cd, const LuksVolumeKey *vk, Tpm2Context *tpm, int token,
                         const Tpm2Token *t) {
-        _cleanup_(secret_freep) void *s = NULL;
         _cleanup_secret_ char *b64 = NULL;
         size_t n;
-        int r;
 
-        if (tpm2_unseal(tpm, t, NULL, &s, &n) < 0)
-                return false;
-        r = base64_encode(s, n, true, &b64);
-        if (r < 0 || luks_check_passphrase(cd, t->keyslot, b64, (size_t) r) != t->keyslot)
+        if (tpm2_unseal_passphrase(tpm, t, NULL, &b64, &n) < 0 || luks_check_passphrase(cd, t->keyslot, b64, n) != t->keyslot)
                 return false;
         if (ownership_proven(cd, vk, t->keyslot) == 0)
                 (void) ownership_adopt_token(cd, vk, token, t->keyslot);
@@ -206,24 +201,16 @@ static int wipe_keyslot(struct crypt_device *cd, int keyslot) {
  * secret opens it (then the proof is recorded). */
 static bool tpm2_keyslot_proven(struct crypt_device *cd, const LuksVolumeKey *vk, Tpm2Context *tpm, int keyslot) {
         _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
-        _cleanup_(secret_freep) void *s = NULL;
-        _cleanup_secret_ char *b64 = NULL;
         const char *json;
-        size_t n;
-        int token, r;
+        int token;
 
         if (ownership_proven(cd, vk, keyslot) > 0)
                 return true;
         token = luks_keyslot_token(cd, keyslot, TOKEN_TYPE_TPM2, &json);
-        if (!tpm || token < 0 || tpm2_token_parse(json, &t, NULL) < 0 || t->pin || t->unsupported)
+        if (!tpm || token < 0 || tpm2_token_parse(json, &t, NULL) < 0 || t->pin || t->unsupported ||
+            t->keyslot != keyslot)
                 return false;
-        if (tpm2_unseal(tpm, t, NULL, &s, &n) < 0)
-                return false;
-        r = base64_encode(s, n, true, &b64);
-        if (r < 0 || luks_check_passphrase(cd, keyslot, b64, (size_t) r) != keyslot)
-                return false;
-        (void) ownership_adopt_token(cd, vk, token, keyslot);
-        return true;
+        return token_opens(cd, vk, tpm, token, t);
 }
 
 /* What the credential that authorized the command is, by its form: a

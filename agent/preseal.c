@@ -167,8 +167,7 @@ static int find_opener(struct crypt_device *cd, Tpm2Context *tpm, Tpm2Token **re
                 _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
                 _cleanup_secret_ char *pass = NULL;
                 const char *json;
-                void *secret = NULL;
-                size_t size;
+                size_t len;
                 int r;
 
                 if (luks_token_get(cd, i, TOKEN_TYPE_TPM2, &json, NULL) < 0 ||
@@ -178,20 +177,18 @@ static int find_opener(struct crypt_device *cd, Tpm2Context *tpm, Tpm2Token **re
                         last = last == -ENOENT ? -ENOKEY : last;
                         continue;
                 }
-                r = tpm2_unseal(tpm, t, NULL, &secret, &size);
+                r = tpm2_unseal_passphrase(tpm, t, NULL, &pass, &len);
+                if (r == -ENOMEM)
+                        return r;
                 if (r < 0) {
                         last = r;
                         continue;
                 }
-                r = base64_encode(secret, size, true, &pass);
-                secret = secret_free(secret);
-                if (r < 0)
-                        return r;
-                if (luks_check_passphrase(cd, t->keyslot, pass, (size_t) r) < 0) {
+                if (luks_check_passphrase(cd, t->keyslot, pass, len) < 0) {
                         last = -EBADMSG;
                         continue;
                 }
-                *ret_len = (size_t) r;
+                *ret_len = len;
                 *ret_pass = TAKE_PTR(pass);
                 *ret_token = TAKE_PTR(t);
                 *ret_id = i;

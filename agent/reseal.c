@@ -395,7 +395,6 @@ static int step_marker(ResealRun *r) {
 static int verify_token(ResealRun *r) {
         _cleanup_(tpm2_token_freep) Tpm2Token *t = NULL;
         _cleanup_(luks_volume_key_done) LuksVolumeKey vk = { .keyslot = -1 };
-        _cleanup_(secret_freep) void *s = NULL;
         _cleanup_secret_ char *b64 = NULL;
         const char *json;
         size_t n;
@@ -406,13 +405,10 @@ static int verify_token(ResealRun *r) {
         k = tpm2_token_parse(json, &t, NULL);
         if (k < 0)
                 return k;
-        k = tpm2_unseal(r->tpm, t, NULL, &s, &n);
+        k = tpm2_unseal_passphrase(r->tpm, t, NULL, &b64, &n);
         if (k < 0)
                 return k;
-        k = base64_encode(s, n, true, &b64);
-        if (k < 0)
-                return k;
-        k = luks_volume_key_get(r->cd, t->keyslot, b64, (size_t) k, &vk);
+        k = luks_volume_key_get(r->cd, t->keyslot, b64, n, &vk);
         if (k < 0)
                 return k;
         if (!r->vk.data) {

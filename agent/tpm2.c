@@ -928,3 +928,18 @@ int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_
                 r = -ESTALE;
         return r;
 }
+
+int tpm2_unseal_passphrase(Tpm2Context *c, const Tpm2Token *t, const char *pin, char **ret_pass, size_t *ret_len) {
+        _cleanup_(secret_freep) void *secret = NULL;
+        size_t size;
+        int r;
+
+        r = tpm2_unseal(c, t, pin, &secret, &size);
+        if (r < 0)
+                return r;
+        r = base64_encode(secret, size, true, ret_pass);
+        if (r < 0)
+                return r;
+        *ret_len = (size_t) r;
+        return 0;
+}

@@ -80,5 +80,10 @@ int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_
  * auth value length, or negative errno. */
 int tpm2_pin_auth_value(const char *pin, const uint8_t *salt, size_t salt_size, uint8_t ret[32]);
 
+/* The keyslot passphrase of token t, base64 of its unsealed secret (the
+ * secret wiped at once): *ret_pass (secret memory) and its length. Returns
+ * what tpm2_unseal() returns, or -ENOMEM. */
+int tpm2_unseal_passphrase(Tpm2Context *c, const Tpm2Token *t, const char *pin, char **ret_pass, size_t *ret_len);
+
 /* A human sentence for a tpm2_unseal() error code. */
 const char *tpm2_strerror(int r);

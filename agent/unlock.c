@@ -110,23 +110,67 @@ static TokenOutcome *outcome_new(Volume *v, int token) {
         return o;
 }
 
-/* Which PCRs differ now from the values recorded at sealing time. */
-static void diagnose_pcrs(Tpm2Context *tpm, const Tpm2Token *t, TokenOutcome *o) {
-        _cleanup_free_ uint8_t *now = NULL;
-        size_t n, dsize = pcr_bank_digest_size(o->bank);
+/* The PCR values of token t now, as read into now[bank] (index order, the
+ * bank's digest size each): 1 when they are the recorded ones, 0 when not
+ * (*ret_changed the PCRs that differ), -ENODATA when t records none or the
+ * bank was not read. */
+typedef struct PcrSnapshot {
+        uint16_t bank;
+        uint8_t values[PCR_MAX][EVENTLOG_DIGEST_MAX];
+        bool read;
+} PcrSnapshot;
+
+static int token_matches_now(const Tpm2Token *t, const PcrSnapshot *snap, size_t n_snap, uint32_t *ret_changed) {
+        uint16_t bank = t->pcr_bank ?: PCR_BANK_SHA256;
+        size_t dsize = pcr_bank_digest_size(bank);
+        uint32_t changed = 0;
         unsigned pos = 0;
 
-        if (!t->sealed_pcr_values || dsize == 0)
-                return;
-        if (tpm2_pcr_read(tpm, o->bank, t->pcr_mask, &now, &n) < 0 || n != t->sealed_pcr_values_size)
-                return;
-        for (unsigned i = 0; i < PCR_MAX; i++) {
-                if (!(t->pcr_mask & (1u << i)))
+        if (!t->sealed_pcr_values || dsize == 0 || t->sealed_pcr_values_size != pcr_mask_count(t->pcr_mask) * dsize)
+                return -ENODATA;
+        for (size_t k = 0; k < n_snap; k++) {
+                if (snap[k].bank != bank || !snap[k].read)
                         continue;
-                if (memcmp(now + pos * dsize, t->sealed_pcr_values + pos * dsize, dsize) != 0)
-                        o->pcrs_changed |= 1u << i;
-                pos++;
+                for (unsigned i = 0; i < PCR_MAX; i++) {
+                        if (!(t->pcr_mask & (1u << i)))
+                                continue;
+                        if (memcmp(snap[k].values[i], t->sealed_pcr_values + pos * dsize, dsize) != 0)
+                                changed |= 1u << i;
+                        pos++;
+                }
+                if (ret_changed)
+                        *ret_changed = changed;
+                return changed == 0;
         }
+        return -ENODATA;
+}
+
+/* Reads PCRs mask of bank into snap (snap->read tells whether it worked). */
+static void pcr_snapshot_read(Tpm2Context *tpm, uint16_t bank, uint32_t mask, PcrSnapshot *snap) {
+        _cleanup_free_ uint8_t *values = NULL;
+        size_t n, pos = 0, dsize = pcr_bank_digest_size(bank);
+
+        *snap = (PcrSnapshot) { .bank = bank };
+        if (mask == 0 || dsize == 0 || dsize > EVENTLOG_DIGEST_MAX ||
+            tpm2_pcr_read(tpm, bank, mask, &values, &n) < 0 || n != pcr_mask_count(mask) * dsize)
+                return;
+        for (unsigned p = 0; p < PCR_MAX; p++)
+                if (mask & (1u << p))
+                        memcpy(snap->values[p], values + dsize * pos++, dsize);
+        snap->read = true;
+}
+
+/* Which PCRs differ now from the values recorded at sealing time. */
+static void diagnose_pcrs(Tpm2Context *tpm, const Tpm2Token *t, TokenOutcome *o) {
+        PcrSnapshot snap;
+        uint32_t changed = 0;
+
+        if (!t->sealed_pcr_values)
+                return;
+        pcr_snapshot_read(tpm, o->bank, t->pcr_mask, &snap);
+        if (token_matches_now(t, &snap, 1, &changed) < 0)
+                return;
+        o->pcrs_changed = changed;
         o->pcrs_known = true;
 }
 
@@ -301,41 +345,6 @@ static int try_token(Unlocker *u, struct crypt_device *cd, Volume *v, int token,
         return 0;
 }
 
-/* The PCR values of token t now, as read into now[bank] (index order, the
- * bank's digest size each): 1 when they are the recorded ones, 0 when not
- * (*ret_changed the PCRs that differ), -ENODATA when t records none or the
- * bank was not read. */
-typedef struct PcrSnapshot {
-        uint16_t bank;
-        uint8_t values[PCR_MAX][EVENTLOG_DIGEST_MAX];
-        bool read;
-} PcrSnapshot;
-
-static int token_matches_now(const Tpm2Token *t, const PcrSnapshot *snap, size_t n_snap, uint32_t *ret_changed) {
-        uint16_t bank = t->pcr_bank ?: PCR_BANK_SHA256;
-        size_t dsize = pcr_bank_digest_size(bank);
-        uint32_t changed = 0;
-        unsigned pos = 0;
-
-        if (!t->sealed_pcr_values || dsize == 0 || t->sealed_pcr_values_size != pcr_mask_count(t->pcr_mask) * dsize)
-                return -ENODATA;
-        for (size_t k = 0; k < n_snap; k++) {
-                if (snap[k].bank != bank || !snap[k].read)
-                        continue;
-                for (unsigned i = 0; i < PCR_MAX; i++) {
-                        if (!(t->pcr_mask & (1u << i)))
-                                continue;
-                        if (memcmp(snap[k].values[i], t->sealed_pcr_values + pos * dsize, dsize) != 0)
-                                changed |= 1u << i;
-                        pos++;
-                }
-                if (ret_changed)
-                        *ret_changed = changed;
-                return changed == 0;
-        }
-        return -ENODATA;
-}
-
 /* One PCR read per bank the tokens use, of the PCRs any of them uses. */
 static void read_pcrs(Unlocker *u, Tpm2Token **tokens, PcrSnapshot *snap, size_t *n_snap) {
         Tpm2Context *tpm;
@@ -343,10 +352,9 @@ static void read_pcrs(Unlocker *u, Tpm2Token **tokens, PcrSnapshot *snap, size_t
         if (unlocker_tpm(u, &tpm) < 0)
                 return;
         for (int i = 0; i < LUKS2_TOKENS_MAX; i++) {
-                _cleanup_free_ uint8_t *values = NULL;
                 uint16_t bank;
                 uint32_t mask = 0;
-                size_t n, dsize, k, pos = 0;
+                size_t k;
 
                 if (!tokens[i] || !tokens[i]->sealed_pcr_values)
                         continue;
@@ -359,15 +367,7 @@ static void read_pcrs(Unlocker *u, Tpm2Token **tokens, PcrSnapshot *snap, size_t
                 for (int j = 0; j < LUKS2_TOKENS_MAX; j++)
                         if (tokens[j] && (tokens[j]->pcr_bank ?: PCR_BANK_SHA256) == bank)
                                 mask |= tokens[j]->pcr_mask;
-                dsize = pcr_bank_digest_size(bank);
-                snap[k] = (PcrSnapshot) { .bank = bank };
-                (*n_snap)++;
-                if (mask == 0 || tpm2_pcr_read(tpm, bank, mask, &values, &n) < 0 || n != pcr_mask_count(mask) * dsize)
-                        continue;
-                for (unsigned p = 0; p < PCR_MAX; p++)
-                        if (mask & (1u << p))
-                                memcpy(snap[k].values[p], values + dsize * pos++, dsize);
-                snap[k].read = true;
+                pcr_snapshot_read(tpm, bank, mask, &snap[(*n_snap)++]);
         }
 }
 
