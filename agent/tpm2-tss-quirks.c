@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
 #include <dlfcn.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -111,7 +113,34 @@ __attribute__((noinline)) void tpm2_quirk_wipe_stack(void) {
  * provider, fetched once. Every other caller (libcryptsetup, which loads
  * its own providers into its own context) gets libcrypto's functions
  * unchanged, and so does libtss2-esys when its code cannot be told apart
- * (dladdr() fails). */
+ * (dladdr() fails).
+ *
+ * A static unlockd (-Dstatic=true) has no dynamic linker to bind calls:
+ * there tools/build-static-deps renames libtss2-esys.a's references to
+ * those two functions to tpm2_quirk_esys_libctx_new() and
+ * tpm2_quirk_esys_libctx_free() (objcopy --redefine-sym), which do the
+ * same for ESAPI alone. */
+
+static OSSL_LIB_CTX *esys_libctx;
+static pthread_once_t esys_libctx_once = PTHREAD_ONCE_INIT;
+
+#if UNLOCKD_STATIC_TCTI
+static void esys_libctx_make(void) {
+        esys_libctx = OSSL_LIB_CTX_new();
+}
+
+OSSL_LIB_CTX *tpm2_quirk_esys_libctx_new(void);
+OSSL_LIB_CTX *tpm2_quirk_esys_libctx_new(void) {
+        (void) pthread_once(&esys_libctx_once, esys_libctx_make);
+        return esys_libctx ?: OSSL_LIB_CTX_new();
+}
+
+void tpm2_quirk_esys_libctx_free(OSSL_LIB_CTX *ctx);
+void tpm2_quirk_esys_libctx_free(OSSL_LIB_CTX *ctx) {
+        if (ctx != esys_libctx)
+                OSSL_LIB_CTX_free(ctx);
+}
+#else
 static void *libcrypto_symbol(const char *name) {
         /* The next definition after this program's: libcrypto's. */
         return dlsym(RTLD_NEXT, name);
@@ -128,9 +157,6 @@ static bool called_from_esys(const void *caller) {
         }
         return dladdr(caller, &info) && info.dli_fbase == esys_base;
 }
-
-static OSSL_LIB_CTX *esys_libctx;
-static pthread_once_t esys_libctx_once = PTHREAD_ONCE_INIT;
 
 static void esys_libctx_make(void) {
         OSSL_LIB_CTX *(*real_new)(void) = libcrypto_symbol("OSSL_LIB_CTX_new");
@@ -160,3 +186,4 @@ void OSSL_LIB_CTX_free(OSSL_LIB_CTX *ctx) {
         if (real_free)
                 real_free(ctx);
 }
+#endif
