@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
+#include <string.h>
 
 #include "eventlog.h"
 #include "macro.h"
@@ -175,4 +178,121 @@ int pe_authenticode_digest(const void *image, size_t size, uint16_t bank, uint8_
         if (EVP_DigestFinal_ex(c, ret, &len) != 1)
                 return -ENOMEM;
         return (int) len;
+}
+
+/* The section table and the certificate table of an image, checked as
+ * pe_authenticode_digest() checks them. */
+static int pe_headers(const uint8_t *p, size_t size, uint64_t *ret_sect, unsigned *ret_n_sections,
+                      uint64_t *ret_cert_off, uint64_t *ret_cert_size) {
+        uint64_t pe, opt, opt_size, dd, n_dd, headers;
+        unsigned n_sections;
+        uint16_t magic;
+
+        if (size > PE_IMAGE_SIZE_MAX)
+                return -EFBIG;
+        if (size < DOS_E_LFANEW + 4 || p[0] != 'M' || p[1] != 'Z')
+                return -EBADMSG;
+        pe = le32(p + DOS_E_LFANEW);
+        opt = pe + 4 + COFF_HEADER_SIZE;
+        if (opt + OPT_CHECKSUM + 4 > size || memcmp(p + pe, "PE\0\0", 4) != 0)
+                return -EBADMSG;
+        n_sections = le16(p + pe + 4 + COFF_NUMBER_OF_SECTIONS);
+        opt_size = le16(p + pe + 4 + COFF_SIZE_OF_OPT_HEADER);
+        magic = le16(p + opt + OPT_MAGIC);
+        if (magic == OPT_MAGIC_PE32)
+                dd = 96;
+        else if (magic == OPT_MAGIC_PE32PLUS)
+                dd = 112;
+        else
+                return -EBADMSG;
+        if (opt_size < dd || opt + opt_size > size)
+                return -EBADMSG;
+        n_dd = le32(p + opt + dd - 4);
+        if (n_dd > (opt_size - dd) / 8 || n_sections > PE_SECTIONS_MAX)
+                return -EBADMSG;
+        headers = le32(p + opt + OPT_SIZE_OF_HEADERS);
+        if (opt + opt_size + (uint64_t) n_sections * SECTION_HEADER_SIZE > headers || headers > size)
+                return -EBADMSG;
+        *ret_sect = opt + opt_size;
+        *ret_n_sections = n_sections;
+        *ret_cert_off = *ret_cert_size = 0;
+        if (n_dd > DATA_DIR_SECURITY) {
+                *ret_cert_off = le32(p + opt + dd + DATA_DIR_SECURITY * 8);
+                *ret_cert_size = le32(p + opt + dd + DATA_DIR_SECURITY * 8 + 4);
+                if (*ret_cert_size > 0 && (*ret_cert_off > size || *ret_cert_size > size - *ret_cert_off))
+                        return -EBADMSG;
+        }
+        return 0;
+}
+
+/* Whether section header s is called name: its 8 bytes, NUL-padded, or for
+ * a longer name "/N", N the decimal offset of the name in the COFF string
+ * table (after the symbol table, 18 bytes a symbol), as linkers write the
+ * long names of EFI binaries' sections (".sbatlevel"). */
+static bool section_name_is(const uint8_t *p, size_t size, uint64_t coff, const uint8_t *s, const char *name,
+                            size_t len) {
+        uint64_t symtab, strtab, off = 0;
+
+        if (s[0] != '/')
+                return len <= 8 && memcmp(s, name, len) == 0 && (len == 8 || s[len] == 0);
+        for (unsigned i = 1; i < 8 && s[i] != 0; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+                off = off * 10 + (uint64_t) (s[i] - '0');
+        }
+        symtab = le32(p + coff + 8);
+        strtab = symtab + (uint64_t) le32(p + coff + 12) * 18;
+        if (symtab == 0 || strtab + off >= size || size - (strtab + off) < len + 1)
+                return false;
+        return memcmp(p + strtab + off, name, len) == 0 && p[strtab + off + len] == 0;
+}
+
+int pe_find_section(const void *image, size_t size, const char *name, size_t *ret_offset, size_t *ret_size) {
+        const uint8_t *p = image;
+        uint64_t pe_coff;
+        uint64_t sect, cert_off, cert_size;
+        unsigned n_sections;
+        size_t len;
+        int r;
+
+        if (!image || !name || !ret_offset || !ret_size)
+                return -EINVAL;
+        len = strlen(name);
+        if (len == 0 || len > 64)
+                return -EINVAL;
+        r = pe_headers(p, size, &sect, &n_sections, &cert_off, &cert_size);
+        if (r < 0)
+                return r;
+        pe_coff = le32(p + DOS_E_LFANEW) + 4;
+        for (unsigned i = 0; i < n_sections; i++) {
+                const uint8_t *s = p + sect + (uint64_t) i * SECTION_HEADER_SIZE;
+                uint64_t vsize = le32(s + 8), raw = le32(s + SECTION_SIZE_OF_RAW),
+                         ptr = le32(s + SECTION_POINTER_TO_RAW);
+
+                if (!section_name_is(p, size, pe_coff, s, name, len))
+                        continue;
+                if (ptr > size || raw > size - ptr)
+                        return -EBADMSG;
+                *ret_offset = (size_t) ptr;
+                *ret_size = (size_t) (vsize > 0 && vsize < raw ? vsize : raw);
+                return 0;
+        }
+        return -ENOENT;
+}
+
+int pe_certificate_table(const void *image, size_t size, size_t *ret_offset, size_t *ret_size) {
+        uint64_t sect, cert_off, cert_size;
+        unsigned n_sections;
+        int r;
+
+        if (!image || !ret_offset || !ret_size)
+                return -EINVAL;
+        r = pe_headers(image, size, &sect, &n_sections, &cert_off, &cert_size);
+        if (r < 0)
+                return r;
+        if (cert_size == 0)
+                return -ENOENT;
+        *ret_offset = (size_t) cert_off;
+        *ret_size = (size_t) cert_size;
+        return 0;
 }
