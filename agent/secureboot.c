@@ -401,7 +401,7 @@ static int firmware_verify(SecureBootPrediction *p, const EfiVarStore *vars, con
         const uint8_t *esd = NULL;
         size_t n_sigs = 0, esd_size = 0;
         uint8_t digest[32];
-        char what[96];
+        char what[256];
         int r;
 
         r = image_digest_and_signatures(img, digest, sigs, &n_sigs, ret_error);
@@ -594,7 +594,7 @@ static int shim_verify(SecureBootPrediction *p, const EfiVarStore *vars, const S
         const uint8_t *guid = NULL;
         uint8_t digest[32];
         bool vendor_esl = false;
-        char what[96];
+        char what[256];
         int r;
 
         r = secureboot_shim_vendor_cert(shim->data, shim->size, &vendor, &vendor_size, &vendor_esl);
@@ -728,7 +728,7 @@ int secureboot_predict_pcr7(const EfiVarStore *vars, const SecureBootImage *imag
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ELEMENTSOF(config); i++) {
-                char what[96];
+                char what[256];
 
                 v = var(vars, config[i].guid, config[i].name);
                 snprintf(what, sizeof(what), "firmware: %s%s", config[i].name, v ? "" : " (absent)");

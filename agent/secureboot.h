@@ -40,7 +40,7 @@ typedef struct SecureBootEvent {
         uint8_t *data;                  /* the measured variable data (the separator's 4 bytes) */
         size_t size;
         uint8_t digest[EVENTLOG_DIGEST_MAX];
-        char what[96];                  /* what measured it and why, for messages */
+        char what[256];                 /* what measured it and why, for messages */
 } SecureBootEvent;
 
 typedef struct SecureBootPrediction {
