@@ -748,16 +748,26 @@ int secureboot_predict_pcr7(const EfiVarStore *vars, const SecureBootImage *imag
         if (r < 0)
                 return r;
 
-        if (p->secure_boot != 1 || n_images == 0)
+        if (n_images == 0)
                 goto done;
+        r = secureboot_shim_version(images[0].data, images[0].size, &major, &minor);
+        shim = r >= 0 && pe_find_section(images[0].data, images[0].size, ".vendor_cert", &(size_t) {0}, &(size_t) {0}) >= 0;
+        if (p->secure_boot != 1) {
+                /* Nothing is verified, so the firmware measures no
+                 * authority; but shim measures its state all the same. */
+                if (shim)
+                        return fail(ret_error, -EOPNOTSUPP, "%s is shim, and Secure Boot is off in the variables: "
+                                    "what shim measures then is not modelled", images[0].name);
+                goto done;
+        }
+        if (shim && n_images < 2)
+                return fail(ret_error, -EINVAL, "%s is shim: give what it starts (grub, or the kernel) too, "
+                            "whose verification it measures", images[0].name);
 
         fw_from = p->n_events;
         r = firmware_verify(p, vars, images + 0, fw_from, ret_error);
         if (r < 0)
                 return r;
-
-        r = secureboot_shim_version(images[0].data, images[0].size, &major, &minor);
-        shim = r >= 0 && pe_find_section(images[0].data, images[0].size, ".vendor_cert", &(size_t) {0}, &(size_t) {0}) >= 0;
         if (!shim) {
                 /* Not shim: the firmware verifies the rest too. */
                 for (size_t i = 1; i < n_images; i++) {

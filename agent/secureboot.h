@@ -60,9 +60,10 @@ typedef struct SecureBootImage {
 
 /* Predicts PCR 7 in bank for the store vars and the chain images[0..n)
  * in load order (the first is what the firmware starts; with shim, the
- * rest are what shim verifies: grub, the kernel). With Secure Boot off,
- * the images are not verified and measure nothing: the pre-boot events
- * are all. *ret is malloc()ed. Returns 0, or -EOPNOTSUPP / -EPERM /
+ * rest are what shim verifies: grub, the kernel; at least one). With
+ * Secure Boot off, the images are not verified and measure nothing: the
+ * pre-boot events are all (shim, which measures its state even then, is
+ * refused). *ret is malloc()ed. Returns 0, or -EOPNOTSUPP / -EPERM /
  * -EBADMSG with *ret_error (malloc()ed, if ret_error) saying why the value
  * would not be trustworthy (an image no db entry allows, one dbx forbids,
  * a shim older than 15.7 or of unknown layout, SbatPolicy reset), or

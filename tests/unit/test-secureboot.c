@@ -258,6 +258,24 @@ static void test_sb_chain(void) {
         ASSERT_EQ(p->n_events, 9);
         p = secureboot_prediction_free(p);
 
+        /* shim alone: what it verifies is part of PCR 7. */
+        ASSERT_EQ(secureboot_predict_pcr7(s, chain, 1, PCR_BANK_SHA256, &p, &error), -EINVAL);
+        error = mfree(error);
+        /* Secure Boot off: grub measures nothing; shim would, and is refused. */
+        {
+                _cleanup_(efivars_freep) EfiVarStore *off = NULL;
+                _cleanup_free_ uint8_t *b2 = NULL;
+                size_t n2;
+
+                b2 = load(OVMF_NOSB, &n2);
+                ASSERT_EQ(efivars_parse_ovmf(b2, n2, &off), 0);
+                ASSERT_EQ(secureboot_predict_pcr7(off, chain, 2, PCR_BANK_SHA256, &p, &error), -EOPNOTSUPP);
+                error = mfree(error);
+                ASSERT_EQ(secureboot_predict_pcr7(off, chain + 1, 1, PCR_BANK_SHA256, &p, &error), 0);
+                ASSERT_EQ(p->n_events, 6);
+                p = secureboot_prediction_free(p);
+        }
+
         /* grub first: no db entry allows it. */
         ASSERT_EQ(secureboot_predict_pcr7(s, chain + 1, 1, PCR_BANK_SHA256, &p, &error), -EPERM);
         ASSERT(error && strstr(error, "grubx64.efi"));
