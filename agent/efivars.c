@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,11 +355,109 @@ int efivars_parse_json(const char *text, size_t size, EfiVarStore **ret) {
         return 0;
 }
 
+/* "8be4df61-93ca-11d2-aa0d-00e098032b8c" → the GUID as on the wire. */
+static int guid_from_string(const char *s, uint8_t ret[16]) {
+        static const unsigned order[16] = { 3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
+        uint8_t b[16];
+        unsigned k = 0;
+
+        if (strlen(s) != 36)
+                return -EINVAL;
+        for (unsigned i = 0; i < 36;) {
+                int hi, lo;
+
+                if (i == 8 || i == 13 || i == 18 || i == 23) {
+                        if (s[i] != '-')
+                                return -EINVAL;
+                        i++;
+                        continue;
+                }
+                hi = s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10 : -1;
+                lo = s[i + 1] >= '0' && s[i + 1] <= '9' ? s[i + 1] - '0' :
+                     s[i + 1] >= 'a' && s[i + 1] <= 'f' ? s[i + 1] - 'a' + 10 : -1;
+                if (hi < 0 || lo < 0)
+                        return -EINVAL;
+                b[k++] = (uint8_t) (hi << 4 | lo);
+                i += 2;
+        }
+        for (unsigned i = 0; i < 16; i++)
+                ret[i] = b[order[i]];
+        return 0;
+}
+
+/* An efivarfs directory (/sys/firmware/efi/efivars, or a copy of it): files
+ * NAME-GUID of the attributes (u32 LE) and the data. What it shows is the
+ * running firmware's view: SecureBoot as stored. */
+static int load_efivarfs(const char *path, EfiVarStore **ret) {
+        _cleanup_(efivars_freep) EfiVarStore *s = NULL;
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        d = opendir(path);
+        if (!d)
+                return -errno;
+        s = calloc(1, sizeof(*s));
+        if (!s) {
+                closedir(d);
+                return -ENOMEM;
+        }
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *buf = NULL, *full = NULL;
+                size_t len = strlen(de->d_name), n;
+                uint8_t guid[16];
+                char *name;
+                uint32_t attr;
+
+                if (len < 38 || len - 37 > EFIVARS_NAME_MAX || de->d_name[len - 37] != '-' ||
+                    guid_from_string(de->d_name + len - 36, guid) < 0)
+                        continue;
+                if (asprintf(&full, "%s/%s", path, de->d_name) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                r = read_file_regular(full, EFIVARS_FILE_MAX, &buf, &n);
+                if (r < 0)
+                        break;
+                if (n < 4) {
+                        r = -EBADMSG;
+                        break;
+                }
+                attr = le32((const uint8_t *) buf);
+                name = strndup(de->d_name, len - 37);
+                if (!name) {
+                        r = -ENOMEM;
+                        break;
+                }
+                for (char *c = name; *c; c++)
+                        if ((unsigned char) *c >= 0x80)
+                                *c = '?';
+                if (efivars_find(s, guid, name)) {
+                        free(name);
+                        r = -EBADMSG;
+                        break;
+                }
+                r = store_add(s, guid, name, attr, (const uint8_t *) buf + 4, n - 4);
+                if (r < 0)
+                        break;
+        }
+        closedir(d);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
 int efivars_load(const char *path, EfiVarStore **ret) {
         _cleanup_free_ char *buf = NULL;
+        struct stat st;
         size_t n;
         int r;
 
+        if (stat(path, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return load_efivarfs(path, ret);
         r = read_file_bounded(path, EFIVARS_FILE_MAX, &buf, &n);
         if (r < 0)
                 return r;

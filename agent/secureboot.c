@@ -546,7 +546,8 @@ static int date_cmp(const char *a, size_t an, const char *b, size_t bn) {
 static int shim_sbat(const EfiVarStore *vars, const SecureBootImage *img, const uint8_t **ret, size_t *ret_size,
                      char **ret_error) {
         const EfiVariable *policy = var(vars, EFI_SHIM_LOCK_GUID, "SbatPolicy"),
-                          *level = var(vars, EFI_SHIM_LOCK_GUID, "SbatLevel");
+                          *level = var(vars, EFI_SHIM_LOCK_GUID, "SbatLevel"),
+                          *mirror = var(vars, EFI_SHIM_LOCK_GUID, "SbatLevelRT");
         const char *cand, *cd, *ld;
         size_t cn, cdn, ldn;
         bool latest = false;
@@ -565,7 +566,13 @@ static int shim_sbat(const EfiVarStore *vars, const SecureBootImage *img, const 
         cdn = sbat_date(cand, cn, &cd);
         if (cdn == 0)
                 return fail(ret_error, -EOPNOTSUPP, "%s: its SBAT level does not start with sbat,1,DATE", img->name);
-        if (level && level->attributes == (EFI_VARIABLE_NON_VOLATILE | EFI_VARIABLE_BOOTSERVICE_ACCESS)) {
+        /* A running system's view (efivarfs) shows only shim's runtime
+         * mirror of the level it applied. */
+        if (!level && mirror && !vars->computed_secure_boot)
+                level = mirror;
+        else if (level && level->attributes != (EFI_VARIABLE_NON_VOLATILE | EFI_VARIABLE_BOOTSERVICE_ACCESS))
+                level = NULL;
+        if (level) {
                 ldn = sbat_date((const char *) level->data, level->size, &ld);
                 if (ldn > 0 && date_cmp(ld, ldn, cd, cdn) >= 0) {
                         *ret = level->data;
