@@ -479,8 +479,10 @@ int secureboot_shim_sbatlevel(const uint8_t *image, size_t size, bool latest, co
         return 0;
 }
 
-int secureboot_shim_vendor_cert(const uint8_t *image, size_t size, const uint8_t **ret, size_t *ret_size,
-                                bool *ret_is_esl) {
+/* Part k of shim's .vendor_cert section: 0 the authorized (vendor_cert or
+ * vendor_db), 1 the deauthorized (vendor_dbx). The header is u32 sizes of
+ * both, then u32 offsets of both from the section's start. */
+static int shim_vendor_part(const uint8_t *image, size_t size, unsigned k, const uint8_t **ret, size_t *ret_size) {
         size_t off, len;
         uint32_t n, o;
         int r;
@@ -490,32 +492,23 @@ int secureboot_shim_vendor_cert(const uint8_t *image, size_t size, const uint8_t
                 return r;
         if (len < 16)
                 return -EBADMSG;
-        n = le32(image + off);
-        o = le32(image + off + 8);
+        n = le32(image + off + 4 * k);
+        o = le32(image + off + 8 + 4 * k);
         if (o > len || n > len - o)
                 return -EBADMSG;
         *ret = image + off + o;
         *ret_size = n;
-        *ret_is_esl = !(n >= 2 && image[off + o] == 0x30);
         return 0;
 }
 
-static int shim_vendor_dbx(const uint8_t *image, size_t size, const uint8_t **ret, size_t *ret_size) {
-        size_t off, len;
-        uint32_t n, o;
+int secureboot_shim_vendor_cert(const uint8_t *image, size_t size, const uint8_t **ret, size_t *ret_size,
+                                bool *ret_is_esl) {
         int r;
 
-        r = pe_find_section(image, size, ".vendor_cert", &off, &len);
+        r = shim_vendor_part(image, size, 0, ret, ret_size);
         if (r < 0)
                 return r;
-        if (len < 16)
-                return -EBADMSG;
-        n = le32(image + off + 4);
-        o = le32(image + off + 12);
-        if (o > len || n > len - o)
-                return -EBADMSG;
-        *ret = image + off + o;
-        *ret_size = n;
+        *ret_is_esl = !(*ret_size >= 2 && (*ret)[0] == 0x30);
         return 0;
 }
 
@@ -607,7 +600,7 @@ static int shim_verify(SecureBootPrediction *p, const EfiVarStore *vars, const S
         r = secureboot_shim_vendor_cert(shim->data, shim->size, &vendor, &vendor_size, &vendor_esl);
         if (r < 0 && r != -ENOENT)
                 return fail(ret_error, -EOPNOTSUPP, "%s: malformed .vendor_cert section", shim->name);
-        r = shim_vendor_dbx(shim->data, shim->size, &vdbx, &vdbx_size);
+        r = shim_vendor_part(shim->data, shim->size, 1, &vdbx, &vdbx_size);
         if (r < 0 && r != -ENOENT)
                 return fail(ret_error, -EOPNOTSUPP, "%s: malformed .vendor_cert section", shim->name);
         if (vendor_esl && vendor_size > 0 && efivars_signature_foreach(vendor, vendor_size, NULL, NULL) < 0)
