@@ -448,6 +448,108 @@ static int load_efivarfs(const char *path, EfiVarStore **ret) {
         return 0;
 }
 
+/* Which database an ESL file of a directory is: "PK.esl", "KEK.esl" or
+ * "KEK-*.esl", and so "db" and "dbx"; -1 for other files. */
+static int esl_file_kind(const char *f) {
+        static const char *const kinds[] = { "PK", "KEK", "db", "dbx" };
+        size_t n = strlen(f);
+
+        if (n < 5 || !streq(f + n - 4, ".esl"))
+                return -1;
+        for (int k = 0; k < (int) ELEMENTSOF(kinds); k++) {
+                size_t m = strlen(kinds[k]);
+
+                if (strncmp(f, kinds[k], m) == 0 && (f[m] == '.' || (f[m] == '-' && k != 0)))
+                        return k;
+        }
+        return -1;
+}
+
+static int dirent_name_cmp(const struct dirent **a, const struct dirent **b) {
+        return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* A directory of EFI_SIGNATURE_LIST files (what cert-to-efi-sig-list and
+ * virt-fw-vars make): PK.esl, KEK*.esl, db*.esl, dbx*.esl, each database
+ * the concatenation of its files in name order. Secure Boot is on when PK
+ * is there. -ENOENT when there are none. */
+static int load_esl_dir(const char *path, EfiVarStore **ret) {
+        static const char *const names[] = { "PK", "KEK", "db", "dbx" };
+        _cleanup_(efivars_freep) EfiVarStore *s = NULL;
+        uint8_t *db[4] = {};
+        size_t db_size[4] = {}, found = 0;
+        struct dirent **list = NULL;
+        int n, r = 0;
+
+        n = scandir(path, &list, NULL, dirent_name_cmp);
+        if (n < 0)
+                return -errno;
+        for (int i = 0; i < n && r >= 0; i++) {
+                _cleanup_free_ char *buf = NULL, *full = NULL;
+                int k = esl_file_kind(list[i]->d_name);
+                size_t size;
+                uint8_t *m;
+
+                if (k < 0)
+                        continue;
+                if (asprintf(&full, "%s/%s", path, list[i]->d_name) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                r = read_file_regular(full, EFIVARS_FILE_MAX, &buf, &size);
+                if (r < 0)
+                        break;
+                r = efivars_signature_foreach(buf, size, NULL, NULL);
+                if (r < 0)
+                        break;
+                if (size > EFIVARS_FILE_MAX - db_size[k]) {
+                        r = -EFBIG;
+                        break;
+                }
+                m = realloc(db[k], db_size[k] + size + 1);
+                if (!m) {
+                        r = -ENOMEM;
+                        break;
+                }
+                memcpy(m + db_size[k], buf, size);
+                db[k] = m;
+                db_size[k] += size;
+                found++;
+        }
+        for (int i = 0; i < n; i++)
+                free(list[i]);
+        free(list);
+        if (r >= 0 && found == 0)
+                r = -ENOENT;
+        if (r >= 0) {
+                s = calloc(1, sizeof(*s));
+                if (!s)
+                        r = -ENOMEM;
+        }
+        for (int k = 0; r >= 0 && k < 4; k++) {
+                char *name;
+
+                if (!db[k])
+                        continue;
+                name = strdup(names[k]);
+                if (!name) {
+                        r = -ENOMEM;
+                        break;
+                }
+                r = store_add(s, k < 2 ? EFI_GLOBAL_VARIABLE_GUID : EFI_IMAGE_SECURITY_DATABASE_GUID, name,
+                              EFI_VARIABLE_NON_VOLATILE | EFI_VARIABLE_BOOTSERVICE_ACCESS |
+                                      EFI_VARIABLE_RUNTIME_ACCESS | EFI_VARIABLE_TIME_BASED_AUTHENTICATED_WRITE_ACCESS,
+                              db[k], db_size[k]);
+        }
+        for (int k = 0; k < 4; k++)
+                free(db[k]);
+        if (r < 0)
+                return r;
+        s->computed_secure_boot = true;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
 int efivars_load(const char *path, EfiVarStore **ret) {
         _cleanup_free_ char *buf = NULL;
         struct stat st;
@@ -456,8 +558,10 @@ int efivars_load(const char *path, EfiVarStore **ret) {
 
         if (stat(path, &st) < 0)
                 return -errno;
-        if (S_ISDIR(st.st_mode))
-                return load_efivarfs(path, ret);
+        if (S_ISDIR(st.st_mode)) {
+                r = load_esl_dir(path, ret);
+                return r == -ENOENT ? load_efivarfs(path, ret) : r;
+        }
         r = read_file_bounded(path, EFIVARS_FILE_MAX, &buf, &n);
         if (r < 0)
                 return r;

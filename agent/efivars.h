@@ -70,11 +70,13 @@ int efivars_parse_ovmf(const void *p, size_t size, EfiVarStore **ret);
  * -EBADMSG, -ENOMEM. */
 int efivars_parse_json(const char *text, size_t size, EfiVarStore **ret);
 
-/* Reads a file of either kind (by its content), or an efivarfs directory
- * (/sys/firmware/efi/efivars or a copy: files NAME-GUID holding the u32 LE
- * attributes and the data; SecureBoot as stored there). Returns as the
- * parsers, -EBADMSG for a variable file under 4 bytes, or a negative
- * errno of reading. */
+/* Reads a file of either kind (by its content), or a directory: of ESL
+ * files (PK.esl, KEK*.esl, db*.esl, dbx*.esl, each database the files'
+ * lists in name order; Secure Boot on with a PK), else an efivarfs
+ * directory (/sys/firmware/efi/efivars or a copy: files NAME-GUID holding
+ * the u32 LE attributes and the data; SecureBoot as stored there).
+ * Returns as the parsers, -EBADMSG for a variable file under 4 bytes or a
+ * malformed ESL file, or a negative errno of reading. */
 int efivars_load(const char *path, EfiVarStore **ret);
 
 EfiVarStore *efivars_free(EfiVarStore *s);

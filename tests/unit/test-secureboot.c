@@ -404,6 +404,58 @@ static void test_sb_real_log(void) {
         }
 }
 
+static void write_file(const char *dir, const char *name, const void *p, size_t n) {
+        char path[4096];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        f = fopen(path, "we");
+        ASSERT(f);
+        ASSERT(fwrite(p, 1, n, f) == n);
+        ASSERT(fclose(f) == 0);
+}
+
+/* A directory of ESL files with the same keys (db split in two files, in
+ * name order) gives the same PCR 7; a malformed one is refused. */
+static void test_esl_dir(void) {
+        _cleanup_(secureboot_prediction_freep) SecureBootPrediction *a = NULL, *b = NULL;
+        _cleanup_(efivars_freep) EfiVarStore *s = NULL, *d = NULL;
+        _cleanup_free_ uint8_t *buf = NULL;
+        const EfiVariable *v;
+        char dir[] = "/tmp/test-secureboot.XXXXXX", cmd[4200];
+        uint32_t first;
+        size_t n;
+
+        buf = load(OVMF_MS, &n);
+        ASSERT_EQ(efivars_parse_ovmf(buf, n, &s), 0);
+        ASSERT(mkdtemp(dir));
+        v = efivars_find(s, EFI_GLOBAL_VARIABLE_GUID, "PK");
+        write_file(dir, "PK.esl", v->data, v->size);
+        v = efivars_find(s, EFI_GLOBAL_VARIABLE_GUID, "KEK");
+        write_file(dir, "KEK-microsoft.esl", v->data, v->size);
+        v = efivars_find(s, EFI_IMAGE_SECURITY_DATABASE_GUID, "db");
+        memcpy(&first, v->data + 16, 4);
+        ASSERT(first < v->size);
+        write_file(dir, "db-1.esl", v->data, first);
+        write_file(dir, "db-2.esl", v->data + first, v->size - first);
+        v = efivars_find(s, EFI_IMAGE_SECURITY_DATABASE_GUID, "dbx");
+        write_file(dir, "dbx.esl", v->data, v->size);
+        write_file(dir, "README", "not an ESL", 10);
+
+        ASSERT_EQ(efivars_load(dir, &d), 0);
+        ASSERT_EQ(d->n_variables, 4);
+        ASSERT_EQ(efivars_secure_boot(d), 1);
+        ASSERT_EQ(secureboot_predict_pcr7(s, NULL, 0, PCR_BANK_SHA256, &a, NULL), 0);
+        ASSERT_EQ(secureboot_predict_pcr7(d, NULL, 0, PCR_BANK_SHA256, &b, NULL), 0);
+        ASSERT(memcmp(a->pcr7, b->pcr7, 32) == 0);
+        d = efivars_free(d);
+
+        write_file(dir, "db-3.esl", "junk", 4);
+        ASSERT_EQ(efivars_load(dir, &d), -EBADMSG);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        ASSERT(system(cmd) == 0);
+}
+
 /* The JSON form of the same keys gives the same pre-boot events. */
 static void test_json(void) {
         _cleanup_(secureboot_prediction_freep) SecureBootPrediction *a = NULL, *b = NULL;
@@ -476,5 +528,6 @@ int main(int argc, char *argv[]) {
         TEST(test_sb_chain);
         TEST(test_sb_real_log);
         TEST(test_json);
+        TEST(test_esl_dir);
         return 0;
 }
