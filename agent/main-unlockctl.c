@@ -617,6 +617,9 @@ static int reseal_predict(int argc, char *argv[]) {
                 return r;
         if (arg_event_log)
                 return log_error_errno(EINVAL, "reseal --predict works from this boot's own event log: no --event-log.");
+        if (arg_secure_boot_vars || arg_n_boot_chain > 1)
+                return log_error_errno(EINVAL, "reseal --predict substitutes components in this boot's event log: "
+                                       "no --secure-boot-vars=, one --boot-loader=.");
         (void) preseal_retire(arg_state_dir);
         r = predict_load_log(NULL, &log);
         if (r < 0)
