@@ -18,10 +18,12 @@
 #include "luks.h"
 #include "notify.h"
 #include "pcr.h"
+#include "pe.h"
 #include "preseal.h"
 #include "prompt.h"
 #include "reseal.h"
 #include "secret.h"
+#include "secureboot.h"
 #include "status.h"
 #include "strutil.h"
 #include "token.h"
@@ -39,6 +41,10 @@ static const char *arg_state_dir = UNLOCKD_STATE_DIR;
 static bool arg_predict = false;
 static bool arg_pcrs_given = false;
 static const char *arg_event_log = NULL;
+static const char *arg_secure_boot_vars = NULL;
+/* Every --boot-loader=, in order: with --secure-boot-vars=, the boot chain. */
+static const char *arg_boot_chain[SECUREBOOT_IMAGES_MAX];
+static size_t arg_n_boot_chain = 0;
 static char *arg_cmdline = NULL;
 static PredictSources arg_sources = {};
 static EnrollOptions arg_enroll = { .pcr_mask = 1u << 7, .use_srk = true };
@@ -69,6 +75,10 @@ static void help(void) {
                "     --tpm2-device-key=SRK.pub\n"
                "                            Seal offline to this SRK (TPM2B_PUBLIC) without a TPM;\n"
                "                            --pcrs= then gives values: 7:sha256=HEX[+4:sha256=HEX]\n"
+               "     --secure-boot-vars=FILE\n"
+               "                            enroll --tpm2-device-key=, predict: PCR 7 from this variable\n"
+               "                            store (OVMF VARS .fd or uefi-config.json) and the chain\n"
+               "                            of --boot-loader= (and --kernel=), offline\n"
                "     --recovery-key         Enroll a recovery key and print it once\n"
                "     --escrow-pubkey=PEM    Print the recovery key only RSA-OAEP-SHA256 encrypted to PEM\n"
                "     --unlock-key-file=FILE Existing passphrase (else $PASSWORD, else asked)\n"
@@ -86,7 +96,8 @@ static void help(void) {
                "     --initrd=FILE          predict: the new initrd\n"
                "     --cmdline=STRING       predict: the new kernel command line\n"
                "     --cmdline-file=FILE    predict: the new kernel command line, from FILE\n"
-               "     --boot-loader=FILE     predict: the new boot loader (EFI binary)\n"
+               "     --boot-loader=FILE     predict: the new boot loader (EFI binary); with\n"
+               "                            --secure-boot-vars=, once per image in load order\n"
                "     --event-log=FILE       predict: this saved event log, offline (no TPM)\n"
                "     --log-level=LEVEL      debug, info, notice, warning, err\n",
                program_invocation_short_name);
@@ -98,6 +109,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_ESCROW, ARG_UNLOCK_KEY_FILE, ARG_WIPE, ARG_FORCE, ARG_TCTI, ARG_LOG_LEVEL,
                 ARG_STATE_DIR, ARG_VIA_SERVICE, ARG_DISMISS, ARG_CANCEL, ARG_JSON,
                 ARG_PREDICT, ARG_KERNEL, ARG_INITRD, ARG_CMDLINE, ARG_CMDLINE_FILE, ARG_BOOT_LOADER, ARG_EVENT_LOG,
+                ARG_SECURE_BOOT_VARS,
                 ARG_DEVICE_KEY,
         };
         static const struct option options[] = {
@@ -129,6 +141,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "cmdline-file", required_argument, NULL, ARG_CMDLINE_FILE },
                 { "boot-loader", required_argument, NULL, ARG_BOOT_LOADER },
                 { "event-log", required_argument, NULL, ARG_EVENT_LOG },
+                { "secure-boot-vars", required_argument, NULL, ARG_SECURE_BOOT_VARS },
                 {}
         };
         int c, r;
@@ -219,7 +232,15 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_sources.initrd = optarg;
                         break;
                 case ARG_BOOT_LOADER:
-                        arg_sources.boot_loader = optarg;
+                        if (arg_n_boot_chain >= ELEMENTSOF(arg_boot_chain))
+                                return log_error_errno(E2BIG, "At most %zu --boot-loader= images.",
+                                                       ELEMENTSOF(arg_boot_chain));
+                        if (arg_n_boot_chain == 0)
+                                arg_sources.boot_loader = optarg;
+                        arg_boot_chain[arg_n_boot_chain++] = optarg;
+                        break;
+                case ARG_SECURE_BOOT_VARS:
+                        arg_secure_boot_vars = optarg;
                         break;
                 case ARG_CMDLINE:
                         free(arg_cmdline);
@@ -341,6 +362,65 @@ static int get_new_pin(char **ret) {
         return -EPERM;
 }
 
+/* PCR 7 predicted offline from --secure-boot-vars= and the boot chain
+ * (every --boot-loader=, then --kernel=). Logs. */
+static int secure_boot_predict(uint16_t bank, SecureBootPrediction **ret) {
+        _cleanup_(efivars_freep) EfiVarStore *vars = NULL;
+        SecureBootImage images[SECUREBOOT_IMAGES_MAX + 1];
+        char *bufs[SECUREBOOT_IMAGES_MAX + 1] = {};
+        _cleanup_free_ char *error = NULL;
+        size_t n = 0;
+        int r;
+
+        r = efivars_load(arg_secure_boot_vars, &vars);
+        if (r == -EBADMSG)
+                return log_error_errno(r, "%s is neither an OVMF variable store (VARS .fd) nor a uefi-config.json "
+                                       "of base64 signature lists, or it is malformed.", arg_secure_boot_vars);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read %s: %m", arg_secure_boot_vars);
+        if (efivars_secure_boot(vars) == 1 && arg_n_boot_chain == 0)
+                return log_error_errno(EINVAL, "Secure Boot is on in %s: PCR 7 depends on what verifies the boot "
+                                       "chain; give it with --boot-loader= for each image in load order "
+                                       "(shim, then grub) and --kernel=.", arg_secure_boot_vars);
+        for (size_t i = 0; i <= arg_n_boot_chain; i++) {
+                const char *path = i < arg_n_boot_chain ? arg_boot_chain[i] : arg_sources.kernel;
+                size_t size;
+
+                if (!path)
+                        continue;
+                r = read_file_regular(path, PE_IMAGE_SIZE_MAX, bufs + n, &size);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot read %s: %m", path);
+                        goto finish;
+                }
+                images[n] = (SecureBootImage) { .name = path, .data = (const uint8_t *) bufs[n], .size = size };
+                n++;
+        }
+        r = secureboot_predict_pcr7(vars, images, n, bank, ret, &error);
+        if (r == -ENOMEM)
+                log_oom();
+        else if (r < 0)
+                log_error_errno(r, "Cannot predict PCR 7: %s.", error ?: "the inputs are not usable");
+finish:
+        for (size_t i = 0; i < ELEMENTSOF(bufs); i++)
+                free(bufs[i]);
+        return r;
+}
+
+static int check_secure_boot_options(void) {
+        if (arg_n_boot_chain > 1 && !arg_secure_boot_vars)
+                return log_error_errno(EINVAL, "--boot-loader= names more than one image only with "
+                                       "--secure-boot-vars=.");
+        if (!arg_secure_boot_vars)
+                return 0;
+        if (arg_event_log || arg_sources.initrd || arg_sources.cmdline)
+                return log_error_errno(EINVAL, "--secure-boot-vars= predicts PCR 7 alone, from the variables and "
+                                       "the EFI images: no --event-log=, --initrd= or --cmdline=.");
+        if (arg_pcrs_given && (arg_enroll.pcr_mask != 1u << 7 || arg_pcr_values))
+                return log_error_errno(EINVAL, "--secure-boot-vars= gives PCR 7: --pcrs= may only be 7.");
+        return 0;
+}
+
 static int verb_enroll(int argc, char *argv[]) {
         _cleanup_luks_ struct crypt_device *cd = NULL;
         _cleanup_secret_ char *pass = NULL, *pin = NULL;
@@ -355,6 +435,33 @@ static int verb_enroll(int argc, char *argv[]) {
                 return log_error_errno(EINVAL, "Nothing to do: give --tpm2, --recovery-key or --wipe-slot=.");
         if (arg_enroll.escrow_pubkey && !arg_enroll.recovery_key)
                 return log_error_errno(EINVAL, "--escrow-pubkey= goes with --recovery-key.");
+        r = check_secure_boot_options();
+        if (r < 0)
+                return r;
+        if (arg_secure_boot_vars) {
+                _cleanup_(secureboot_prediction_freep) SecureBootPrediction *p = NULL;
+                uint16_t bank = arg_enroll.pcr_bank ?: PCR_BANK_SHA256;
+                _cleanup_free_ char *hex = NULL;
+
+                if (!arg_enroll.device_key)
+                        return log_error_errno(EINVAL, "--secure-boot-vars= is for --tpm2-device-key=: with a TPM, "
+                                               "unlockd seals to its current PCRs.");
+                r = secure_boot_predict(bank, &p);
+                if (r < 0)
+                        return r;
+                arg_pcr_values = mfree(arg_pcr_values);
+                arg_pcr_values = malloc(p->digest_size);
+                if (!arg_pcr_values)
+                        return log_oom();
+                memcpy(arg_pcr_values, p->pcr7, p->digest_size);
+                arg_enroll.pcr_mask = 1u << 7;
+                arg_enroll.pcr_bank = bank;
+                arg_enroll.pcr_values = arg_pcr_values;
+                arg_enroll.pcr_values_size = p->digest_size;
+                arg_pcr_all_values = true;
+                if (hex_encode(p->pcr7, p->digest_size, &hex) >= 0)
+                        log_info("PCR 7 predicted from %s: %s:%s", arg_secure_boot_vars, pcr_bank_to_string(bank), hex);
+        }
         if (arg_enroll.device_key && arg_enroll.pcr_mask != 0 && !arg_pcr_all_values)
                 return log_error_errno(EINVAL, "--tpm2-device-key= needs the value of every PCR: give "
                                        "--pcrs=7:sha256=HEX (the value the TPM's PCR will have at boot).");
@@ -510,6 +617,9 @@ static int reseal_predict(int argc, char *argv[]) {
                 return r;
         if (arg_event_log)
                 return log_error_errno(EINVAL, "reseal --predict works from this boot's own event log: no --event-log.");
+        if (arg_secure_boot_vars || arg_n_boot_chain > 1)
+                return log_error_errno(EINVAL, "reseal --predict substitutes components in this boot's event log: "
+                                       "no --secure-boot-vars=, one --boot-loader=.");
         (void) preseal_retire(arg_state_dir);
         r = predict_load_log(NULL, &log);
         if (r < 0)
@@ -563,6 +673,62 @@ static void print_prediction(const PcrPrediction *p, const EventLog *log, json_o
         (void) log;
 }
 
+static const char *secureboot_event_type(uint32_t type) {
+        return eventlog_type_to_string(type) ?: "?";
+}
+
+/* predict --secure-boot-vars=: PCR 7 and the events it is made of. */
+static int predict_secure_boot(uint16_t bank) {
+        _cleanup_(secureboot_prediction_freep) SecureBootPrediction *p = NULL;
+        _cleanup_free_ char *value = NULL;
+        int r;
+
+        r = secure_boot_predict(bank, &p);
+        if (r < 0)
+                return r;
+        if (hex_encode(p->pcr7, p->digest_size, &value) < 0)
+                return log_oom();
+        if (arg_json) {
+                json_object *o = json_object_new_object(), *pcrs = json_object_new_array(),
+                            *events = json_object_new_array(), *pcr = json_object_new_object();
+
+                json_object_object_add(pcr, "pcr", json_object_new_int(7));
+                json_object_object_add(pcr, "predicted", json_object_new_string(value));
+                json_object_array_add(pcrs, pcr);
+                for (size_t i = 0; i < p->n_events; i++) {
+                        json_object *e = json_object_new_object();
+                        _cleanup_free_ char *d = NULL;
+
+                        if (hex_encode(p->events[i].digest, p->digest_size, &d) < 0)
+                                return log_oom();
+                        json_object_object_add(e, "type", json_object_new_string(secureboot_event_type(p->events[i].type)));
+                        if (*p->events[i].name)
+                                json_object_object_add(e, "name", json_object_new_string(p->events[i].name));
+                        json_object_object_add(e, "digest", json_object_new_string(d));
+                        json_object_object_add(e, "measured-by", json_object_new_string(p->events[i].what));
+                        json_object_array_add(events, e);
+                }
+                json_object_object_add(o, "bank", json_object_new_string(pcr_bank_to_string(bank)));
+                json_object_object_add(o, "reference", json_object_new_string("secure-boot-vars"));
+                json_object_object_add(o, "secure-boot", json_object_new_boolean(p->secure_boot == 1));
+                json_object_object_add(o, "pcrs", pcrs);
+                json_object_object_add(o, "events", events);
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+                return 0;
+        }
+        printf("%2u %s %s\n", 7u, pcr_bank_to_string(bank), value);
+        for (size_t i = 0; i < p->n_events; i++) {
+                _cleanup_free_ char *d = NULL;
+
+                if (hex_encode(p->events[i].digest, p->digest_size, &d) < 0)
+                        return log_oom();
+                printf("measured: %s %s%s%s (%s)\n", secureboot_event_type(p->events[i].type), *p->events[i].name ?
+                       p->events[i].name : "", *p->events[i].name ? " " : "", d, p->events[i].what);
+        }
+        return 0;
+}
+
 static int verb_predict(int argc, char *argv[]) {
         _cleanup_(eventlog_freep) EventLog *log = NULL;
         _cleanup_(tpm2_context_freep) Tpm2Context *tpm = NULL;
@@ -573,6 +739,11 @@ static int verb_predict(int argc, char *argv[]) {
 
         if (argc > 1)
                 return log_error_errno(EINVAL, "predict takes no arguments.");
+        r = check_secure_boot_options();
+        if (r < 0)
+                return r;
+        if (arg_secure_boot_vars)
+                return predict_secure_boot(bank);
         r = check_sources();
         if (r < 0)
                 return r;

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
+#include <string.h>
 
 #include "eventlog.h"
 #include "macro.h"
@@ -44,15 +47,74 @@ static int hash_range(EVP_MD_CTX *c, const uint8_t *image, uint64_t from, uint64
         return EVP_DigestUpdate(c, image + from, (size_t) (to - from)) == 1 ? 0 : -ENOMEM;
 }
 
+/* The headers an image is read by. */
+typedef struct PeHeaders {
+        uint64_t pe;            /* "PE\0\0" */
+        uint64_t opt;           /* the optional header */
+        uint64_t dd;            /* the data directory, from opt */
+        uint64_t n_dd;
+        uint64_t headers;       /* SizeOfHeaders */
+        uint64_t sect;          /* the section table */
+        unsigned n_sections;
+        uint64_t cert_off, cert_size;   /* the certificate table (size 0: none) */
+} PeHeaders;
+
+/* Reads and checks the DOS, COFF and optional headers: all arithmetic is in
+ * 64 bits on values read as 32 bits at most, and every offset is compared
+ * with size before it is read; the section table lies within the headers,
+ * the certificate table within the file. */
+static int pe_headers(const uint8_t *p, size_t size, PeHeaders *ret) {
+        PeHeaders h = {};
+        uint64_t opt_size;
+        uint16_t magic;
+
+        if (size > PE_IMAGE_SIZE_MAX)
+                return -EFBIG;
+        if (size < DOS_E_LFANEW + 4 || p[0] != 'M' || p[1] != 'Z')
+                return -EBADMSG;
+        h.pe = le32(p + DOS_E_LFANEW);
+        h.opt = h.pe + 4 + COFF_HEADER_SIZE;
+        if (h.opt + OPT_CHECKSUM + 4 > size || memcmp(p + h.pe, "PE\0\0", 4) != 0)
+                return -EBADMSG;
+        h.n_sections = le16(p + h.pe + 4 + COFF_NUMBER_OF_SECTIONS);
+        opt_size = le16(p + h.pe + 4 + COFF_SIZE_OF_OPT_HEADER);
+        magic = le16(p + h.opt + OPT_MAGIC);
+        if (magic == OPT_MAGIC_PE32)
+                h.dd = 96;
+        else if (magic == OPT_MAGIC_PE32PLUS)
+                h.dd = 112;
+        else
+                return -EBADMSG;
+        /* NumberOfRvaAndSizes is the last field before the data directory. */
+        if (opt_size < h.dd || h.opt + opt_size > size)
+                return -EBADMSG;
+        h.n_dd = le32(p + h.opt + h.dd - 4);
+        if (h.n_dd > (opt_size - h.dd) / 8 || h.n_sections > PE_SECTIONS_MAX)
+                return -EBADMSG;
+        /* The headers, the section table included, end at SizeOfHeaders. */
+        h.headers = le32(p + h.opt + OPT_SIZE_OF_HEADERS);
+        h.sect = h.opt + opt_size;
+        if (h.sect + (uint64_t) h.n_sections * SECTION_HEADER_SIZE > h.headers || h.headers > size)
+                return -EBADMSG;
+        if (h.n_dd > DATA_DIR_SECURITY) {
+                h.cert_off = le32(p + h.opt + h.dd + DATA_DIR_SECURITY * 8);
+                h.cert_size = le32(p + h.opt + h.dd + DATA_DIR_SECURITY * 8 + 4);
+                if (h.cert_size > 0 && (h.cert_off > size || h.cert_size > size - h.cert_off))
+                        return -EBADMSG;
+        }
+        *ret = h;
+        return 0;
+}
+
 int pe_authenticode_digest(const void *image, size_t size, uint16_t bank, uint8_t *ret) {
         _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *c = NULL;
         const uint8_t *p = image;
         Range sections[PE_SECTIONS_MAX];
-        uint64_t pe, opt, opt_size, dd, n_dd, sect, headers, sum, cert_off = 0, cert_size = 0, end, last;
+        uint64_t opt, dd, n_dd, sect, headers, sum, cert_off, cert_size, end, last;
         unsigned n_sections, n = 0;
         unsigned len = 0;
         const EVP_MD *md;
-        uint16_t magic;
+        PeHeaders h;
         int r;
 
         if (!ret || (!image && size > 0))
@@ -60,46 +122,17 @@ int pe_authenticode_digest(const void *image, size_t size, uint16_t bank, uint8_
         md = eventlog_bank_md(bank);
         if (!md)
                 return -EOPNOTSUPP;
-        if (size > PE_IMAGE_SIZE_MAX)
-                return -EFBIG;
-
-        /* DOS header, PE signature, COFF header, optional header magic.
-         * All arithmetic is in 64 bits on values read as 32 bits at most,
-         * and every offset is compared with size before it is read. */
-        if (size < DOS_E_LFANEW + 4 || p[0] != 'M' || p[1] != 'Z')
-                return -EBADMSG;
-        pe = le32(p + DOS_E_LFANEW);
-        opt = pe + 4 + COFF_HEADER_SIZE;
-        if (opt + OPT_CHECKSUM + 4 > size || memcmp(p + pe, "PE\0\0", 4) != 0)
-                return -EBADMSG;
-        n_sections = le16(p + pe + 4 + COFF_NUMBER_OF_SECTIONS);
-        opt_size = le16(p + pe + 4 + COFF_SIZE_OF_OPT_HEADER);
-        magic = le16(p + opt + OPT_MAGIC);
-        if (magic == OPT_MAGIC_PE32)
-                dd = 96;
-        else if (magic == OPT_MAGIC_PE32PLUS)
-                dd = 112;
-        else
-                return -EBADMSG;
-        /* NumberOfRvaAndSizes is the last field before the data directory. */
-        if (opt_size < dd || opt + opt_size > size)
-                return -EBADMSG;
-        n_dd = le32(p + opt + dd - 4);
-        if (n_dd > (opt_size - dd) / 8)
-                return -EBADMSG;
-        if (n_sections > PE_SECTIONS_MAX)
-                return -EBADMSG;
-
-        /* The headers, the section table included, end at SizeOfHeaders. */
-        headers = le32(p + opt + OPT_SIZE_OF_HEADERS);
-        sect = opt + opt_size;
-        if (sect + (uint64_t) n_sections * SECTION_HEADER_SIZE > headers || headers > size)
-                return -EBADMSG;
-
-        if (n_dd > DATA_DIR_SECURITY) {
-                cert_off = le32(p + opt + dd + DATA_DIR_SECURITY * 8);
-                cert_size = le32(p + opt + dd + DATA_DIR_SECURITY * 8 + 4);
-        }
+        r = pe_headers(p, size, &h);
+        if (r < 0)
+                return r;
+        opt = h.opt;
+        dd = h.dd;
+        n_dd = h.n_dd;
+        headers = h.headers;
+        sect = h.sect;
+        n_sections = h.n_sections;
+        cert_off = h.cert_off;
+        cert_size = h.cert_size;
 
         /* The sections with raw data, in file order (insertion sort: at most
          * 96). They may neither overlap each other nor the headers: the
@@ -175,4 +208,72 @@ int pe_authenticode_digest(const void *image, size_t size, uint16_t bank, uint8_
         if (EVP_DigestFinal_ex(c, ret, &len) != 1)
                 return -ENOMEM;
         return (int) len;
+}
+
+/* Whether section header s is called name: its 8 bytes, NUL-padded, or for
+ * a longer name "/N", N the decimal offset of the name in the COFF string
+ * table (after the symbol table, 18 bytes a symbol), as linkers write the
+ * long names of EFI binaries' sections (".sbatlevel"). */
+static bool section_name_is(const uint8_t *p, size_t size, uint64_t coff, const uint8_t *s, const char *name,
+                            size_t len) {
+        uint64_t symtab, strtab, off = 0;
+
+        if (s[0] != '/')
+                return len <= 8 && memcmp(s, name, len) == 0 && (len == 8 || s[len] == 0);
+        for (unsigned i = 1; i < 8 && s[i] != 0; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+                off = off * 10 + (uint64_t) (s[i] - '0');
+        }
+        symtab = le32(p + coff + 8);
+        strtab = symtab + (uint64_t) le32(p + coff + 12) * 18;
+        if (symtab == 0 || strtab + off >= size || size - (strtab + off) < len + 1)
+                return false;
+        return memcmp(p + strtab + off, name, len) == 0 && p[strtab + off + len] == 0;
+}
+
+int pe_find_section(const void *image, size_t size, const char *name, size_t *ret_offset, size_t *ret_size) {
+        const uint8_t *p = image;
+        PeHeaders h;
+        size_t len;
+        int r;
+
+        if (!image || !name || !ret_offset || !ret_size)
+                return -EINVAL;
+        len = strlen(name);
+        if (len == 0 || len > 64)
+                return -EINVAL;
+        r = pe_headers(p, size, &h);
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < h.n_sections; i++) {
+                const uint8_t *s = p + h.sect + (uint64_t) i * SECTION_HEADER_SIZE;
+                uint64_t vsize = le32(s + 8), raw = le32(s + SECTION_SIZE_OF_RAW),
+                         ptr = le32(s + SECTION_POINTER_TO_RAW);
+
+                if (!section_name_is(p, size, h.pe + 4, s, name, len))
+                        continue;
+                if (ptr > size || raw > size - ptr)
+                        return -EBADMSG;
+                *ret_offset = (size_t) ptr;
+                *ret_size = (size_t) (vsize > 0 && vsize < raw ? vsize : raw);
+                return 0;
+        }
+        return -ENOENT;
+}
+
+int pe_certificate_table(const void *image, size_t size, size_t *ret_offset, size_t *ret_size) {
+        PeHeaders h;
+        int r;
+
+        if (!image || !ret_offset || !ret_size)
+                return -EINVAL;
+        r = pe_headers(image, size, &h);
+        if (r < 0)
+                return r;
+        if (h.cert_size == 0)
+                return -ENOENT;
+        *ret_offset = (size_t) h.cert_off;
+        *ret_size = (size_t) h.cert_size;
+        return 0;
 }

@@ -32,3 +32,15 @@
  * ambiguous one), -EFBIG (over PE_IMAGE_SIZE_MAX), -EOPNOTSUPP (unknown
  * bank), -ENOMEM. */
 int pe_authenticode_digest(const void *image, size_t size, uint16_t bank, uint8_t *ret);
+
+/* The raw data of the section called name (a long name through the COFF
+ * string table, as ".sbatlevel" is in shim): its
+ * offset in the file and min(VirtualSize, SizeOfRawData) bytes (all of the
+ * raw data when VirtualSize is 0). Returns 0, -ENOENT when there is none,
+ * -EBADMSG for a malformed image, -EFBIG. */
+int pe_find_section(const void *image, size_t size, const char *name, size_t *ret_offset, size_t *ret_size);
+
+/* Where the certificate table (the WIN_CERTIFICATE entries of the
+ * Authenticode signatures) is. Returns 0, -ENOENT for an unsigned image,
+ * -EBADMSG, -EFBIG. */
+int pe_certificate_table(const void *image, size_t size, size_t *ret_offset, size_t *ret_size);
