@@ -6,9 +6,11 @@
 #  - a volume enrolled by unlockctl is unsealed by a tpm2-tools chain doing
 #    what systemd-cryptsetup does, and that passphrase opens the keyslot;
 #  - an RSA-primary token and a token sealed under a persistent SRK (with
-#    tpm2_srk), both built with tpm2-tools, open with unlockd.
+#    tpm2_srk), both built with tpm2-tools, open with unlockd;
+#  - a signed PCR policy (--tpm2-public-key, with PCR 7) opens with the
+#    signature systemd-measure sign (252) made for PCR 11 at enter-initrd.
 source "$(dirname "$0")/../lib.sh"
-need swtpm systemd-cryptenroll tpm2_createprimary tpm2_unseal cryptsetup python3
+need swtpm systemd-cryptenroll tpm2_createprimary tpm2_unseal cryptsetup python3 openssl unshare
 
 start_swtpm
 printf 'interop pass' > "$TEST_DIR/pass"
@@ -47,6 +49,31 @@ unlockd_opens "$IMG" PIN=2468
 OUT=$(PIN=1357 "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG" 2>/dev/null) && fail "wrong PIN opened a systemd PIN token"
 assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pin-wrong "wrong PIN on systemd token"
 tpm2_dictionarylockout --clear-lockout >/dev/null
+
+say "systemd-cryptenroll --tpm2-public-key --tpm2-pcrs=7, signed by systemd-measure → unlockd"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TEST_DIR/policy.key" 2>/dev/null
+openssl pkey -in "$TEST_DIR/policy.key" -pubout -out "$TEST_DIR/policy.pem"
+IMG=$TEST_DIR/sd-signed.img
+make_luks "$IMG" "interop pass"
+PASSWORD="interop pass" sd_enroll --tpm2-device="$TCTI" --tpm2-public-key="$TEST_DIR/policy.pem" \
+        --tpm2-public-key-pcrs=11 --tpm2-pcrs=7 "$IMG"
+assert_eq "$(json_get "$(cryptsetup token export --token-id 0 "$IMG")" 'j["tpm2_pubkey_pcrs"]')" "[11]" "a signed-policy token"
+# systemd-measure --current reads PCR 11 from sysfs: the swtpm's, in a
+# private mount namespace.
+tpm2_pcrread -Q sha256:11 -o "$TEST_DIR/pcr11"
+unshare --mount --propagation private -- bash -c '
+        mount -t tmpfs tmpfs /sys
+        mkdir -p /sys/class/tpm/tpm0/pcr-sha256
+        od -An -v -tx1 "$1" | tr -d " \n" | tr a-f A-F > /sys/class/tpm/tpm0/pcr-sha256/11
+        exec /usr/lib/systemd/systemd-measure sign --tpm2-device="$2" --current --bank=sha256 --phase=enter-initrd \
+                --private-key="$3/policy.key" --public-key="$3/policy.pem" -j' sd "$TEST_DIR/pcr11" "$TCTI" "$TEST_DIR" \
+        > "$TEST_DIR/sig.json" || fail "systemd-measure sign"
+tpm2_flushcontext -t >/dev/null 2>&1 || true
+OUT=$(UNLOCKD_PCR_SIGNATURE=$TEST_DIR/sig.json "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG" 2>/dev/null) \
+        && fail "the signed token opened before PCR 11 reached enter-initrd"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" signature-missing "the signed token before enter-initrd"
+tpm2_pcrextend "11:sha256=$(printf enter-initrd | sha256sum | cut -c1-64)"
+UNLOCKD_PCR_SIGNATURE=$TEST_DIR/sig.json unlockd_opens "$IMG"
 
 say "systemd-cryptenroll token, PCR 7 extended → unlockd refuses with pcr-mismatch"
 IMG=$TEST_DIR/sd-7.img
