@@ -314,7 +314,7 @@ say "unlockctl enroll --tpm2-device-key (sealed offline by unlockd) → systemd 
 # (no token plugin), in the tree; prints its debug log. Where device-mapper
 # is missing, the activation fails after the keyslot took the key: the
 # log then shows the unsealing done and no wrong-key error.
-sd_attach() {
+sd_attach() {  # IMAGE [online]: online = a token sealed on the TPM, no import
         local name=sd257-offline-$$ rc=0
         SYSTEMD_LOG_LEVEL=debug SYSTEMD_CRYPTSETUP_USE_TOKEN_MODULE=0 \
                 sd257 /usr/lib/systemd/systemd-cryptsetup attach "$name" "$1" - "tpm2-device=$TCTI,headless=1" \
@@ -324,7 +324,8 @@ sd_attach() {
         tpm2_flushcontext -l >/dev/null 2>&1 || true
         grep -q "Completed TPM2 key unsealing" "$TEST_DIR/attach.log" \
                 || { cat "$TEST_DIR/attach.log" >&2; fail "systemd-cryptsetup did not unseal $1"; }
-        grep -q "Importing key into TPM" "$TEST_DIR/attach.log" || fail "systemd-cryptsetup did not import $1"
+        [ "${2:-}" = online ] || grep -q "Importing key into TPM" "$TEST_DIR/attach.log" \
+                || fail "systemd-cryptsetup did not import $1"
         # Activated, or the keyslot took the key and only device-mapper
         # is missing (a wrong key fails with "Operation not permitted").
         if [ "$rc" != 0 ] && ! { grep -q "Cannot initialize device-mapper" "$TEST_DIR/attach.log" &&
@@ -333,6 +334,13 @@ sd_attach() {
                 fail "the key systemd-cryptsetup unsealed from $1 does not open its keyslot"
         fi
 }
+say "unlockctl enroll --tpm2 --pcrs=7 (sealed on the TPM, under systemd's SRK) → systemd 257's systemd-cryptsetup unseals it"
+IMG=$(new_image unlockd-online)
+"$UNLOCKCTL" enroll --tpm2 --pcrs=7 --tcti="$TCTI" --unlock-key-file="$TEST_DIR/pass" "$IMG" 2>/dev/null \
+        || fail "unlockctl enroll --tpm2"
+assert_eq "$(json_get "$(token "$IMG")" '"tpm2_srk" in j')" True "unlockd's token under the SRK"
+sd_attach "$IMG" online
+unlockd_opens "$IMG"
 # The PCR 7 the TPM has now, as the prediction; first the SRK systemd made,
 # then one of the other algorithm (as a hypervisor would make it).
 tpm2_pcrread -Q sha256:7 -o "$TEST_DIR/pcr7"
