@@ -112,7 +112,7 @@ static int find_same_tpm2(struct crypt_device *cd, const LuksVolumeKey *vk, Tpm2
                 if (luks_token_get(cd, i, TOKEN_TYPE_TPM2, &json, NULL) < 0 || tpm2_token_parse(json, &t, NULL) < 0)
                         continue;
                 if (t->pcr_mask != mask || (t->pcr_bank ?: PCR_BANK_SHA256) != bank || t->pin != pin ||
-                    t->unsupported || !luks_keyslot_active(cd, t->keyslot))
+                    t->unsupported || t->pubkey || !luks_keyslot_active(cd, t->keyslot))
                         continue;
                 r = policy_current(tpm, t);
                 if (r < 0)

@@ -13,6 +13,7 @@
 /* TPM2_CC values that go into policy digests. */
 static const uint8_t cc_policy_pcr[4] = { 0x00, 0x00, 0x01, 0x7F };
 static const uint8_t cc_policy_auth_value[4] = { 0x00, 0x00, 0x01, 0x6B };
+static const uint8_t cc_policy_authorize[4] = { 0x00, 0x00, 0x01, 0x6A };
 
 /* The names systemd gives PCRs (its "TPM2 PCR Measurements" documentation),
  * so that "--pcrs=boot-loader-code+kernel-initrd" reads the same in both. */
@@ -194,6 +195,22 @@ void policy_digest_auth_value(uint8_t digest[SHA256_DIGEST_SIZE]) {
          * leave a digest that no TPM session produces, never the old one. */
         if (sha256(buf, sizeof(buf), digest) < 0)
                 memset(digest, 0xFF, SHA256_DIGEST_SIZE);
+}
+
+int policy_digest_authorize(uint8_t digest[SHA256_DIGEST_SIZE], const uint8_t *key_name, size_t key_name_size) {
+        /* 0 ‖ TPM2_CC_PolicyAuthorize ‖ keyName, hashed; then ‖ policyRef (empty), hashed */
+        uint8_t buf[SHA256_DIGEST_SIZE + 4 + 2 + 64];
+        int r;
+
+        if (!digest || !key_name || key_name_size == 0 || key_name_size > sizeof(buf) - SHA256_DIGEST_SIZE - 4)
+                return -EINVAL;
+        memset(buf, 0, SHA256_DIGEST_SIZE);
+        memcpy(buf + SHA256_DIGEST_SIZE, cc_policy_authorize, 4);
+        memcpy(buf + SHA256_DIGEST_SIZE + 4, key_name, key_name_size);
+        r = sha256(buf, SHA256_DIGEST_SIZE + 4 + key_name_size, digest);
+        if (r < 0)
+                return r;
+        return sha256(digest, SHA256_DIGEST_SIZE, digest);
 }
 
 int policy_digest_compute(uint16_t bank, uint32_t mask, const uint8_t *values, size_t values_size,

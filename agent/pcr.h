@@ -51,6 +51,12 @@ int policy_digest_pcr(uint8_t digest[SHA256_DIGEST_SIZE], uint16_t bank, uint32_
 /* PolicyAuthValue digest update: d = SHA256(d || 0000016B). */
 void policy_digest_auth_value(uint8_t digest[SHA256_DIGEST_SIZE]);
 
+/* Extends a SHA-256 policy digest as TPM2_PolicyAuthorize does, with an
+ * empty policyRef: the digest is reset, then D = H(H(0 ‖ CC ‖ key_name)).
+ * key_name is the TPM2B_NAME's buffer (algorithm ‖ digest). Returns 0 or
+ * -EINVAL/-EIO. */
+int policy_digest_authorize(uint8_t digest[SHA256_DIGEST_SIZE], const uint8_t *key_name, size_t key_name_size);
+
 /* Full policy digest of a token's policy (PolicyPCR, then PolicyAuthValue when
  * pin), starting from all-zeros. Returns 0 or -EINVAL. With mask 0 there
  * is no PolicyPCR at all (as in systemd's tokens), so the digest is all zeros,

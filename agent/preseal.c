@@ -170,8 +170,10 @@ static int find_opener(struct crypt_device *cd, Tpm2Context *tpm, Tpm2Token **re
                 size_t len;
                 int r;
 
+                /* A signed PCR policy is no base for a prediction: its
+                 * literal PCRs (often none) are not what protects it. */
                 if (luks_token_get(cd, i, TOKEN_TYPE_TPM2, &json, NULL) < 0 ||
-                    tpm2_token_parse(json, &t, NULL) < 0 || t->unsupported)
+                    tpm2_token_parse(json, &t, NULL) < 0 || t->unsupported || t->pubkey)
                         continue;
                 if (t->pin) {
                         last = last == -ENOENT ? -ENOKEY : last;

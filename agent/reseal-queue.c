@@ -35,6 +35,10 @@ static int collect_stale(struct crypt_device *cd, const Volume *v, ResealJob *j)
                         continue;
                 if (luks_token_get(cd, o->token, TOKEN_TYPE_TPM2, &tj, NULL) < 0 || tpm2_token_parse(tj, &t, NULL) < 0)
                         continue;
+                /* A signed PCR policy is renewed by signing, not by a re-seal
+                 * to literal values (which would drop it). */
+                if (t->pubkey)
+                        continue;
                 if (t->pin) {
                         log_notice("TPM2 token %d of %s has a PIN; it is not re-sealed automatically "
                                    "(re-enroll it with 'unlockctl enroll --tpm2 --pin').", o->token, v->device);

@@ -125,10 +125,21 @@ json_object *volume_status(struct crypt_device *cd, const char *device, Tpm2Cont
                                 }
                                 if (t->unsupported)
                                         json_object_object_add(j, "unsupported", json_object_new_string(t->unsupported));
-                                r = policy_satisfied(tpm, t, &changed);
-                                json_object_object_add(j, "policy-satisfied", r >= 0 ? json_object_new_boolean(r) : NULL);
-                                if (r == 0 && t->sealed_pcr_values)
-                                        json_object_object_add(j, "pcrs-changed", json_pcr_array(changed));
+                                /* A signed PCR policy (systemd-measure): the PCRs
+                                 * its signatures cover. */
+                                if (t->pubkey)
+                                        json_object_object_add(j, "signed-pcrs", json_pcr_array(t->pubkey_pcr_mask));
+                                /* Whether the PCRs satisfy the policy is computed
+                                 * for a plain PCR policy only: a signed one depends
+                                 * on the signatures at boot, an unsupported one on
+                                 * what unlockd does not read. */
+                                if (!t->pubkey && !t->unsupported) {
+                                        r = policy_satisfied(tpm, t, &changed);
+                                        json_object_object_add(j, "policy-satisfied",
+                                                               r >= 0 ? json_object_new_boolean(r) : NULL);
+                                        if (r == 0 && t->sealed_pcr_values)
+                                                json_object_object_add(j, "pcrs-changed", json_pcr_array(changed));
+                                }
                         }
                 }
                 json_object_array_add(tokens, j);
@@ -253,6 +264,11 @@ void status_print_text(FILE *f, json_object *vols) {
                                 fputs(" (", f);
                                 put(f, str(t, "pcr-bank"));
                                 fputs(")", f);
+                        }
+                        if (json_object_object_get_ex(t, "signed-pcrs", &x) && x) {
+                                fputs(", signed PCR policy over PCRs ", f);
+                                put(f, json_object_get_string(x));
+                                fputs(" (opens where a signature for the PCRs at boot is found)", f);
                         }
                         if (json_object_object_get_ex(t, "offline-sealed", &x) && json_object_get_boolean(x))
                                 fputs(", sealed offline (the TPM imports it at every unlock)", f);

@@ -21,6 +21,7 @@
 
 #define SALT_MAX 1024
 #define SRK_MAX 1024
+#define PUBKEY_MAX 4096                 /* PEM of an RSA-4096 key: ~800 bytes */
 #define KEYSLOT_MAX 31                  /* LUKS2 keyslots 0..31 */
 #define JSON_DEPTH_MAX 16
 #define TPM2_ALG_RSA_ID 0x0001
@@ -33,6 +34,7 @@ Tpm2Token *tpm2_token_free(Tpm2Token *t) {
         free(t->policy_hash);
         free(t->salt);
         free(t->srk);
+        free(t->pubkey);
         free(t->sealed_pcr_values);
         free(t->unsupported);
         free(t);
@@ -421,8 +423,6 @@ static int parse_fields(json_object *root, Tpm2Token *t, char **ret_error) {
         bool bank_known = true;
         int n_shards;
         const char *s;
-        size_t len;
-        uint32_t mask;
         int r;
 
         r = parse_keyslots(root, &t->keyslot, ret_error);
@@ -546,38 +546,24 @@ static int parse_fields(json_object *root, Tpm2Token *t, char **ret_error) {
                         return r;
         }
 
-        /* Signed PCR policies (tpm2_pubkey + tpm2_pubkey_pcrs) and pcrlock
-         * change how the policy session must be built: unsupported. Empty
-         * values (written by some systemd versions) mean "not used". */
-        if (field(root, "tpm2_pubkey", &v)) {
-                s = string_of(v, &len);
-                if (!s)
-                        return fail(ret_error, "tpm2_pubkey: not a string");
-                if (len > 0) {
-                        void *d = NULL;
-                        size_t n;
-
-                        r = base64_decode(s, len, false, &d, &n);
-                        if (r == -ENOMEM)
-                                return r;
-                        free(d);
-                        if (r < 0)
-                                return fail(ret_error, "tpm2_pubkey: not valid base64");
-                        r = mark_unsupported(t, "tpm2_pubkey");
-                        if (r < 0)
-                                return r;
-                }
-        }
+        /* Signed PCR policies: tpm2_pubkey (base64 of the PEM public key)
+         * with tpm2_pubkey_pcrs, the PCRs the signature covers. Empty
+         * values (written by some systemd versions) mean "not used"; one
+         * without the other is nothing systemd unseals either. */
+        r = parse_base64(root, "tpm2_pubkey", PUBKEY_MAX, &t->pubkey, &t->pubkey_size, ret_error);
+        if (r < 0)
+                return r;
         if (field(root, "tpm2_pubkey_pcrs", &v)) {
-                r = parse_pcr_array(v, "tpm2_pubkey_pcrs", &mask, ret_error);
+                r = parse_pcr_array(v, "tpm2_pubkey_pcrs", &t->pubkey_pcr_mask, ret_error);
                 if (r < 0)
                         return r;
-                if (mask != 0) {
-                        r = mark_unsupported(t, "tpm2_pubkey");
-                        if (r < 0)
-                                return r;
-                }
         }
+        if (t->pubkey && t->pubkey_pcr_mask == 0)
+                r = mark_unsupported(t, "tpm2_pubkey without tpm2_pubkey_pcrs");
+        else if (!t->pubkey && t->pubkey_pcr_mask != 0)
+                r = mark_unsupported(t, "tpm2_pubkey_pcrs without tpm2_pubkey");
+        if (r < 0)
+                return r;
         if (field(root, "tpm2_pcrlock", &v)) {
                 if (!json_object_is_type(v, json_type_boolean))
                         return fail(ret_error, "tpm2_pcrlock: not a boolean");
@@ -747,8 +733,9 @@ int tpm2_token_format(const Tpm2Token *t, char **ret_json) {
         size_t dsize;
         int r;
 
-        /* Only a token unlockd can also unseal is written. */
-        if (!t || !ret_json || t->unsupported)
+        /* Only a token unlockd can also unseal is written, and none with
+         * a signed policy: unlockd makes none. */
+        if (!t || !ret_json || t->unsupported || t->pubkey || t->pubkey_pcr_mask)
                 return -EINVAL;
         if (t->keyslot < 0 || t->keyslot > KEYSLOT_MAX || !t->blob || t->blob_size == 0 ||
             t->blob_size > TOKEN_BLOB_MAX || !t->policy_hash || t->policy_hash_size != SHA256_DIGEST_SIZE ||
@@ -932,6 +919,79 @@ int token_get_generation(const char *json, uint64_t *ret) {
                 r = -ENOENT;
         else
                 r = parse_generation(v, ret, NULL);
+        json_object_put(root);
+        return r;
+}
+
+/* The PCR mask of a signature entry's "pcrs", or -EBADMSG. */
+static int signature_entry_mask(json_object *e, uint32_t *ret) {
+        json_object *v;
+
+        if (!field(e, "pcrs", &v))
+                return -EBADMSG;
+        return parse_pcr_array(v, "pcrs", ret, NULL);
+}
+
+/* Whether hex string field key of e equals want (a malformed field is no
+ * match). */
+static bool signature_entry_hex_is(json_object *e, const char *key, const uint8_t *want, size_t want_size) {
+        _cleanup_free_ void *d = NULL;
+        json_object *v;
+        const char *s;
+        size_t len, n;
+
+        if (!field(e, key, &v) || !(s = string_of(v, &len)) || len != want_size * 2)
+                return false;
+        if (hex_decode(s, len, &d, &n) < 0 || n != want_size)
+                return false;
+        return memcmp(d, want, n) == 0;
+}
+
+int pcr_signature_find(const char *json, uint16_t bank, uint32_t mask, const uint8_t *fp, size_t fp_size,
+                       const uint8_t *pol, size_t pol_size, uint8_t **ret_sig, size_t *ret_sig_size,
+                       char **ret_error) {
+        json_object *root, *a;
+        const char *name = pcr_bank_to_string(bank);
+        int r = -ENOENT;
+
+        if (!json || !pol || pol_size == 0 || !ret_sig || !ret_sig_size || !name)
+                return -EINVAL;
+        root = json_parse_strict(json, PCR_SIGNATURE_MAX);
+        if (!root || !json_object_is_type(root, json_type_object)) {
+                json_object_put(root);
+                return fail(ret_error, "not a JSON object");
+        }
+        /* One array per bank; another bank's entries are not looked at. */
+        if (!field(root, name, &a))
+                goto finish;
+        if (!json_object_is_type(a, json_type_array)) {
+                r = fail(ret_error, "%s: not an array", name);
+                goto finish;
+        }
+        for (size_t i = 0; i < json_object_array_length(a); i++) {
+                json_object *e = json_object_array_get_idx(a, i), *v;
+                uint32_t m;
+                const char *s;
+                size_t len;
+
+                if (!json_object_is_type(e, json_type_object) || signature_entry_mask(e, &m) < 0 || m != mask)
+                        continue;
+                /* The key's fingerprint is optional; when there, it must be
+                 * this key's. */
+                if (field(e, "pkfp", &v) && (!fp || !signature_entry_hex_is(e, "pkfp", fp, fp_size)))
+                        continue;
+                if (!signature_entry_hex_is(e, "pol", pol, pol_size))
+                        continue;
+                if (!field(e, "sig", &v) || !(s = string_of(v, &len))) {
+                        r = fail(ret_error, "%s: entry %zu has no \"sig\" string", name, i);
+                        goto finish;
+                }
+                r = decode_base64("sig", s, len, PCR_SIGNATURE_SIG_MAX, ret_sig, ret_sig_size, ret_error);
+                if (r == 0 && !*ret_sig)
+                        r = fail(ret_error, "%s: entry %zu has an empty \"sig\"", name, i);
+                goto finish;
+        }
+finish:
         json_object_put(root);
         return r;
 }

@@ -58,6 +58,10 @@ typedef struct Tpm2Token {
         size_t salt_size;
         uint8_t *srk;                   /* tpm2_srk: serialized ESYS_TR of the parent; NULL when absent */
         size_t srk_size;
+        uint8_t *pubkey;                /* tpm2_pubkey, decoded: the PEM text of the signed-policy key;
+                                         * NULL when the token has no signed PCR policy */
+        size_t pubkey_size;
+        uint32_t pubkey_pcr_mask;       /* tpm2_pubkey_pcrs: the PCRs the signed policy covers */
 
         uint8_t *sealed_pcr_values;     /* unlockd-pcr-values, concatenated; NULL when absent */
         size_t sealed_pcr_values_size;
@@ -67,8 +71,8 @@ typedef struct Tpm2Token {
         unsigned predicted;             /* unlockd-predicted: mask of PredictComponent; 0: not a prediction */
 
         /* When the token parsed but uses a feature unlockd cannot unseal:
-         * "two shards (…)" (a two-element tpm2-blob array), "tpm2_pubkey"
-         * (signed PCR policy), "tpm2_pcrlock", "tpm2-pcr-bank",
+         * "two shards (…)" (a two-element tpm2-blob array), "tpm2_pubkey
+         * without tpm2_pubkey_pcrs" (and the reverse), "tpm2_pcrlock", "tpm2-pcr-bank",
          * "tpm2-primary-alg" (unknown algorithm), "tpm2-blob (import seed)
          * without tpm2_srk". NULL when fully supported. */
         char *unsupported;
@@ -89,12 +93,29 @@ int tpm2_token_parse(const char *json, Tpm2Token **ret, char **ret_error);
 /* Formats a token as compact JSON (the exact field set and spelling systemd
  * v252 writes, then tpm2_salt and tpm2_srk when set, in systemd's order, then
  * the unlockd- fields). Returns 0 or -ENOMEM; -EINVAL for a token that is
- * inconsistent or has ->unsupported set. */
+ * inconsistent, has ->unsupported set, or has a signed PCR policy (unlockd
+ * seals none, and writes no token that it would have to sign for). */
 int tpm2_token_format(const Tpm2Token *t, char **ret_json);
 
 /* "kernel+initrd" for a mask of PredictComponent (malloc()ed; "" for 0),
  * or NULL on OOM. */
 char *token_predicted_to_string(unsigned mask);
+
+/* The signature JSON of signed PCR policies, as systemd-measure writes it
+ * and systemd-stub leaves it in the initrd:
+ *   {"sha256":[{"pcrs":[11],"pkfp":"<hex>","pol":"<hex>","sig":"<base64>"},…],…}
+ * Finds the entry for bank, the PCR mask, the public key's fingerprint (when
+ * the entry has one) and the policy digest pol. The text is untrusted (the
+ * TPM verifies the signature): parsed strictly, bounded by PCR_SIGNATURE_MAX.
+ * Returns 0 with the signature (malloc()ed) in *ret_sig; -ENOENT when no
+ * entry matches; -EBADMSG when the text is not such a JSON object (with
+ * *ret_error, if non-NULL, a malloc()ed sentence). Entries that do not
+ * match are skipped whatever they hold; a matching one must be well formed. */
+#define PCR_SIGNATURE_MAX (256 * 1024)
+#define PCR_SIGNATURE_SIG_MAX 512       /* RSA-4096 */
+int pcr_signature_find(const char *json, uint16_t bank, uint32_t mask, const uint8_t *fp, size_t fp_size,
+                       const uint8_t *pol, size_t pol_size, uint8_t **ret_sig, size_t *ret_sig_size,
+                       char **ret_error);
 
 /* Reads "type" and the single "keyslots" entry of any token JSON. Returns 0;
  * -EBADMSG when it is not a JSON object with a string "type". *ret_type is

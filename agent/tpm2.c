@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -18,6 +22,7 @@
 #endif
 
 #include "encoding.h"
+#include "fileio.h"
 #include "log.h"
 #include "pcr.h"
 #include "secret.h"
@@ -29,6 +34,11 @@
 struct Tpm2Context {
         TSS2_TCTI_CONTEXT *tcti;
         ESYS_CONTEXT *esys;
+        /* The signature JSON of signed PCR policies, read when a token
+         * first needs it (tpm2_pcr_signature_path()). */
+        bool signature_read;
+        char *signature;
+        char *signature_path;
 };
 
 /* An ESYS_TR that releases itself when it goes out of scope: a transient
@@ -160,6 +170,10 @@ const char *tpm2_strerror(int r) {
                 return "the TPM or the token needs a feature that is not supported";
         case -EBADMSG:
                 return "the token's sealed object is malformed or was sealed by another TPM";
+        case -ENOMSG:
+                return "no signature for the signed PCR policy matches the PCRs as they are now";
+        case -EKEYREJECTED:
+                return "the TPM did not verify the signature of the signed PCR policy with the token's key";
         }
         return "TPM failure";
 }
@@ -279,6 +293,8 @@ Tpm2Context *tpm2_context_free(Tpm2Context *c) {
         if (c->esys)
                 Esys_Finalize(&c->esys);
         tcti_free(&c->tcti);
+        free(c->signature);
+        free(c->signature_path);
         free(c);
         return NULL;
 }
@@ -760,7 +776,267 @@ int tpm2_seal(Tpm2Context *c, const Tpm2SealParams *p, const void *secret, size_
         return 0;
 }
 
-/* One attempt: policy session, PolicyPCR (+ PolicyAuthValue), Unseal.
+/* Signed PCR policies (systemd-cryptenroll --tpm2-public-key): the sealed
+ * object's policy is PolicyAuthorize(key) [+ PolicyPCR(tpm2-pcrs)]
+ * [+ PolicyAuthValue]. PolicyAuthorize accepts a session whose digest so
+ * far is one the key signed: here PolicyPCR over tpm2_pubkey_pcrs, as
+ * systemd-measure precomputes it for each boot phase. The TPM checks the
+ * signature (VerifySignature gives a ticket); the signature file itself is
+ * untrusted. */
+
+static const char *const pcr_signature_paths[] = {
+        "/etc/systemd/tpm2-pcr-signature.json",
+        "/run/systemd/tpm2-pcr-signature.json",
+        "/usr/lib/systemd/tpm2-pcr-signature.json",
+        "/.extra/tpm2-pcr-signature.json",      /* systemd-stub's, in the initrd only */
+};
+
+/* Reads the signature JSON once. Returns 0, or -ENOMSG when there is none. */
+static int pcr_signature_read(Tpm2Context *c) {
+        const char *e = secure_getenv("UNLOCKD_PCR_SIGNATURE");
+        bool initrd = access("/etc/initrd-release", F_OK) == 0;
+        int r;
+
+        if (c->signature_read)
+                return c->signature ? 0 : -ENOMSG;
+        c->signature_read = true;
+
+        for (size_t i = 0; i < (e ? 1 : ELEMENTSOF(pcr_signature_paths)); i++) {
+                const char *path = e ?: pcr_signature_paths[i];
+                size_t n;
+
+                if (!e && i == ELEMENTSOF(pcr_signature_paths) - 1 && !initrd)
+                        break;
+                r = read_file_bounded(path, PCR_SIGNATURE_MAX, &c->signature, &n);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0) {
+                        log_debug_errno(r, "Cannot read the PCR signature %s: %m", path);
+                        continue;
+                }
+                c->signature_path = strdup(path);
+                if (!c->signature_path) {
+                        c->signature = mfree(c->signature);
+                        return -ENOMEM;
+                }
+                log_debug("PCR signature: %s", path);
+                return 0;
+        }
+        log_debug("No PCR signature file%s%s.", e ? " at $UNLOCKD_PCR_SIGNATURE=" : "", e ?: "");
+        return -ENOMSG;
+}
+
+const char *tpm2_pcr_signature_path(Tpm2Context *c) {
+        return c ? c->signature_path : NULL;
+}
+
+typedef struct SignedKey {
+        TPM2B_PUBLIC pub[2];            /* the key as TPM2B_PUBLIC; [1]: with the exponent 0 for 65537 */
+        size_t n_pub;
+        uint8_t fp[SHA256_DIGEST_SIZE]; /* SHA256 of the DER RSAPublicKey ("pkfp") */
+} SignedKey;
+
+static void evp_pkey_freep(EVP_PKEY **p) {
+        EVP_PKEY_free(*p);
+}
+
+static void bn_freep(BIGNUM **p) {
+        BN_free(*p);
+}
+
+/* The token's tpm2_pubkey (PEM) as TPM2B_PUBLIC for LoadExternal: an RSA
+ * key, nameAlg SHA256, decrypt|sign|userWithAuth, no scheme. The exponent
+ * 65537 is written as such by current systemd and as 0 (the TPM's "default
+ * exponent") by some versions; both are kept, for the key name decides
+ * which policy it authorizes. Returns 0, -EBADMSG (not a PEM public key),
+ * -EOPNOTSUPP (not RSA, or too large). */
+static int signed_key_from_pem(const uint8_t *pem, size_t size, SignedKey *ret) {
+        _cleanup_(evp_pkey_freep) EVP_PKEY *pk = NULL;
+        _cleanup_(bn_freep) BIGNUM *n = NULL, *e = NULL;
+        unsigned char *der = NULL;
+        TPM2B_PUBLIC pub;
+        BIO *bio;
+        int len, bits;
+        BN_ULONG ev;
+
+        *ret = (SignedKey) {};
+        if (size > INT_MAX)
+                return -EBADMSG;
+        bio = BIO_new_mem_buf(pem, (int) size);
+        if (!bio)
+                return -ENOMEM;
+        pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+        if (!pk)
+                return log_debug_errno(EBADMSG, "tpm2_pubkey is not a PEM public key.");
+        if (EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA)
+                return log_debug_errno(EOPNOTSUPP, "tpm2_pubkey is not an RSA key.");
+        if (EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
+            EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &e) != 1)
+                return -EIO;
+        bits = EVP_PKEY_get_bits(pk);
+        len = BN_num_bytes(n);
+        ev = BN_get_word(e);
+        if (bits <= 0 || bits > 4096 || len <= 0 || (size_t) len > sizeof(pub.publicArea.unique.rsa.buffer) ||
+            ev == (BN_ULONG) -1 || ev > UINT32_MAX)
+                return log_debug_errno(EOPNOTSUPP, "tpm2_pubkey: an RSA key of %d bits is not supported.", bits);
+
+        pub = (TPM2B_PUBLIC) {
+                .publicArea = {
+                        .type = TPM2_ALG_RSA,
+                        .nameAlg = TPM2_ALG_SHA256,
+                        .objectAttributes = TPMA_OBJECT_DECRYPT | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_USERWITHAUTH,
+                        .parameters.rsaDetail = {
+                                .symmetric.algorithm = TPM2_ALG_NULL,
+                                .scheme.scheme = TPM2_ALG_NULL,
+                                .keyBits = (UINT16) bits,
+                                .exponent = (UINT32) ev,
+                        },
+                        .unique.rsa.size = (UINT16) len,
+                },
+        };
+        if (BN_bn2binpad(n, pub.publicArea.unique.rsa.buffer, len) != len)
+                return -EIO;
+        ret->pub[ret->n_pub++] = pub;
+        if (ev == 65537) {
+                pub.publicArea.parameters.rsaDetail.exponent = 0;
+                ret->pub[ret->n_pub++] = pub;
+        }
+
+        /* The fingerprint systemd-measure writes: SHA256 of the PKCS#1
+         * RSAPublicKey DER. */
+        len = i2d_PublicKey(pk, &der);
+        if (len <= 0)
+                return -EIO;
+        if (!SHA256(der, (size_t) len, ret->fp)) {
+                OPENSSL_free(der);
+                return -EIO;
+        }
+        OPENSSL_free(der);
+        return 0;
+}
+
+/* The TPM name of a public area: nameAlg ‖ SHA256(TPMT_PUBLIC). */
+static int public_name(const TPM2B_PUBLIC *pub, uint8_t ret[2 + SHA256_DIGEST_SIZE]) {
+        uint8_t buf[sizeof(TPMT_PUBLIC)];
+        size_t off = 0;
+        TSS2_RC rc;
+
+        rc = Tss2_MU_TPMT_PUBLIC_Marshal(&pub->publicArea, buf, sizeof(buf), &off);
+        if (rc != TSS2_RC_SUCCESS)
+                return log_tss(rc, "Marshalling the signed-policy key");
+        ret[0] = TPM2_ALG_SHA256 >> 8;
+        ret[1] = TPM2_ALG_SHA256 & 0xFF;
+        return SHA256(buf, off, ret + 2) ? 0 : -EIO;
+}
+
+/* Which of the key's forms the token's policy was made with: the one whose
+ * PolicyAuthorize, followed by the literal PolicyPCR on the PCRs as they are
+ * now (and PolicyAuthValue), gives tpm2-policy-hash. When none does (the
+ * literal PCRs changed) the first: the TPM refuses the literal PolicyPCR. */
+static int signed_key_pick(Tpm2Context *c, const Tpm2Token *t, const SignedKey *k, size_t *ret) {
+        _cleanup_free_ uint8_t *now = NULL;
+        uint16_t bank = t->pcr_bank ?: PCR_BANK_SHA256;
+        size_t n = 0;
+        int r;
+
+        *ret = 0;
+        if (k->n_pub < 2)
+                return 0;
+        if (t->pcr_mask != 0) {
+                r = tpm2_pcr_read(c, bank, t->pcr_mask, &now, &n);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < k->n_pub; i++) {
+                uint8_t name[2 + SHA256_DIGEST_SIZE], d[SHA256_DIGEST_SIZE];
+
+                r = public_name(&k->pub[i], name);
+                if (r < 0)
+                        return r;
+                r = policy_digest_authorize(d, name, sizeof(name));
+                if (r < 0)
+                        return r;
+                if (t->pcr_mask != 0) {
+                        r = policy_digest_pcr(d, bank, t->pcr_mask, now, n);
+                        if (r < 0)
+                                return r;
+                }
+                if (t->pin)
+                        policy_digest_auth_value(d);
+                if (t->policy_hash_size == sizeof(d) && memcmp(d, t->policy_hash, sizeof(d)) == 0) {
+                        *ret = i;
+                        return 0;
+                }
+        }
+        log_debug("No form of tpm2_pubkey gives tpm2-policy-hash with the PCRs as they are now.");
+        return 0;
+}
+
+/* In session: PolicyPCR over tpm2_pubkey_pcrs, the signature of that
+ * digest from the signature file, VerifySignature with key (loaded with
+ * LoadExternal), PolicyAuthorize. */
+static int policy_signed(Tpm2Context *c, const Tpm2Token *t, ESYS_TR session, ESYS_TR key, const SignedKey *k) {
+        _cleanup_esys_free_ TPM2B_DIGEST *approved = NULL;
+        _cleanup_esys_free_ TPMT_TK_VERIFIED *ticket = NULL;
+        _cleanup_esys_free_ TPM2B_NAME *name = NULL;
+        _cleanup_free_ uint8_t *sig = NULL;
+        _cleanup_free_ char *error = NULL;
+        uint16_t bank = t->pcr_bank ?: PCR_BANK_SHA256;
+        TPMT_SIGNATURE signature = { .sigAlg = TPM2_ALG_RSASSA };
+        TPM2B_DIGEST digest = { .size = SHA256_DIGEST_SIZE };
+        const TPM2B_NONCE no_ref = {};
+        const TPM2B_DIGEST empty = {};
+        TPML_PCR_SELECTION sel;
+        size_t sig_size;
+        TSS2_RC rc;
+        int r;
+
+        pcr_selection_init(&sel, bank, t->pubkey_pcr_mask);
+        rc = Esys_PolicyPCR(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel);
+        if (rc != TSS2_RC_SUCCESS)
+                return log_tss(rc, "PolicyPCR (signed PCRs)");
+        rc = Esys_PolicyGetDigest(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &approved);
+        if (rc != TSS2_RC_SUCCESS)
+                return log_tss(rc, "PolicyGetDigest");
+
+        r = pcr_signature_find(c->signature, bank, t->pubkey_pcr_mask, k->fp, sizeof(k->fp), approved->buffer,
+                               approved->size, &sig, &sig_size, &error);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EBADMSG)
+                return log_debug_errno(ENOMSG, "The PCR signature %s is malformed: %s", c->signature_path,
+                                       error ?: "?");
+        if (r < 0)
+                return log_debug_errno(ENOMSG, "The PCR signature %s has no entry for this key, bank and digest.",
+                                       c->signature_path);
+        if (sig_size > sizeof(signature.signature.rsassa.sig.buffer))
+                return log_debug_errno(EKEYREJECTED, "The PCR signature has %zu bytes, too many for RSA.", sig_size);
+
+        /* VerifySignature takes the digest of the signed message. */
+        if (!SHA256(approved->buffer, approved->size, digest.buffer))
+                return -EIO;
+        signature.signature.rsassa.hash = TPM2_ALG_SHA256;
+        signature.signature.rsassa.sig.size = (UINT16) sig_size;
+        memcpy(signature.signature.rsassa.sig.buffer, sig, sig_size);
+        rc = Esys_VerifySignature(c->esys, key, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &signature, &ticket);
+        if (rc != TSS2_RC_SUCCESS) {
+                r = log_tss(rc, "VerifySignature");
+                return rc_is_tpm(rc) ? -EKEYREJECTED : r;
+        }
+
+        rc = Esys_TR_GetName(c->esys, key, &name);
+        if (rc != TSS2_RC_SUCCESS)
+                return log_tss(rc, "TR_GetName");
+        rc = Esys_PolicyAuthorize(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, approved, &no_ref, name,
+                                  ticket);
+        if (rc != TSS2_RC_SUCCESS)
+                return log_tss(rc, "PolicyAuthorize");
+        return 0;
+}
+
+/* One attempt: policy session, the signed policy (with k), PolicyPCR
+ * (+ PolicyAuthValue), Unseal.
  * object is loaded; parent is used as the salt key. The TPM checks the
  * session's digest against the object's authPolicy before anything else of
  * the authorization: a PCR mismatch is TPM_RC_POLICY_FAIL and never reaches
@@ -768,7 +1044,7 @@ int tpm2_seal(Tpm2Context *c, const Tpm2SealParams *p, const void *secret, size_
  * (tests/tpm/test-unlock.sh asserts it). No PolicyGetDigest round trip:
  * tpm2_unseal() checked tpm2-policy-hash against that authPolicy. */
 static int unseal_once(Tpm2Context *c, const Tpm2Token *t, ESYS_TR salt_key, ESYS_TR object,
-                       void **ret_secret, size_t *ret_size) {
+                       ESYS_TR signed_key, const SignedKey *k, void **ret_secret, size_t *ret_size) {
         _cleanup_tpm2_handle_ Tpm2Handle session = TPM2_HANDLE_INIT(c);
         _cleanup_(esys_free_sensitive_datap) TPM2B_SENSITIVE_DATA *data = NULL;
         TPML_PCR_SELECTION sel;
@@ -781,6 +1057,14 @@ static int unseal_once(Tpm2Context *c, const Tpm2Token *t, ESYS_TR salt_key, ESY
         r = start_session(c, salt_key, TPM2_SE_POLICY, &session.esys_handle);
         if (r < 0)
                 return r;
+
+        /* The signed policy first, then the literal PCRs: PolicyAuthorize
+         * replaces the digest so far, so it is where systemd puts it. */
+        if (k) {
+                r = policy_signed(c, t, session.esys_handle, signed_key, k);
+                if (r < 0)
+                        return r;
+        }
 
         /* No PCRs, no PolicyPCR: systemd's tokens are built that way. */
         if (t->pcr_mask != 0) {
@@ -858,6 +1142,8 @@ static int import_object(Tpm2Context *c, ESYS_TR parent, const TPM2B_PUBLIC *pub
 int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_secret, size_t *ret_size) {
         _cleanup_tpm2_handle_ Tpm2Handle parent = TPM2_HANDLE_INIT(c);
         _cleanup_tpm2_handle_ Tpm2Handle object = TPM2_HANDLE_INIT(c);     /* released before parent */
+        _cleanup_tpm2_handle_ Tpm2Handle signed_key = TPM2_HANDLE_INIT(c);
+        SignedKey k;
         TPM2B_ENCRYPTED_SECRET seed;
         TPM2B_PRIVATE priv;
         TPM2B_PUBLIC pub;
@@ -874,6 +1160,16 @@ int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_
         r = blob_unmarshal(t->blob, t->blob_size, &priv, &pub, &seed);
         if (r < 0)
                 return r;
+        /* A signed policy needs the key and a signature: without either,
+         * nothing is asked of the TPM. */
+        if (t->pubkey) {
+                r = signed_key_from_pem(t->pubkey, t->pubkey_size, &k);
+                if (r < 0)
+                        return r;
+                r = pcr_signature_read(c);
+                if (r < 0)
+                        return r;
+        }
         /* The seed is made for the parent that tpm2_srk names; the token
          * parser marks a seed without it unsupported. */
         if (seed.size > 0 && !t->srk)
@@ -917,10 +1213,27 @@ int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_
                         return r;
         }
 
+        if (t->pubkey) {
+                size_t i;
+
+                r = signed_key_pick(c, t, &k, &i);
+                if (r < 0)
+                        return r;
+                /* A public key only, in the owner hierarchy: a NULL-hierarchy
+                 * key's VerifySignature ticket would not authorize. */
+                rc = Esys_LoadExternal(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL, &k.pub[i],
+                                       ESYS_TR_RH_OWNER, &signed_key.esys_handle);
+                if (rc != TSS2_RC_SUCCESS) {
+                        r = log_tss(rc, "LoadExternal (signed-policy key)");
+                        return rc_is_tpm(rc) ? -EOPNOTSUPP : r;
+                }
+        }
+
         /* PCR_CHANGED: a PCR was extended between PolicyPCR and Unseal;
          * a fresh session may still match. Bounded. */
         for (unsigned i = 0; i < UNSEAL_PCR_CHANGED_RETRIES; i++) {
-                r = unseal_once(c, t, parent.esys_handle, object.esys_handle, ret_secret, ret_size);
+                r = unseal_once(c, t, parent.esys_handle, object.esys_handle, signed_key.esys_handle,
+                                t->pubkey ? &k : NULL, ret_secret, ret_size);
                 if (r != -EAGAIN)
                         break;
         }

@@ -17,6 +17,10 @@
  *   -EACCES      wrong PIN
  *   -EOPNOTSUPP  the token or the TPM lacks something needed (bank, algorithm)
  *   -EBADMSG     the token's sealed object is malformed or does not belong to this TPM
+ *   -ENOMSG      signed PCR policy: no signature for the PCRs as they are now (no
+ *                signature file, or no entry in it for the bank, PCRs, key and digest)
+ *   -EKEYREJECTED signed PCR policy: the TPM did not verify the signature with the
+ *                token's key
  *   -EIO         any other TPM failure
  */
 
@@ -66,13 +70,24 @@ typedef struct Tpm2SealParams {
 int tpm2_seal(Tpm2Context *c, const Tpm2SealParams *p, const void *secret, size_t secret_size, Tpm2Token **ret);
 
 /* Unseals a token's secret with a salted, parameter-encrypted policy
- * session, after checking the token's tpm2-policy-hash against the sealed
+ * session (for a signed PCR policy: PolicyPCR over tpm2_pubkey_pcrs, the
+ * signature for that digest verified by the TPM with the token's key, and
+ * PolicyAuthorize, before the literal PolicyPCR), after checking the token's tpm2-policy-hash against the sealed
  * object's policy; the TPM refuses a PCR mismatch before it looks at the
  * PIN, so a mismatch never touches the dictionary-attack counter. pin is
  * required when t->pin. On success *ret_secret is a secret buffer
  * (secret_free()). Returns 0 or one of the error codes at the top of this
  * file. */
 int tpm2_unseal(Tpm2Context *c, const Tpm2Token *t, const char *pin, void **ret_secret, size_t *ret_size);
+
+/* The signature JSON of signed PCR policies: $UNLOCKD_PCR_SIGNATURE (a
+ * test override, read with secure_getenv()) when set, else the first that
+ * exists of /etc/systemd/, /run/systemd/, /usr/lib/systemd/
+ * tpm2-pcr-signature.json and, in the initrd, /.extra/tpm2-pcr-signature.json
+ * (where systemd-stub leaves a UKI's .pcrsig section). tpm2_unseal() reads
+ * it once per context, when a token needs it. Returns the path it read, or
+ * NULL when none was found (or none was needed yet). */
+const char *tpm2_pcr_signature_path(Tpm2Context *c);
 
 /* Derives the TPM auth value from a PIN as systemd does: SHA256(pin), or with
  * a salt SHA256(base64(PBKDF2-HMAC-SHA256(pin, salt, 10000, 32))); trailing

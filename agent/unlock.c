@@ -30,6 +30,8 @@ static const char *const token_result_names[_TOKEN_RESULT_MAX] = {
         [TOKEN_UNSUPPORTED] = "unsupported",
         [TOKEN_MALFORMED] = "malformed",
         [TOKEN_KEYSLOT_REJECTED] = "keyslot-rejected",
+        [TOKEN_SIGNATURE_MISSING] = "signature-missing",
+        [TOKEN_SIGNATURE_REJECTED] = "signature-rejected",
         [TOKEN_FAILED] = "failed",
 };
 
@@ -286,14 +288,42 @@ static int try_token(Unlocker *u, struct crypt_device *cd, Volume *v, int token,
                 break;
         case -ESTALE:
                 o->result = TOKEN_PCR_MISMATCH;
+                /* Only the literal PCRs (tpm2-pcrs) have recorded values;
+                 * the signed ones (tpm2_pubkey_pcrs) are the signature's
+                 * business, and the signature matched. */
                 diagnose_pcrs(tpm, t, o);
                 if (o->pcrs_known && o->pcrs_changed) {
                         _cleanup_free_ char *s = pcr_mask_to_string(o->pcrs_changed);
                         free_and_printf(&o->detail, "PCR %s changed since sealing", s ?: "?");
+                } else if (t->pubkey) {
+                        _cleanup_free_ char *s = pcr_mask_to_string(t->pcr_mask),
+                                            *sp = pcr_mask_to_string(t->pubkey_pcr_mask);
+                        free_and_printf(&o->detail, "PCR policy (signed PCR %s%s%s) not satisfied", sp ?: "?",
+                                        t->pcr_mask ? ", PCR " : "", t->pcr_mask ? s ?: "?" : "");
                 } else {
                         _cleanup_free_ char *s = pcr_mask_to_string(t->pcr_mask);
                         free_and_printf(&o->detail, "PCR policy (PCR %s) not satisfied", s ?: "?");
                 }
+                return r;
+        case -ENOMSG: {
+                _cleanup_free_ char *sp = pcr_mask_to_string(t->pubkey_pcr_mask);
+                const char *path = tpm2_pcr_signature_path(tpm);
+
+                o->result = TOKEN_SIGNATURE_MISSING;
+                if (path)
+                        free_and_printf(&o->detail,
+                                        "signed PCR policy: %s has no signature for PCR %s (%s) as it is now",
+                                        path, sp ?: "?", pcr_bank_to_string(o->bank) ?: "?");
+                else
+                        free_and_printf(&o->detail,
+                                        "signed PCR policy: no signature file (tpm2-pcr-signature.json in /.extra, "
+                                        "/run/systemd, /etc/systemd, /usr/lib/systemd)");
+                return r;
+        }
+        case -EKEYREJECTED:
+                o->result = TOKEN_SIGNATURE_REJECTED;
+                free_and_printf(&o->detail, "signed PCR policy: the signature in %s does not verify with the token's key",
+                                tpm2_pcr_signature_path(tpm) ?: "?");
                 return r;
         case -ENOLCK:
                 o->result = TOKEN_LOCKOUT;

@@ -31,6 +31,8 @@ typedef enum TokenResult {
         TOKEN_UNSUPPORTED,
         TOKEN_MALFORMED,
         TOKEN_KEYSLOT_REJECTED,         /* unsealed, but the keyslot did not take it */
+        TOKEN_SIGNATURE_MISSING,        /* signed PCR policy: no signature for the PCRs as they are */
+        TOKEN_SIGNATURE_REJECTED,       /* signed PCR policy: the TPM refused the signature */
         TOKEN_FAILED,
         _TOKEN_RESULT_MAX,
 } TokenResult;

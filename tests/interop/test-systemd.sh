@@ -6,9 +6,11 @@
 #  - a volume enrolled by unlockctl is unsealed by a tpm2-tools chain doing
 #    what systemd-cryptsetup does, and that passphrase opens the keyslot;
 #  - an RSA-primary token and a token sealed under a persistent SRK (with
-#    tpm2_srk), both built with tpm2-tools, open with unlockd.
+#    tpm2_srk), both built with tpm2-tools, open with unlockd;
+#  - a signed PCR policy (--tpm2-public-key, with PCR 7) opens with the
+#    signature systemd-measure sign (252) made for PCR 11 at enter-initrd.
 source "$(dirname "$0")/../lib.sh"
-need swtpm systemd-cryptenroll tpm2_createprimary tpm2_unseal cryptsetup python3
+need swtpm systemd-cryptenroll tpm2_createprimary tpm2_unseal cryptsetup python3 openssl unshare
 
 start_swtpm
 printf 'interop pass' > "$TEST_DIR/pass"
@@ -47,6 +49,31 @@ unlockd_opens "$IMG" PIN=2468
 OUT=$(PIN=1357 "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG" 2>/dev/null) && fail "wrong PIN opened a systemd PIN token"
 assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pin-wrong "wrong PIN on systemd token"
 tpm2_dictionarylockout --clear-lockout >/dev/null
+
+say "systemd-cryptenroll --tpm2-public-key --tpm2-pcrs=7, signed by systemd-measure → unlockd"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TEST_DIR/policy.key" 2>/dev/null
+openssl pkey -in "$TEST_DIR/policy.key" -pubout -out "$TEST_DIR/policy.pem"
+IMG=$TEST_DIR/sd-signed.img
+make_luks "$IMG" "interop pass"
+PASSWORD="interop pass" sd_enroll --tpm2-device="$TCTI" --tpm2-public-key="$TEST_DIR/policy.pem" \
+        --tpm2-public-key-pcrs=11 --tpm2-pcrs=7 "$IMG"
+assert_eq "$(json_get "$(cryptsetup token export --token-id 0 "$IMG")" 'j["tpm2_pubkey_pcrs"]')" "[11]" "a signed-policy token"
+# systemd-measure --current reads PCR 11 from sysfs: the swtpm's, in a
+# private mount namespace.
+tpm2_pcrread -Q sha256:11 -o "$TEST_DIR/pcr11"
+unshare --mount --propagation private -- bash -c '
+        mount -t tmpfs tmpfs /sys
+        mkdir -p /sys/class/tpm/tpm0/pcr-sha256
+        od -An -v -tx1 "$1" | tr -d " \n" | tr a-f A-F > /sys/class/tpm/tpm0/pcr-sha256/11
+        exec /usr/lib/systemd/systemd-measure sign --tpm2-device="$2" --current --bank=sha256 --phase=enter-initrd \
+                --private-key="$3/policy.key" --public-key="$3/policy.pem" -j' sd "$TEST_DIR/pcr11" "$TCTI" "$TEST_DIR" \
+        > "$TEST_DIR/sig.json" || fail "systemd-measure sign"
+tpm2_flushcontext -t >/dev/null 2>&1 || true
+OUT=$(UNLOCKD_PCR_SIGNATURE=$TEST_DIR/sig.json "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG" 2>/dev/null) \
+        && fail "the signed token opened before PCR 11 reached enter-initrd"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" signature-missing "the signed token before enter-initrd"
+tpm2_pcrextend "11:sha256=$(printf enter-initrd | sha256sum | cut -c1-64)"
+UNLOCKD_PCR_SIGNATURE=$TEST_DIR/sig.json unlockd_opens "$IMG"
 
 say "systemd-cryptenroll token, PCR 7 extended → unlockd refuses with pcr-mismatch"
 IMG=$TEST_DIR/sd-7.img
@@ -118,13 +145,19 @@ opens_with "$IMG" "$(tools_unseal "$TOKEN")" || fail "the tools chain did not un
 
 # Builds a systemd-tpm2 token with tpm2-tools alone: seal 32 random bytes
 # under PARENT (a context file) to PCR 7, add the keyslot, import the token.
+# With $TOOLS_POLICY (a file holding a policy digest), sealed to that
+# instead; $TOOLS_EXTRA (a JSON object) is merged into the token.
 tools_enroll() {  # IMAGE PARENT-CTX PRIMARY-ALG [SRK-TR]
         local img=$1 parent=$2 alg=$3 srk=${4:-} d=$TEST_DIR/mk
         rm -rf "$d"; mkdir -p "$d"
         head -c 32 /dev/urandom > "$d/secret"
-        tpm2_startauthsession -Q -S "$d/trial.ctx"
-        tpm2_policypcr -Q -S "$d/trial.ctx" -l sha256:7 -L "$d/policy"
-        tpm2_flushcontext "$d/trial.ctx"
+        if [ -n "${TOOLS_POLICY:-}" ]; then
+                cp "$TOOLS_POLICY" "$d/policy"
+        else
+                tpm2_startauthsession -Q -S "$d/trial.ctx"
+                tpm2_policypcr -Q -S "$d/trial.ctx" -l sha256:7 -L "$d/policy"
+                tpm2_flushcontext "$d/trial.ctx"
+        fi
         tpm2_create -Q -C "$parent" -g sha256 -a 'fixedtpm|fixedparent|noda' -L "$d/policy" \
                 -i "$d/secret" -u "$d/pub" -r "$d/priv"
         tpm2_flushcontext -t
@@ -133,15 +166,16 @@ tools_enroll() {  # IMAGE PARENT-CTX PRIMARY-ALG [SRK-TR]
                 --key-file "$TEST_DIR/pass" "$img" "$d/pass"
         local slot
         slot=$(cryptsetup luksDump "$img" | awk '/^Keyslots:/{k=1} k&&/^  [0-9]+: luks2/{s=$1} /^Tokens:/{k=0} END{sub(":","",s); print s}')
-        python3 - "$d" "$slot" "$alg" "$srk" > "$d/token.json" <<'PY'
+        python3 - "$d" "$slot" "$alg" "$srk" "${TOOLS_EXTRA:-{\}}" > "$d/token.json" <<'PY'
 import base64, json, sys
-d, slot, alg, srk = sys.argv[1:5]
+d, slot, alg, srk, extra = sys.argv[1:6]
 blob = open(d + "/priv", "rb").read() + open(d + "/pub", "rb").read()
 t = {"type": "systemd-tpm2", "keyslots": [slot], "tpm2-blob": base64.b64encode(blob).decode(),
      "tpm2-pcrs": [7], "tpm2-pcr-bank": "sha256", "tpm2-primary-alg": alg,
      "tpm2-policy-hash": open(d + "/policy", "rb").read().hex(), "tpm2-pin": False}
 if srk:
     t["tpm2_srk"] = base64.b64encode(open(srk, "rb").read()).decode()
+t.update(json.loads(extra))
 print(json.dumps(t))
 PY
         cryptsetup token import --json-file "$d/token.json" "$img"
@@ -166,6 +200,32 @@ IMG=$TEST_DIR/srk.img
 make_luks "$IMG" "interop pass"
 tools_enroll "$IMG" "$TEST_DIR/srk.tr" ecc "$TEST_DIR/srk.tr"
 unlockd_opens "$IMG"
+
+say "signed PCR policy whose key name has the RSA exponent as 0 (some systemd versions), built with tpm2-tools → unlockd"
+# PolicyAuthorize(name of the key with exponent 0) ‖ PolicyPCR(7 as now),
+# the sealed object's policy; the signature of sig.json (made for the key's
+# PCR 11 policy, whatever the exponent's form) opens it.
+tpm2_pcrread -Q sha256:7 -o "$TEST_DIR/pcr7"
+python3 - "$TEST_DIR/policy.pem" "$TEST_DIR/pcr7" "$TEST_DIR/exp0.policy" <<'PY'
+import hashlib, struct, subprocess, sys
+H = lambda b: hashlib.sha256(b).digest()
+mod = subprocess.run(["openssl", "rsa", "-pubin", "-in", sys.argv[1], "-noout", "-modulus"],
+                     capture_output=True, check=True).stdout.decode().strip().split("=")[1]
+n = bytes.fromhex(mod)
+# TPMT_PUBLIC: RSA, SHA256, decrypt|sign|userWithAuth, no policy, no symmetric, no scheme, 2048 bits, exponent 0
+pub = struct.pack(">HHIH", 0x0001, 0x000B, 0x00060040, 0) + struct.pack(">HHHI", 0x0010, 0x0010, 8 * len(n), 0) \
+      + struct.pack(">H", len(n)) + n
+d = H(H(bytes(32) + struct.pack(">I", 0x16A) + struct.pack(">H", 0x000B) + H(pub)))
+sel = struct.pack(">IHB", 1, 0x000B, 3) + bytes([0x80, 0, 0])
+d = H(d + struct.pack(">I", 0x17F) + sel + H(open(sys.argv[2], "rb").read()))
+open(sys.argv[3], "wb").write(d)
+PY
+IMG=$TEST_DIR/exp0.img
+make_luks "$IMG" "interop pass"
+TOOLS_POLICY=$TEST_DIR/exp0.policy \
+TOOLS_EXTRA="{\"tpm2_pubkey\":\"$(base64 -w0 "$TEST_DIR/policy.pem")\",\"tpm2_pubkey_pcrs\":[11]}" \
+        tools_enroll "$IMG" "$TEST_DIR/srk.tr" ecc "$TEST_DIR/srk.tr"
+UNLOCKD_PCR_SIGNATURE=$TEST_DIR/sig.json unlockd_opens "$IMG"
 
 say "PIN token with tpm2_salt (newer systemd's PIN hashing), built with tpm2-tools → unlockd"
 # authValue = SHA256(base64(PBKDF2-HMAC-SHA256(pin, salt, 10000, 32))).

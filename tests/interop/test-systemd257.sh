@@ -36,7 +36,8 @@ printf 'interop pass' > "$TEST_DIR/pass"
 # The tree sees $TEST_DIR (images, swtpm socket, keys) at the same path, in
 # a private mount namespace that ends with the command.
 on_exit 'rmdir "$ROOT$TEST_DIR" 2>/dev/null'
-sd257() {  # COMMAND… (env EVENTLOG=FILE: the firmware event log it sees)
+sd257() {  # COMMAND… (env EVENTLOG=FILE: the firmware event log it sees;
+           #  PCR11=HEX: the PCR 11 that sysfs shows, for systemd-measure --current)
         unshare --mount --propagation private -- bash -c '
                 set -e
                 R=$1 D=$2; shift 2
@@ -44,10 +45,16 @@ sd257() {  # COMMAND… (env EVENTLOG=FILE: the firmware event log it sees)
                 mount -t proc proc "$R/proc"
                 mkdir -p "$R$D"
                 mount --bind "$D" "$R$D"
-                if [ -n "${EVENTLOG:-}" ]; then
+                if [ -n "${EVENTLOG:-}${PCR11:-}" ]; then
                         mount -t tmpfs tmpfs "$R/sys"
+                fi
+                if [ -n "${EVENTLOG:-}" ]; then
                         mkdir -p "$R/sys/kernel/security/tpm0"
                         cp "$EVENTLOG" "$R/sys/kernel/security/tpm0/binary_bios_measurements"
+                fi
+                if [ -n "${PCR11:-}" ]; then
+                        mkdir -p "$R/sys/class/tpm/tpm0/pcr-sha256"
+                        echo "$PCR11" > "$R/sys/class/tpm/tpm0/pcr-sha256/11"
                 fi
                 exec chroot "$R" "$@"' sd257 "$ROOT" "$TEST_DIR" "$@"
 }
@@ -182,13 +189,85 @@ if ls /usr/lib/*/libtss2-tcti-pcap.so.0 >/dev/null 2>&1; then
         assert_no_tpm_leaks "counted unlocks"
 fi
 
-say "signed PCR policy (--tpm2-public-key): skipped, naming tpm2_pubkey"
+say "signed PCR policy (--tpm2-public-key, signed by systemd-measure) → unlockd"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TEST_DIR/policy.key" 2>/dev/null
 openssl pkey -in "$TEST_DIR/policy.key" -pubout -out "$TEST_DIR/policy.pem"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TEST_DIR/other.key" 2>/dev/null
+openssl pkey -in "$TEST_DIR/other.key" -pubout -out "$TEST_DIR/other.pem"
+# measure_sign KEY PHASE OUT: systemd 257's systemd-measure signs PCR 11 as
+# the TPM has it now, extended by the boot phase PHASE (as systemd-pcrphase
+# extends it at boot), into OUT (the JSON systemd-stub leaves in /.extra).
+measure_sign() {
+        local p11
+        tpm2_pcrread -Q sha256:11 -o "$TEST_DIR/pcr11"
+        p11=$(od -An -v -tx1 "$TEST_DIR/pcr11" | tr -d ' \n' | tr a-f A-F)
+        PCR11=$p11 sd257 /usr/lib/systemd/systemd-measure sign --current --bank=sha256 --phase="$2" \
+                --private-key="$TEST_DIR/$1.key" --public-key="$TEST_DIR/$1.pem" -j >"$3" 2>"$TEST_DIR/measure.log" \
+                || { cat "$TEST_DIR/measure.log" >&2; fail "systemd-measure sign"; }
+}
+# unlockd_refuses IMAGE SIGNATURE RESULT TEXT: the token is refused with
+# RESULT, its detail says TEXT, and nothing of PCRs having changed.
+unlockd_refuses() {
+        local out
+        out=$(UNLOCKD_PCR_SIGNATURE=$2 "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$1" 2>"$TEST_DIR/refuse.log") \
+                && fail "unlockd opened $1 with $2"
+        assert_eq "$(json_get "$out" 'j["volumes"][0]["tokens"][0]["result"]')" "$3" "result for $1 with $2"
+        json_get "$out" 'j["volumes"][0]["tokens"][0]["detail"]' | grep -qF "$4" \
+                || fail "the detail for $1 does not say '$4': $(json_get "$out" 'j["volumes"][0]["tokens"][0]["detail"]')"
+        assert_eq "$(json_get "$out" '"pcrs-changed" in j["volumes"][0]["tokens"][0]')" False "no PCR diagnosis for $1"
+        grep -q "changed since sealing" "$TEST_DIR/refuse.log" && fail "unlockd says PCRs changed for $1"
+        assert_no_tpm_leaks "unlockd refusing $1"
+}
 IMG=$(new_image signed)
 PASSWORD="interop pass" sd_enroll --tpm2-device="$TCTI" --tpm2-public-key="$TEST_DIR/policy.pem" \
-        --tpm2-public-key-pcrs=11 "$IMG"
-unlockd_skips "$IMG" tpm2_pubkey
+        --tpm2-public-key-pcrs=11 --tpm2-pcrs= "$IMG"
+SIGNED=$IMG
+TOKEN=$(token "$IMG")
+assert_eq "$(json_get "$TOKEN" 'j["tpm2_pubkey_pcrs"], j["tpm2-pcrs"]')" "([11], [])" "a signed-policy token"
+IMG=$(new_image signed-pcr7)
+PASSWORD="interop pass" sd_enroll --tpm2-device="$TCTI" --tpm2-public-key="$TEST_DIR/policy.pem" \
+        --tpm2-public-key-pcrs=11 --tpm2-pcrs=7 "$IMG"
+SIGNED7=$IMG
+IMG=$(new_image signed-pin)
+PASSWORD="interop pass" NEWPIN=1593 sd_enroll --tpm2-device="$TCTI" --tpm2-public-key="$TEST_DIR/policy.pem" \
+        --tpm2-public-key-pcrs=11 --tpm2-pcrs=7 --tpm2-with-pin=yes "$IMG"
+SIGNEDPIN=$IMG
+# Signed for the phase systemd-pcrphase enters first; PCR 11 is not there yet.
+measure_sign policy enter-initrd "$TEST_DIR/sig.json"
+measure_sign other enter-initrd "$TEST_DIR/sig-other.json"
+python3 - "$TEST_DIR/sig.json" > "$TEST_DIR/sig-bad.json" <<'PY'
+import base64, json, sys
+j = json.load(open(sys.argv[1]))
+for e in j["sha256"]:
+    s = bytearray(base64.b64decode(e["sig"])); s[10] ^= 1
+    e["sig"] = base64.b64encode(bytes(s)).decode()
+print(json.dumps(j))
+PY
+unlockd_refuses "$SIGNED" "$TEST_DIR/none.json" signature-missing "no signature file"
+unlockd_refuses "$SIGNED" "$TEST_DIR/sig.json" signature-missing "has no signature for PCR 11 (sha256)"
+grep -q "has no signature for PCR 11" "$TEST_DIR/refuse.log" || fail "no message on the console: $(cat "$TEST_DIR/refuse.log")"
+say "  PCR 11 extended with enter-initrd: the signed tokens open (alone, with PCR 7, with a PIN)"
+tpm2_pcrextend "11:sha256=$(printf enter-initrd | sha256sum | cut -c1-64)"
+UNLOCKD_PCR_SIGNATURE=$TEST_DIR/sig.json unlockd_opens "$SIGNED"
+UNLOCKD_PCR_SIGNATURE=$TEST_DIR/sig.json unlockd_opens "$SIGNED7"
+UNLOCKD_PCR_SIGNATURE=$TEST_DIR/sig.json unlockd_opens "$SIGNEDPIN" PIN=1593
+ST=$("$UNLOCKCTL" status --json --tcti="$TCTI" --state-dir="$TEST_DIR/state" "$SIGNED7")
+assert_eq "$(json_get "$ST" '[(t.get("signed-pcrs"), t["pcrs"], "policy-satisfied" in t) for t in j["volumes"][0]["tokens"] if t["type"]=="systemd-tpm2"]')" \
+        "[([11], [7], False)]" "status of a signed-policy token"
+"$UNLOCKCTL" status --tcti="$TCTI" --state-dir="$TEST_DIR/state" "$SIGNED7" | grep -q "signed PCR policy over PCRs \[ *11 *\]" \
+        || fail "status text does not name the signed policy: $("$UNLOCKCTL" status --tcti="$TCTI" --state-dir="$TEST_DIR/state" "$SIGNED7")"
+say "  a signature by another key, a corrupted signature: refused, not a PCR mismatch"
+unlockd_refuses "$SIGNED" "$TEST_DIR/sig-other.json" signature-missing "has no signature for PCR 11"
+unlockd_refuses "$SIGNED" "$TEST_DIR/sig-bad.json" signature-rejected "does not verify with the token's key"
+say "  a refused signature falls to the prompt, where the passphrase opens the volume"
+PTY_DRIVE=$SOURCE_DIR/tools/pty-drive
+printf '%s\n' "interop pass" > "$TEST_DIR/typed"
+UNLOCKD_PCR_SIGNATURE=$TEST_DIR/sig-bad.json "$PTY_DRIVE" --timeout 60 --expect 'Recovery key or passphrase: ' \
+        --send-file "$TEST_DIR/typed" -- "$UNLOCKD" --test --json --console=/dev/tty --ask-password=no \
+        --state-dir="$TEST_DIR/state" --tcti="$TCTI" "$SIGNED" > "$TEST_DIR/prompt.log" 2>&1 \
+        || { cat "$TEST_DIR/prompt.log" >&2; fail "the prompt after a refused signature"; }
+grep -q '"method": *"passphrase"' "$TEST_DIR/prompt.log" || fail "not opened by the passphrase: $(cat "$TEST_DIR/prompt.log")"
+assert_no_tpm_leaks "the prompt after a refused signature"
 
 say "pcrlock (systemd-pcrlock make-policy) and pcrlock + signed policy (two shards): skipped, naming the feature"
 # An event log of only its header (TCG_EfiSpecIDEvent, SHA-256): what the
@@ -221,13 +300,21 @@ for img in "$TEST_DIR/default.img" "$OFFLINE"; do
         assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pcr-mismatch "$img after the PCR change"
         assert_no_tpm_leaks "refused $img"
 done
+say "  the signed token with PCR 7: pcr-mismatch of the literal PCR 7, the signed PCR 11 not blamed"
+OUT=$(UNLOCKD_PCR_SIGNATURE=$TEST_DIR/sig.json "$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$SIGNED7" 2>/dev/null) \
+        && fail "the signed token with PCR 7 opened after PCR 7 changed"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pcr-mismatch "the signed token with PCR 7 after the change"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["detail"]')" "PCR policy (signed PCR 11, PCR 7) not satisfied" "its detail"
+assert_eq "$(json_get "$OUT" '"pcrs-changed" in j["volumes"][0]["tokens"][0]')" False "no recorded PCR values to blame"
+UNLOCKD_PCR_SIGNATURE=$TEST_DIR/sig.json unlockd_opens "$SIGNED"
+assert_no_tpm_leaks "refused signed token with PCR 7"
 
 say "unlockctl enroll --tpm2-device-key (sealed offline by unlockd) → systemd 257's systemd-cryptsetup unseals it"
 # sd_attach IMAGE: systemd-cryptsetup attaches IMAGE with its own TPM2 code
 # (no token plugin), in the tree; prints its debug log. Where device-mapper
 # is missing, the activation fails after the keyslot took the key: the
 # log then shows the unsealing done and no wrong-key error.
-sd_attach() {
+sd_attach() {  # IMAGE [online]: online = a token sealed on the TPM, no import
         local name=sd257-offline-$$ rc=0
         SYSTEMD_LOG_LEVEL=debug SYSTEMD_CRYPTSETUP_USE_TOKEN_MODULE=0 \
                 sd257 /usr/lib/systemd/systemd-cryptsetup attach "$name" "$1" - "tpm2-device=$TCTI,headless=1" \
@@ -237,7 +324,8 @@ sd_attach() {
         tpm2_flushcontext -l >/dev/null 2>&1 || true
         grep -q "Completed TPM2 key unsealing" "$TEST_DIR/attach.log" \
                 || { cat "$TEST_DIR/attach.log" >&2; fail "systemd-cryptsetup did not unseal $1"; }
-        grep -q "Importing key into TPM" "$TEST_DIR/attach.log" || fail "systemd-cryptsetup did not import $1"
+        [ "${2:-}" = online ] || grep -q "Importing key into TPM" "$TEST_DIR/attach.log" \
+                || fail "systemd-cryptsetup did not import $1"
         # Activated, or the keyslot took the key and only device-mapper
         # is missing (a wrong key fails with "Operation not permitted").
         if [ "$rc" != 0 ] && ! { grep -q "Cannot initialize device-mapper" "$TEST_DIR/attach.log" &&
@@ -246,6 +334,13 @@ sd_attach() {
                 fail "the key systemd-cryptsetup unsealed from $1 does not open its keyslot"
         fi
 }
+say "unlockctl enroll --tpm2 --pcrs=7 (sealed on the TPM, under systemd's SRK) → systemd 257's systemd-cryptsetup unseals it"
+IMG=$(new_image unlockd-online)
+"$UNLOCKCTL" enroll --tpm2 --pcrs=7 --tcti="$TCTI" --unlock-key-file="$TEST_DIR/pass" "$IMG" 2>/dev/null \
+        || fail "unlockctl enroll --tpm2"
+assert_eq "$(json_get "$(token "$IMG")" '"tpm2_srk" in j')" True "unlockd's token under the SRK"
+sd_attach "$IMG" online
+unlockd_opens "$IMG"
 # The PCR 7 the TPM has now, as the prediction; first the SRK systemd made,
 # then one of the other algorithm (as a hypervisor would make it).
 tpm2_pcrread -Q sha256:7 -o "$TEST_DIR/pcr7"

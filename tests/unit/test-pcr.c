@@ -197,6 +197,29 @@ static void test_digest_vectors(void) {
         ASSERT_STREQ(h, "8fcd2169ab92694e0c633f1ab772842b8241bbc20288981fc7ac1eddc1fddb0e");
 }
 
+/* PolicyAuthorize: the policy of a systemd 257 signed-policy token
+ * (--tpm2-public-key of an RSA-2048 key, --tpm2-pcrs=7 on a fresh swtpm),
+ * from the name of its key; and the reset of the digest so far. */
+static void test_digest_authorize(void) {
+        static const uint8_t name[34] = {
+                0x00, 0x0b, 0x15, 0xea, 0x36, 0x04, 0xf5, 0x9f, 0xd7, 0xb3, 0x87, 0xf1, 0x3a, 0xc3, 0xf6, 0xce, 0x63,
+                0x03, 0x70, 0xfa, 0xb3, 0x70, 0xc9, 0x66, 0x74, 0x22, 0xf7, 0x18, 0x95, 0x1a, 0xf0, 0x54, 0x8f, 0x78,
+        };
+        uint8_t d[SHA256_DIGEST_SIZE], e[SHA256_DIGEST_SIZE], zeros[32] = {};
+        char h[2 * SHA256_DIGEST_SIZE + 1];
+
+        memset(d, 0xAA, sizeof(d));
+        ASSERT_EQ(policy_digest_authorize(d, name, sizeof(name)), 0);
+        memset(e, 0, sizeof(e));
+        ASSERT_EQ(policy_digest_authorize(e, name, sizeof(name)), 0);
+        ASSERT(memcmp(d, e, sizeof(d)) == 0);
+        ASSERT_EQ(policy_digest_pcr(d, PCR_BANK_SHA256, BIT(7), zeros, 32), 0);
+        hex(d, sizeof(d), h);
+        ASSERT_STREQ(h, "09462e8135e76e7f8a11b5023a772f4e35163593b7994da7e7eaddfd758d5831");
+        ASSERT_EQ(policy_digest_authorize(d, name, 0), -EINVAL);
+        ASSERT_EQ(policy_digest_authorize(d, NULL, 34), -EINVAL);
+}
+
 static void test_digest_chain(void) {
         uint8_t a[SHA256_DIGEST_SIZE] = {}, b[SHA256_DIGEST_SIZE], v[64] = { 1 };
 
@@ -240,6 +263,7 @@ int main(void) {
         TEST(test_banks);
         TEST(test_selection_marshal);
         TEST(test_digest_vectors);
+        TEST(test_digest_authorize);
         TEST(test_digest_chain);
         TEST(test_digest_rejects);
         return 0;

@@ -222,8 +222,9 @@ static void test_unsupported(void) {
         static const struct {
                 const char *key, *value, *why;
         } cases[] = {
-                { "tpm2_pubkey", "\"LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0=\"", "tpm2_pubkey" },
-                { "tpm2_pubkey_pcrs", "[11]", "tpm2_pubkey" },
+                /* A signed policy needs both its key and its PCRs. */
+                { "tpm2_pubkey", "\"LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0=\"", "tpm2_pubkey without tpm2_pubkey_pcrs" },
+                { "tpm2_pubkey_pcrs", "[11]", "tpm2_pubkey_pcrs without tpm2_pubkey" },
                 { "tpm2_pcrlock", "true", "tpm2_pcrlock" },
                 { "tpm2-pcr-bank", "\"sm3_256\"", "tpm2-pcr-bank" },
                 { "tpm2-primary-alg", "\"ecc521\"", "tpm2-primary-alg" },
@@ -383,6 +384,84 @@ static void test_import_seed(void) {
                 ASSERT(!t->import_seed);
                 tpm2_token_free(t);
         }
+}
+
+/* A signed PCR policy (systemd-cryptenroll --tpm2-public-key): parsed and
+ * supported (tpm2.c builds the session), never written back. */
+static void test_signed_policy(void) {
+        static const char json[] =
+                "{\"type\":\"systemd-tpm2\",\"keyslots\":[\"1\"],\"tpm2-blob\":\"" BLOB "\","
+                "\"tpm2-pcrs\":[7],\"tpm2-pcr-bank\":\"sha256\",\"tpm2-primary-alg\":\"ecc\","
+                "\"tpm2-policy-hash\":\"" HASH "\",\"tpm2_pubkey_pcrs\":[11,12],"
+                "\"tpm2_pubkey\":\"LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0=\"}";
+        Tpm2Token *t = NULL;
+        char *out = NULL;
+
+        ASSERT_EQ(tpm2_token_parse(json, &t, NULL), 0);
+        ASSERT(t->unsupported == NULL);
+        ASSERT_EQ(t->pcr_mask, 1u << 7);
+        ASSERT_EQ(t->pubkey_pcr_mask, (1u << 11) | (1u << 12));
+        ASSERT_EQ(t->pubkey_size, strlen("-----BEGIN PUBLIC KEY-----"));
+        ASSERT(memcmp(t->pubkey, "-----BEGIN PUBLIC KEY-----", t->pubkey_size) == 0);
+        ASSERT_EQ(tpm2_token_format(t, &out), -EINVAL);
+        tpm2_token_free(t);
+}
+
+/* The signature JSON systemd-measure writes: the entry for the bank, the
+ * PCRs, the key's fingerprint and the policy digest, nothing else. */
+static void test_pcr_signature(void) {
+        static const uint8_t fp[32] = { 0x8b, 0x86 }, pol[32] = { 0xfd, 0x32 }, other[32] = { 0x7c };
+#define FP "8b86000000000000000000000000000000000000000000000000000000000000"
+#define POL "fd32000000000000000000000000000000000000000000000000000000000000"
+#define OTHER "7c00000000000000000000000000000000000000000000000000000000000000"
+        static const char json[] =
+                "{\"sha1\":[{\"pcrs\":[11],\"pkfp\":\"" FP "\",\"pol\":\"" POL "\",\"sig\":\"c2hhMQ==\"}],"
+                "\"sha256\":[42,{\"pcrs\":\"11\"},{\"pcrs\":[11],\"pkfp\":\"" FP "\",\"pol\":\"" OTHER "\",\"sig\":\"b3RoZXI=\"},"
+                "{\"pcrs\":[11,12],\"pkfp\":\"" FP "\",\"pol\":\"" POL "\",\"sig\":\"bWFzaw==\"},"
+                "{\"pcrs\":[11],\"pkfp\":\"" OTHER "\",\"pol\":\"" POL "\",\"sig\":\"a2V5\"},"
+                "{\"pcrs\":[11],\"pkfp\":\"" FP "\",\"pol\":\"" POL "\",\"sig\":\"cmlnaHQ=\"}]}";
+        uint8_t *sig = NULL;
+        size_t n = 0;
+        char *err = NULL;
+
+        ASSERT_EQ(pcr_signature_find(json, PCR_BANK_SHA256, 1u << 11, fp, sizeof(fp), pol, sizeof(pol), &sig, &n, NULL), 0);
+        ASSERT(n == 5 && memcmp(sig, "right", 5) == 0);
+        free(sig);
+        ASSERT_EQ(pcr_signature_find(json, PCR_BANK_SHA256, 1u << 11, fp, sizeof(fp), other, sizeof(other), &sig, &n, NULL), 0);
+        ASSERT(n == 5 && memcmp(sig, "other", 5) == 0);
+        free(sig);
+        ASSERT_EQ(pcr_signature_find(json, PCR_BANK_SHA256, (1u << 11) | (1u << 12), fp, sizeof(fp), pol, sizeof(pol), &sig, &n, NULL), 0);
+        ASSERT(n == 4 && memcmp(sig, "mask", 4) == 0);
+        free(sig);
+        ASSERT_EQ(pcr_signature_find(json, PCR_BANK_SHA1, 1u << 11, fp, sizeof(fp), pol, sizeof(pol), &sig, &n, NULL), 0);
+        ASSERT(n == 4 && memcmp(sig, "sha1", 4) == 0);
+        free(sig);
+        /* No entry: another key, PCR, bank, digest. */
+        ASSERT_EQ(pcr_signature_find(json, PCR_BANK_SHA256, 1u << 11, other, sizeof(other), other, sizeof(other), &sig, &n, NULL), -ENOENT);
+        ASSERT_EQ(pcr_signature_find(json, PCR_BANK_SHA256, 1u << 12, fp, sizeof(fp), pol, sizeof(pol), &sig, &n, NULL), -ENOENT);
+        ASSERT_EQ(pcr_signature_find(json, PCR_BANK_SHA384, 1u << 11, fp, sizeof(fp), pol, sizeof(pol), &sig, &n, NULL), -ENOENT);
+        /* Without "pkfp" an entry is for any key. */
+        ASSERT_EQ(pcr_signature_find("{\"sha256\":[{\"pcrs\":[11],\"pol\":\"" POL "\",\"sig\":\"a2V5\"}]}",
+                                     PCR_BANK_SHA256, 1u << 11, fp, sizeof(fp), pol, sizeof(pol), &sig, &n, NULL), 0);
+        ASSERT(n == 3);
+        free(sig);
+        /* Malformed: not an object, the bank not an array, a matching
+         * entry with a bad signature. */
+        ASSERT_EQ(pcr_signature_find("[]", PCR_BANK_SHA256, 1u << 11, fp, 32, pol, 32, &sig, &n, &err), -EBADMSG);
+        ASSERT(err != NULL);
+        free(err);
+        err = NULL;
+        ASSERT_EQ(pcr_signature_find("{\"sha256\":{}}", PCR_BANK_SHA256, 1u << 11, fp, 32, pol, 32, &sig, &n, NULL), -EBADMSG);
+        ASSERT_EQ(pcr_signature_find("{\"sha256\":[{\"pcrs\":[11],\"pol\":\"" POL "\",\"sig\":\"%%\"}]}",
+                                     PCR_BANK_SHA256, 1u << 11, fp, 32, pol, 32, &sig, &n, NULL), -EBADMSG);
+        ASSERT_EQ(pcr_signature_find("{\"sha256\":[{\"pcrs\":[11],\"pol\":\"" POL "\",\"sig\":\"\"}]}",
+                                     PCR_BANK_SHA256, 1u << 11, fp, 32, pol, 32, &sig, &n, NULL), -EBADMSG);
+        ASSERT_EQ(pcr_signature_find("{\"sha256\":[{\"pcrs\":[11],\"pol\":\"" POL "\"}]}",
+                                     PCR_BANK_SHA256, 1u << 11, fp, 32, pol, 32, &sig, &n, NULL), -EBADMSG);
+        ASSERT_EQ(pcr_signature_find("{\"sha256\":[]} x", PCR_BANK_SHA256, 1u << 11, fp, 32, pol, 32, &sig, &n, NULL), -EBADMSG);
+#undef FP
+#undef POL
+#undef OTHER
 }
 
 /* Two shards (a signed policy and pcrlock together, systemd ≥ 256): parsed
@@ -828,6 +907,8 @@ int main(void) {
         TEST(test_unsupported);
         TEST(test_supported_variants);
         TEST(test_import_seed);
+        TEST(test_signed_policy);
+        TEST(test_pcr_signature);
         TEST(test_two_shards);
         TEST(test_hostile_fields);
         TEST(test_hostile_documents);
