@@ -17,11 +17,12 @@ first, made before any boot), three boots:
    the test makes B's TPM (a new swtpm state) and its persistent SRK at
    0x81000001 as a hypervisor does, reads srk.pub with tpm2_readpublic, and
    seals B's key on the host with `unlockctl enroll --tpm2-device-key=srk.pub
-   --pcrs=7:sha256=HEX` (no TPM reachable). HEX is PCR 7 as boot 1 measured
-   it, from the same variable store (B's is a fresh copy of
-   OVMF_VARS_4M.ms.fd, as A's was before its first boot) and the same
-   signed binaries. The never-booted VM unlocks through the TPM (TPM2_Import
-   of the offline blob) with no prompt.
+   --pcrs=7 --secure-boot-vars=OVMF_VARS.fd --boot-loader=shim
+   --boot-loader=grub --kernel=vmlinuz` (no TPM reachable): PCR 7 predicted
+   from B's variable store (a fresh copy of OVMF_VARS_4M.ms.fd, as A's was
+   before its first boot) and the signed chain; `unlockctl predict` gives
+   the value boot 1 measured. The never-booted VM unlocks through the TPM
+   (TPM2_Import of the offline blob) with no prompt.
 3. disk A, boot 2: the TPM unlocks with no prompt under Secure Boot (PCR 7
    is the same although the variable store changed in boot 1: boot entries
    and shim's variables are not in PCR 7).
@@ -38,6 +39,8 @@ import vm  # noqa: E402
 EVENTLOG = "/sys/kernel/security/tpm0/binary_bios_measurements"
 SECUREBOOT_VAR = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 SRK_HANDLE = "0x81000001"
+SHIM = "/usr/lib/shim/shimx64.efi.signed"
+GRUB = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
 # OVMF's Secure Boot build runs its variable store in SMM, which TCG
 # emulates slowly: a boot takes about twice as long as the other flavour's
 # (and far longer on a loaded machine).
@@ -83,10 +86,32 @@ def clone(work, prefix):
     return new
 
 
-def provision_offline(work, pcr7, build):
+def boot_chain():
+    """The signed images setup --secure-boot puts on the ESP, in load order
+    (unlockctl's --boot-loader=... --kernel=)."""
+    k = subprocess.run(["bash", "-c", "ls /lib/modules | sort -V | tail -n1"], capture_output=True, text=True,
+                       check=True).stdout.strip()
+    return [f"--boot-loader={SHIM}", f"--boot-loader={GRUB}", f"--kernel=/boot/vmlinuz-{k}"]
+
+
+def predict_pcr7(work, build):
+    """PCR 7 predicted on the host from work's variable store (never booted)
+    and the signed boot chain, with neither TPM nor event log."""
+    r = subprocess.run([os.path.join(build, "agent", "unlockctl"), "predict",
+                        f"--secure-boot-vars={os.path.join(work, 'OVMF_VARS.fd')}", *boot_chain(), "--pcrs=7",
+                        "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, f"unlockctl predict --secure-boot-vars failed: {r.stderr}"
+    j = json.loads(r.stdout)
+    assert j["secure-boot"] is True, j
+    return [p["predicted"] for p in j["pcrs"] if p["pcr"] == 7][0].lower()
+
+
+def provision_offline(work, build):
     """As a hypervisor and an image builder would: a new TPM with its SRK,
     srk.pub read from it, then the disk's key sealed on the host for that
-    SRK and PCR 7, with no TPM reachable. Returns the recovery key."""
+    SRK and the PCR 7 predicted from the variable store and the boot chain
+    (enroll --secure-boot-vars=), with no TPM reachable. Returns the
+    recovery key."""
     srk_pub = os.path.join(work, "srk.pub")
     with vm.HostTPM(work, "secureboot-hypervisor") as tpm:
         env = {**os.environ, "TPM2TOOLS_TCTI": tpm.tcti}
@@ -108,7 +133,8 @@ def provision_offline(work, pcr7, build):
     no_tpm = f"swtpm:path={os.path.join(work, 'no-such-tpm')}"
     r = subprocess.run([os.path.join(build, "agent", "unlockctl"), "enroll", f"--tcti={no_tpm}",
                         f"--unlock-key-file={os.path.join(work, 'pass')}", f"--tpm2-device-key={srk_pub}",
-                        f"--pcrs=7:sha256={pcr7}", "--recovery-key", part],
+                        "--pcrs=7", f"--secure-boot-vars={os.path.join(work, 'OVMF_VARS.fd')}", *boot_chain(),
+                        "--recovery-key", part],
                        capture_output=True, text=True)
     assert r.returncode == 0, f"offline enroll failed: {r.stderr}"
     key = re.search(vm.RECOVERY_KEY, r.stdout)
@@ -145,8 +171,10 @@ def story():
         assert len(tpm) == 1 and tpm[0]["pcrs"] == [4, 7], tpm
         m.poweroff()
 
-    with vm.phase("disk B: provisioned offline (SRK public key, PCR 7), first boot by TPM"):
-        provision_offline(work_b, pcr7, build)
+    with vm.phase("disk B: provisioned offline (SRK public key, predicted PCR 7), first boot by TPM"):
+        predicted = predict_pcr7(work_b, build)
+        assert predicted == pcr7, f"PCR 7 predicted from the variable store: {predicted}, measured in boot 1: {pcr7}"
+        provision_offline(work_b, build)
         m = vm.tpm_boot(work_b, "secureboot-2-offline-first-boot",
                         "prompted on the first boot of a disk sealed offline for PCR 7", timeout=BOOT_TIMEOUT)
         check_secure_boot(m)
