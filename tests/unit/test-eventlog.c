@@ -148,6 +148,103 @@ static uint32_t le32(const uint8_t *p) {
         return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
 }
 
+/* A real Secure Boot boot (eventlog-ovmf-secureboot.bin, the VM suite's
+ * Secure Boot flavour: OVMF with Microsoft's keys, shim 16.1 -> grub 2.06
+ * -> Linux 6.1, all signed): the replay equals the TPM's values in every
+ * bank for every PCR but IMA's 10, including grub's 8 and 9 and shim's 14;
+ * PCR 7 holds the five Secure Boot variables, the separator and three
+ * authorities (db for shim, then shim's SbatLevel and MokListRT). */
+static void test_secureboot_replay(void) {
+        static uint8_t tpm[4][PCR_MAX][EVENTLOG_DIGEST_MAX];
+        static const uint8_t shim_lock_guid[16] = { 0x50, 0xab, 0x5d, 0x60, 0x46, 0xe0, 0x00, 0x43,
+                                                    0xab, 0xb6, 0x3d, 0xd8, 0x10, 0xdd, 0x8b, 0x23 };
+        static const char *const config[] = { "SecureBoot", "PK", "KEK", "db", "dbx" };
+        static const char *const authority[] = { "db", "SbatLevel", "MokListRT" };
+        _cleanup_(eventlog_freep) EventLog *log = NULL;
+        _cleanup_free_ char *data = NULL;
+        char path[4096], line[8192];
+        size_t size, n_config = 0, n_authority = 0, n_values = 0;
+        bool separator = false;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/eventlog-ovmf-secureboot.txt", data_dir);
+        f = fopen(path, "re");
+        ASSERT(f);
+        while (fgets(line, sizeof(line), f)) {
+                char bank[16], hex[200];
+                unsigned idx;
+                uint16_t b;
+
+                if (sscanf(line, "pcr %15s %u %199s", bank, &idx, hex) != 3)
+                        continue;
+                ASSERT_EQ(pcr_bank_from_string(bank, &b), 0);
+                ASSERT(idx < PCR_MAX && bank_slot(b) >= 0);
+                unhex(hex, tpm[bank_slot(b)][idx], pcr_bank_digest_size(b));
+                n_values++;
+        }
+        fclose(f);
+        ASSERT_EQ(n_values, 4 * PCR_MAX);
+
+        snprintf(path, sizeof(path), "%s/eventlog-ovmf-secureboot.bin", data_dir);
+        ASSERT_EQ(read_file_bounded(path, EVENTLOG_SIZE_MAX, &data, &size), 0);
+        ASSERT_EQ(eventlog_parse(data, size, &log), 0);
+        ASSERT_EQ(log->n_banks, 4);
+
+        for (int s = 0; s < 4; s++) {
+                EventLogReplay r;
+                size_t n = pcr_bank_digest_size(banks[s]);
+
+                ASSERT_EQ(eventlog_replay(log, banks[s], &r), 0);
+                ASSERT_EQ(r.extended & ((1u << 7) | (1u << 8) | (1u << 9) | (1u << 14)),
+                          (1u << 7) | (1u << 8) | (1u << 9) | (1u << 14));
+                for (unsigned i = 0; i < PCR_MAX; i++) {
+                        if (i == 10)
+                                continue;
+                        if (memcmp(r.values[i], tpm[s][i], n) != 0) {
+                                fprintf(stderr, "bank %s PCR %u: replay of the Secure Boot log differs from the TPM\n",
+                                        pcr_bank_to_string(banks[s]), i);
+                                abort();
+                        }
+                }
+        }
+
+        /* PCR 7 in log order: UEFI_VARIABLE_DATA = GUID(16) || name length
+         * (u64, characters) || data length (u64) || UCS-2 name || data. */
+        for (size_t i = 0; i < log->n_events; i++) {
+                const EventLogEvent *e = log->events + i;
+                char name[32] = "";
+                uint64_t len;
+
+                if (e->pcr != 7)
+                        continue;
+                if (e->type == EV_SEPARATOR) {
+                        ASSERT_EQ(n_config, ELEMENTSOF(config));
+                        ASSERT_EQ(n_authority, 0u);
+                        separator = true;
+                        continue;
+                }
+                ASSERT(e->type == EV_EFI_VARIABLE_DRIVER_CONFIG || e->type == EV_EFI_VARIABLE_AUTHORITY);
+                ASSERT(e->data_size >= 32);
+                len = (uint64_t) le32(e->data + 16) | (uint64_t) le32(e->data + 20) << 32;
+                ASSERT(len < sizeof(name) && 32 + 2 * len <= e->data_size);
+                for (size_t k = 0; k < len; k++)
+                        name[k] = (char) e->data[32 + 2 * k];
+                if (e->type == EV_EFI_VARIABLE_DRIVER_CONFIG) {
+                        ASSERT(!separator && n_config < ELEMENTSOF(config));
+                        ASSERT(streq(name, config[n_config++]));
+                } else {
+                        ASSERT(separator && n_authority < ELEMENTSOF(authority));
+                        ASSERT(streq(name, authority[n_authority]));
+                        /* shim's own events carry its GUID. */
+                        ASSERT_EQ(memcmp(e->data, shim_lock_guid, 16) == 0, n_authority > 0);
+                        n_authority++;
+                }
+        }
+        ASSERT(separator);
+        ASSERT_EQ(n_authority, ELEMENTSOF(authority));
+        printf("# Secure Boot log: replay = TPM for PCRs 0-9, 11-23; PCR 7: 5 variables, separator, 3 authorities\n");
+}
+
 /* Each component digest as the real boot logged it, in every bank. */
 static void test_real_components(void) {
         _cleanup_(eventlog_freep) EventLog *log = load_real_log(NULL, NULL);
@@ -792,6 +889,7 @@ int main(int argc, char *argv[]) {
                 data_dir = "tests/unit/data";
 
         TEST(test_real_replay);
+        TEST(test_secureboot_replay);
         TEST(test_real_components);
         TEST(test_real_truncated);
         TEST(test_startup_locality);

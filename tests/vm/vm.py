@@ -25,6 +25,11 @@ import time
 CACHE = os.environ.get("UNLOCKD_VM_CACHE", "/var/tmp/unlockd-vm")
 ARTIFACTS = os.environ.get("UNLOCKD_VM_ARTIFACTS", os.path.join(CACHE, "artifacts"))
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+# A disk made with `setup disk --secure-boot` boots OVMF's Secure Boot build
+# (its variable store in SMM: q35 with smm=on, the flash "secure"), with
+# the variable store OVMF_VARS_4M.ms.fd (Microsoft's keys) copied into DIR.
+OVMF_CODE_SECBOOT = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+OVMF_VARS_MS = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 HERE = os.path.dirname(os.path.abspath(__file__))
 T0 = time.monotonic()
 PHASES = []
@@ -74,6 +79,22 @@ def missing_tools():
     if not os.path.exists(OVMF_CODE):
         miss.append(OVMF_CODE)
     return miss
+
+
+def missing_secure_boot():
+    """What the Secure Boot flavour (setup disk --secure-boot) needs beyond
+    missing_tools() and is not installed (empty: none)."""
+    files = (OVMF_CODE_SECBOOT, OVMF_VARS_MS, "/usr/lib/shim/shimx64.efi.signed",
+             "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed")
+    return [f for f in files if not os.path.exists(f)]
+
+
+def secure_boot(workdir):
+    """Whether the disk in workdir boots the Secure Boot chain."""
+    try:
+        return open(os.path.join(workdir, "boot")).read().strip() == "secure-boot"
+    except FileNotFoundError:
+        return False
 
 
 def setup(*args, env=None):
@@ -196,8 +217,12 @@ class VM:
         # state stays in tpmdir for the next boot.
         self.swtpm = _start_swtpm(self.tpmdir, self.name, sock, terminate=True)
         accel = os.environ.get("UNLOCKD_VM_ACCEL", "tcg")
-        cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-m", self.memory, "-smp", "2",
-               "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+        machine, code, sb = "q35", OVMF_CODE, []
+        if secure_boot(self.workdir):
+            machine, code = "q35,smm=on", OVMF_CODE_SECBOOT
+            sb = ["-global", "driver=cfi.pflash01,property=secure,value=on"]
+        cmd = ["qemu-system-x86_64", "-machine", machine, "-accel", accel, "-m", self.memory, "-smp", "2", *sb,
+               "-drive", f"if=pflash,format=raw,readonly=on,file={code}",
                "-drive", f"if=pflash,format=raw,file={os.path.join(self.workdir, 'OVMF_VARS.fd')}",
                "-drive", f"file={os.path.join(self.workdir, 'disk.img')},format=raw,if=virtio",
                "-chardev", f"socket,id=chrtpm,path={sock}",
@@ -348,12 +373,18 @@ def skip_reason():
     return None
 
 
-def make_disk(prefix, *setup_args):
-    """A new work dir with a disk by `setup disk WORK PASSFILE setup_args...`
-    holding unlockd; returns (work dir, LUKS2 UUID)."""
+def new_workdir(prefix):
+    """A new, empty work dir (removed by run_story() after a pass)."""
     os.makedirs(CACHE, exist_ok=True)
     work = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("UNLOCKD_VM_WORK", CACHE))
     _WORKDIRS.append(work)
+    return work
+
+
+def make_disk(prefix, *setup_args):
+    """A new work dir with a disk by `setup disk WORK PASSFILE setup_args...`
+    holding unlockd; returns (work dir, LUKS2 UUID)."""
+    work = new_workdir(prefix)
     passfile = os.path.join(work, "pass")
     with open(passfile, "w") as f:
         f.write(PASSPHRASE)
@@ -442,12 +473,12 @@ def check_predicted(m, components):
     assert len(tpm) == 1 and tpm[0].get("predicted") == components, st
 
 
-def tpm_boot(work, name, what, prompts=("Recovery key or passphrase",)):
-    """Boots and checks that the TPM opened the root with no prompt; returns
-    the running VM (at its shell)."""
+def tpm_boot(work, name, what, prompts=("Recovery key or passphrase",), timeout=300):
+    """Boots and checks that the TPM opened the root with no prompt, the
+    shell within timeout seconds; returns the running VM (at its shell)."""
     m = VM(work, name).start()
     mark = m.mark()
-    m.shell_ready()
+    m.shell_ready(timeout)
     assert_no_prompt(m, mark, what, prompts)
     st = volume_status(m)
     assert st["this-boot"]["method"] == "tpm2", st

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""unlockd under Secure Boot, on a real kernel with a dracut initramfs:
+OVMF's Secure Boot build with Microsoft's keys enrolled (OVMF_VARS_4M.ms.fd),
+Debian's signed shim -> signed grub -> signed kernel (`setup disk
+--secure-boot`). Two disks from one setup run (the second a copy of the
+first, made before any boot), three boots:
+
+1. disk A, boot 1: no TPM2 token: the passphrase opens. The booted system
+   says Secure Boot is on (the SecureBoot variable is 1, the kernel says
+   "Secure boot enabled" and runs locked down); the firmware's event log,
+   replayed, gives the TPM's PCR 7 and holds the Secure Boot events (the
+   db authority that verified shim, shim's SbatLevel and the authority it
+   verified grub with). `unlockctl enroll --tpm2 --pcrs=7+4` seals to the
+   Secure Boot state and the signed boot chain, with a recovery key.
+2. disk B, its first boot, provisioned offline as an image builder would:
+   the test makes B's TPM (a new swtpm state) and its persistent SRK at
+   0x81000001 as a hypervisor does, reads srk.pub with tpm2_readpublic, and
+   seals B's key on the host with `unlockctl enroll --tpm2-device-key=srk.pub
+   --pcrs=7 --secure-boot-vars=OVMF_VARS.fd --boot-loader=shim
+   --boot-loader=grub --kernel=vmlinuz` (no TPM reachable): PCR 7 predicted
+   from B's variable store (a fresh copy of OVMF_VARS_4M.ms.fd, as A's was
+   before its first boot) and the signed chain; `unlockctl predict` gives
+   the value boot 1 measured. The never-booted VM unlocks through the TPM
+   (TPM2_Import of the offline blob) with no prompt.
+3. disk A, boot 2: the TPM unlocks with no prompt under Secure Boot (PCR 7
+   is the same although the variable store changed in boot 1: boot entries
+   and shim's variables are not in PCR 7).
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vm  # noqa: E402
+
+EVENTLOG = "/sys/kernel/security/tpm0/binary_bios_measurements"
+SECUREBOOT_VAR = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+SRK_HANDLE = "0x81000001"
+SHIM = "/usr/lib/shim/shimx64.efi.signed"
+GRUB = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
+# OVMF's Secure Boot build runs its variable store in SMM, which TCG
+# emulates slowly: a boot takes about twice as long as the other flavour's
+# (and far longer on a loaded machine).
+BOOT_TIMEOUT = 900
+
+
+def check_secure_boot(m):
+    """In the booted guest: Secure Boot is on, as the firmware and the
+    kernel see it."""
+    _, out = m.run(f"od -An -v -tx1 {SECUREBOOT_VAR}")
+    assert out.split() == ["06", "00", "00", "00", "01"], f"SecureBoot variable: {out!r}"
+    _, out = m.run("dmesg | grep -i 'secure boot'")
+    assert "Secure boot enabled" in out, f"the kernel does not say Secure boot enabled: {out}"
+    _, out = m.run("cat /sys/kernel/security/lockdown")
+    assert re.search(r"\[(integrity|confidentiality)\]", out), f"the kernel is not locked down: {out}"
+    vm.progress(f"guest: Secure Boot enabled; lockdown {out.strip()}")
+
+
+def check_eventlog(m):
+    """In the booted guest: the firmware's event log replays to the TPM's
+    PCR 7 and holds the Secure Boot chain's events. Returns PCR 7 and 4."""
+    pcr7, pcr4 = m.pcr(7), m.pcr(4)
+    _, out = m.run(f"tpm2_eventlog {EVENTLOG}", timeout=300)
+    names = set(re.findall(r"UnicodeName: (\S+)", out))
+    for n in ("SecureBoot", "PK", "KEK", "db", "dbx", "SbatLevel"):
+        assert n in names, f"no {n} event in the event log: {sorted(names)}"
+    assert "MokListRT" in names or "Shim" in names, f"no shim authority event for grub: {sorted(names)}"
+    assert out.count("EV_EFI_VARIABLE_AUTHORITY") >= 3, "fewer than 3 authority events"
+    m7 = re.search(r"sha256:\s*(?:.*\n)*?\s*7\s*:\s*0x([0-9A-Fa-f]{64})", out[out.rfind("pcrs:"):])
+    assert m7, f"tpm2_eventlog gives no PCR 7 replay: {out[-2000:]}"
+    assert m7.group(1).lower() == pcr7, f"the event log replays PCR 7 to {m7.group(1)}, the TPM has {pcr7}"
+    vm.progress(f"guest: event log replays to PCR 7 {pcr7}; PCR 4 {pcr4}")
+    return pcr7, pcr4
+
+
+def clone(work, prefix):
+    """A copy of work's never-booted disk, with its own (absent) TPM state."""
+    new = vm.new_workdir(prefix)
+    for f in os.listdir(work):
+        src = os.path.join(work, f)
+        if f != "tpm" and os.path.isfile(src):
+            subprocess.run(["cp", "--sparse=always", src, os.path.join(new, f)], check=True)
+    return new
+
+
+def boot_chain():
+    """The signed images setup --secure-boot puts on the ESP, in load order
+    (unlockctl's --boot-loader=... --kernel=)."""
+    k = subprocess.run(["bash", "-c", "ls /lib/modules | sort -V | tail -n1"], capture_output=True, text=True,
+                       check=True).stdout.strip()
+    return [f"--boot-loader={SHIM}", f"--boot-loader={GRUB}", f"--kernel=/boot/vmlinuz-{k}"]
+
+
+def predict_pcr7(work, build):
+    """PCR 7 predicted on the host from work's variable store (never booted)
+    and the signed boot chain, with neither TPM nor event log."""
+    r = subprocess.run([os.path.join(build, "agent", "unlockctl"), "predict",
+                        f"--secure-boot-vars={os.path.join(work, 'OVMF_VARS.fd')}", *boot_chain(), "--pcrs=7",
+                        "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, f"unlockctl predict --secure-boot-vars failed: {r.stderr}"
+    j = json.loads(r.stdout)
+    assert j["secure-boot"] is True, j
+    return [p["predicted"] for p in j["pcrs"] if p["pcr"] == 7][0].lower()
+
+
+def provision_offline(work, build):
+    """As a hypervisor and an image builder would: a new TPM with its SRK,
+    srk.pub read from it, then the disk's key sealed on the host for that
+    SRK and the PCR 7 predicted from the variable store and the boot chain
+    (enroll --secure-boot-vars=), with no TPM reachable. Returns the
+    recovery key."""
+    srk_pub = os.path.join(work, "srk.pub")
+    with vm.HostTPM(work, "secureboot-hypervisor") as tpm:
+        env = {**os.environ, "TPM2TOOLS_TCTI": tpm.tcti}
+        ctx = os.path.join(work, "srk.ctx")
+        subprocess.run(["tpm2_createprimary", "-Q", "-C", "o", "-G", "ecc256:null:aes128cfb", "-c", ctx, "-a",
+                        "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|decrypt|noda"],
+                       env=env, check=True)
+        subprocess.run(["tpm2_evictcontrol", "-Q", "-C", "o", "-c", ctx, SRK_HANDLE], env=env, check=True)
+        subprocess.run(["tpm2_readpublic", "-Q", "-c", SRK_HANDLE, "-f", "tss", "-o", srk_pub], env=env, check=True)
+    # The LUKS2 partition (setup's GPT: it starts at 1 + 64 MiB) out of the
+    # disk, enrolled as a file, its header written back.
+    disk = os.path.join(work, "disk.img")
+    part = os.path.join(work, "luks.img")
+    offset = 65 << 20
+    subprocess.run(["dd", f"if={disk}", f"of={part}", "bs=1M", "skip=65", "conv=sparse", "status=none"], check=True)
+    meta = json.loads(subprocess.run(["cryptsetup", "luksDump", "--dump-json-metadata", part],
+                                     capture_output=True, check=True).stdout)
+    data_offset = int(meta["segments"]["0"]["offset"])
+    no_tpm = f"swtpm:path={os.path.join(work, 'no-such-tpm')}"
+    r = subprocess.run([os.path.join(build, "agent", "unlockctl"), "enroll", f"--tcti={no_tpm}",
+                        f"--unlock-key-file={os.path.join(work, 'pass')}", f"--tpm2-device-key={srk_pub}",
+                        "--pcrs=7", f"--secure-boot-vars={os.path.join(work, 'OVMF_VARS.fd')}", *boot_chain(),
+                        "--recovery-key", part],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, f"offline enroll failed: {r.stderr}"
+    key = re.search(vm.RECOVERY_KEY, r.stdout)
+    assert key, f"no recovery key printed: {r.stdout}"
+    with open(part, "rb") as f, open(disk, "r+b") as d:
+        d.seek(offset)
+        d.write(f.read(data_offset))
+    os.unlink(part)
+    return key.group(0)
+
+
+def story():
+    with vm.phase("setup: Secure Boot disk (shim, grub, signed kernel; Microsoft's keys)"):
+        work_a, uuid = vm.make_disk("secureboot.", "--secure-boot")
+        work_b = clone(work_a, "secureboot-offline.")
+    # The host's unlockctl, from the build the disk got unlockd from
+    # (without UNLOCKD_BUILD_DIR, setup's own build in the cache).
+    build = os.environ.get("UNLOCKD_BUILD_DIR") or os.path.join(vm.CACHE, "build")
+    if not os.access(os.path.join(build, "agent", "unlockctl"), os.X_OK):
+        raise vm.VMError(f"no unlockctl in {build}/agent for the offline enrollment on the host")
+
+    with vm.phase("disk A boot 1: passphrase under Secure Boot, event log, enroll PCR 7+4"):
+        m = vm.VM(work_a, "secureboot-1-enroll").start()
+        m.expect(r"has no TPM2 token", BOOT_TIMEOUT, "unlockd saying there is no TPM2 token")
+        m.expect(vm.PROMPT, 60, "the prompt")
+        m.send(vm.PASSPHRASE + "\r")
+        m.shell_ready(BOOT_TIMEOUT)
+        check_secure_boot(m)
+        pcr7, pcr4 = check_eventlog(m)
+        key_a = vm.enroll(m, uuid, pcrs="7+4")
+        assert key_a
+        _, out = m.run("unlockctl status --json")
+        tpm = [t for t in json.loads(out)["volumes"][0]["tokens"] if t["type"] == "systemd-tpm2"]
+        assert len(tpm) == 1 and tpm[0]["pcrs"] == [4, 7], tpm
+        m.poweroff()
+
+    with vm.phase("disk B: provisioned offline (SRK public key, predicted PCR 7), first boot by TPM"):
+        predicted = predict_pcr7(work_b, build)
+        assert predicted == pcr7, f"PCR 7 predicted from the variable store: {predicted}, measured in boot 1: {pcr7}"
+        provision_offline(work_b, build)
+        m = vm.tpm_boot(work_b, "secureboot-2-offline-first-boot",
+                        "prompted on the first boot of a disk sealed offline for PCR 7", timeout=BOOT_TIMEOUT)
+        check_secure_boot(m)
+        assert m.pcr(7) == pcr7, "PCR 7 of the first boot differs from disk A's"
+        st = vm.volume_status(m)
+        opened = [t for t in st["tokens"] if t.get("token") == st["this-boot"]["token"]]
+        assert opened and opened[0].get("offline-sealed") is True, st
+        m.poweroff()
+
+    with vm.phase("disk A boot 2: the TPM unlocks under Secure Boot, no prompt"):
+        m = vm.tpm_boot(work_a, "secureboot-3-tpm", "prompted under Secure Boot although the TPM should unlock",
+                        timeout=BOOT_TIMEOUT)
+        assert m.pcr(7) == pcr7 and m.pcr(4) == pcr4, "PCR 7 or 4 changed between boots"
+        m.poweroff()
+
+
+if __name__ == "__main__":
+    missing = vm.missing_secure_boot()
+    if missing and not vm.skip_reason():
+        print(f"SKIP: missing {', '.join(missing)} (tests/vm/setup --deps-only installs them)", flush=True)
+        sys.exit(77)
+    vm.run_story(story)
