@@ -39,7 +39,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vm  # noqa: E402
 
-RELEASE = os.environ.get("UNLOCKD_VM_RELEASE", "bookworm")
+RELEASE = vm.RELEASE
 FULL = RELEASE == "bookworm" or os.environ.get("UNLOCKD_VM_STORY") == "full"
 # The boots' names (serial logs in $UNLOCKD_VM_ARTIFACTS): dracut-N-...,
 # trixie-dracut-N-... on Debian 13.
