@@ -437,7 +437,8 @@ int offline_seal(const OfflineSrk *srk, const uint8_t policy[static SHA256_DIGES
         int r;
 
         /* A KEYEDHASH object's data is at most MAX_SYM_DATA (128) bytes. */
-        if (!srk || !policy || !secret || secret_size == 0 || secret_size > 128 || auth_size > SHA256_DIGEST_SIZE ||
+        /* policy: an array parameter of static size, never NULL. */
+        if (!srk || !secret || secret_size == 0 || secret_size > 128 || auth_size > SHA256_DIGEST_SIZE ||
             (srk->type != ALG_RSA && srk->type != ALG_ECC))
                 return -EINVAL;
 
