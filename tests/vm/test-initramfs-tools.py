@@ -76,7 +76,7 @@ def check_packages(m, work):
     installed (dpkg), at the version of the .debs setup installed; their
     files are unchanged (`dpkg -V`) and in the places above; the re-seal
     service is enabled."""
-    debs = open(os.path.join(work, "debs")).read().strip()
+    debs = os.path.join(work, "debs")
     want = {}
     for f in os.listdir(debs):
         pkg = f.split("_")[0]
@@ -163,9 +163,11 @@ def story():
         m.run("cp /boot/efi/initrd.img /run/new.img && mkdir -p /run/x && echo planned > /run/x/unlockd-vm-planned "
               "&& (cd /run/x && echo ./unlockd-vm-planned | cpio -o -H newc 2>/dev/null) >> /run/new.img")
         _, out = m.run('/etc/initramfs/post-update.d/unlockd "$(uname -r)" /run/new.img')
+        # One line: "unlockd: DEVICE: sealed keyslot N to the next boot's
+        # PCR 4+9 (new initrd) as token T, beside token U."
         lines = out.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("unlockd: sealed keyslot") and "(new initrd)" in out, \
-            f"the hook did not say it sealed to the new initramfs: {out}"
+        assert len(lines) == 1 and re.match(r"unlockd: \S+: sealed keyslot \d+ .*\(new initrd\)", lines[0]), \
+            f"the hook did not say in one line that it sealed to the new initramfs: {out}"
         m.run("cp /run/new.img /boot/efi/initrd.img && umount /boot/efi")
         m.poweroff()
 
