@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The Debian package (debian/): builds it with dpkg-buildpackage out of
-# tree, fails on any lintian error, then installs unlockd and
+# tree (tools/build-deb, which reuses a build of the same tree state),
+# fails on any lintian error, then installs unlockd and
 # unlockd-initramfs-tools into a throw-away copy of the VM suite's cached
 # Debian 12 root filesystem (chroot, the host's modules bind-mounted
 # read-only in a private mount namespace) and checks: the files land where
@@ -31,14 +32,14 @@ KVER=$(ls /lib/modules | sort -V | tail -n 1)
 W=$(mktemp -d /var/tmp/unlockd-test-deb.XXXXXX)
 trap 'rm -rf --one-file-system "$W"' EXIT
 
-# dpkg-buildpackage writes into the parent directory: build a copy.
-say "building the package"
-mkdir "$W/src"
-tar -C "$SRC" --exclude=./.git --exclude=./build --exclude='./build-*' -cf - . | tar -C "$W/src" -xf -
-(cd "$W/src" && dpkg-buildpackage -us -uc -b) > "$W/build.log" 2>&1 || { tail -n 60 "$W/build.log" >&2; fail "dpkg-buildpackage"; }
-changes=$(ls "$W"/unlockd_*.changes)
+# The packages of this tree state, built once and shared with the VM
+# suite's initramfs-tools flavour (tools/build-deb: a cache keyed by the
+# tree's content).
+say "the packages of this tree (tools/build-deb)"
+D=$(UNLOCKD_SOURCE_DIR=$SRC "$SRC/tools/build-deb") || fail "tools/build-deb"
+changes=$(ls "$D"/unlockd_*.changes)
 for p in unlockd unlockd-initramfs-tools unlockd-dracut; do
-        ls "$W/${p}_"*.deb >/dev/null 2>&1 || fail "no $p .deb built"
+        ls "$D/${p}_"*.deb >/dev/null 2>&1 || fail "no $p .deb built"
 done
 
 say "lintian"
@@ -47,11 +48,11 @@ cat "$W/lintian.log" >&2
 ! grep -q '^E: ' "$W/lintian.log" || fail "lintian reports errors"
 
 # The dracut module: its files, and the unit the module installs.
-dpkg-deb -c "$W"/unlockd-dracut_*.deb > "$W/dracut.list"
+dpkg-deb -c "$D"/unlockd-dracut_*.deb > "$W/dracut.list"
 for f in usr/lib/dracut/modules.d/90unlockd/module-setup.sh usr/lib/dracut/modules.d/90unlockd/unlockd.service; do
         grep -q " \./$f\$" "$W/dracut.list" || fail "unlockd-dracut lacks /$f"
 done
-grep -q '^ activate-noawait update-initramfs$' <(dpkg-deb -I "$W"/unlockd-dracut_*.deb triggers | sed 's/^/ /') \
+grep -q '^ activate-noawait update-initramfs$' <(dpkg-deb -I "$D"/unlockd-dracut_*.deb triggers | sed 's/^/ /') \
         || fail "unlockd-dracut does not activate the update-initramfs trigger"
 
 say "installing into a copy of $CACHE/rootfs"
@@ -60,7 +61,7 @@ flock "$CACHE/.lock" cp -a "$CACHE/rootfs" "$R"
 mkdir -p "$R/boot" "$R/lib/modules/$KVER" "$R/tmp/debs"
 # update-initramfs -u picks the newest kernel by /boot/vmlinuz-*.
 cp "/boot/config-$KVER" "/boot/vmlinuz-$KVER" "$R/boot/"
-cp "$W"/*.deb "$R/tmp/debs/"
+cp "$D"/*.deb "$R/tmp/debs/"
 in_root() {
         unshare --mount --propagation private sh -ec '
                 r=$1 k=$2; shift 2

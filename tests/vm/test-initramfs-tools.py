@@ -2,13 +2,17 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The whole story with Debian's initramfs-tools (busybox, cryptroot, no
 systemd in the initramfs), the image built by the real mkinitramfs with
-unlockd's hook and local-top script (tests/vm/setup --initramfs-tools). The
-kernel has two consoles, tty0 and ttyS0 (the last, /dev/console, is the
-one cryptroot would ask on), and "quiet":
+unlockd's hook and local-top script (tests/vm/setup --initramfs-tools).
+unlockd is installed as a user installs it: the Debian packages built from
+this tree (tools/build-deb), unlockd and unlockd-initramfs-tools, with dpkg
+in the disk's root filesystem. The kernel has two consoles, tty0 and ttyS0
+(the last, /dev/console, is the one cryptroot would ask on), and "quiet":
 
 1. no TPM2 token yet: unlockd asks; the passphrase opens; cryptroot does
-   not ask again; in the booted system enroll TPM2 (PCRs 4+9) and a
-   recovery key;
+   not ask again; dpkg says both packages are installed, at the version
+   built, and their files are as packaged (`dpkg -V`), where the packages
+   put them; in the booted system enroll TPM2 (PCRs 4+9) and a recovery
+   key;
 2. boot: the TPM unlocks the root; no prompt at all, neither unlockd's nor
    cryptroot's;
 3. new initramfs (PCR 9 changes), boot: unlockd says why and asks, alone
@@ -16,8 +20,14 @@ one cryptroot would ask on), and "quiet":
    the job and state unlockd wrote in the initramfs are in the booted
    system's /run, the secret in the kernel keyring, and the re-seal service
    succeeds;
-4. boot: the TPM unlocks again with no prompt;
-5. containment: a stand-in that crashes (fault-unlockd.c, as in
+4. boot: the TPM unlocks again with no prompt; then a planned update, as
+   update-initramfs makes it: with the ESP mounted, a new initramfs (the
+   old one with one more cpio archive) is given to the packaged hook
+   /etc/initramfs/post-update.d/unlockd (KERNEL-VERSION IMAGE), which says
+   in one line that it sealed to it; the image is installed on the ESP;
+5. boot: the TPM unlocks with no prompt through the predicted token (PCR 9
+   changed); the re-seal service retires the old token;
+6. containment: a stand-in that crashes (fault-unlockd.c, as in
    test-containment.py) in unlockd's place in a new image; boot: the script
    says so, cryptroot asks with its own prompt, and the passphrase opens
    the root (cryptroot says so; the boot is not followed further).
@@ -50,6 +60,49 @@ def check_image(work):
     assert any(f.endswith("/libtss2-tcti-device.so.0") for f in files), "no libtss2-tcti-device.so.0 in the initramfs"
 
 
+# Where the packages put what the boot needs, and which package owns it.
+PACKAGED = {
+    "/usr/bin/unlockd": "unlockd",
+    "/usr/bin/unlockctl": "unlockd",
+    "/lib/systemd/system/unlockd-reseal.service": "unlockd",
+    "/usr/share/initramfs-tools/hooks/unlockd": "unlockd-initramfs-tools",
+    "/usr/share/initramfs-tools/scripts/local-top/unlockd": "unlockd-initramfs-tools",
+    "/etc/initramfs/post-update.d/unlockd": "unlockd-initramfs-tools",
+}
+
+
+def check_packages(m, work):
+    """In the booted guest: unlockd and unlockd-initramfs-tools are
+    installed (dpkg), at the version of the .debs setup installed; their
+    files are unchanged (`dpkg -V`) and in the places above; the re-seal
+    service is enabled."""
+    debs = os.path.join(work, "debs")
+    want = {}
+    for f in os.listdir(debs):
+        pkg = f.split("_")[0]
+        if f.endswith(".deb") and pkg in ("unlockd", "unlockd-initramfs-tools"):
+            want[pkg] = subprocess.run(["dpkg-deb", "-f", os.path.join(debs, f), "Version"], check=True,
+                                       capture_output=True, text=True).stdout.strip()
+    assert len(want) == 2, f"{debs}: {want}"
+    _, out = m.run("dpkg-query -W -f='${Package} ${Version} ${Status}\\n' unlockd unlockd-initramfs-tools")
+    got = {line.split()[0]: line.split(None, 2)[1:] for line in out.splitlines() if line.strip()}
+    for pkg, version in want.items():
+        assert got.get(pkg) == [version, "install ok installed"], f"{pkg}: {out}"
+    # dpkg -V: every file's checksum against the package's (any line is a
+    # file not as packaged).
+    _, out = m.run("dpkg -V unlockd unlockd-initramfs-tools")
+    assert out.strip() == "", f"dpkg -V: {out}"
+    _, out = m.run("dpkg -L unlockd unlockd-initramfs-tools")
+    listed = set(out.split())
+    _, owners = m.run("dpkg -S " + " ".join(PACKAGED))
+    for path, pkg in PACKAGED.items():
+        assert path in listed, f"dpkg -L does not list {path}"
+        assert f"{pkg}: {path}" in owners.splitlines(), f"{path} is not {pkg}'s: {owners}"
+        m.run(f"test -f {path}")
+    _, out = m.run("systemctl is-enabled unlockd-reseal.service")
+    assert out.strip() == "enabled", out
+
+
 def story():
     # Every console: unlockd asks on both; the test reads the serial one.
     # "quiet", as Debian's installer sets it: the kernel and initramfs-tools
@@ -69,6 +122,7 @@ def story():
         m.send(vm.PASSPHRASE + "\r")
         m.shell_ready()
         assert CRYPTROOT_PROMPT not in m.since(mark), "cryptroot asked after unlockd had opened the root"
+        check_packages(m, work)
         key = vm.enroll(m, uuid)
         m.poweroff()
 
@@ -99,8 +153,28 @@ def story():
         vm.check_resealed(m)
         m.poweroff()
 
-    with vm.phase("boot 4: TPM unlock again, no prompt"):
+    with vm.phase("boot 4: TPM unlock again, no prompt; a planned initramfs update, predicted by the hook"):
         m = vm.tpm_boot(work, "itools-4-tpm-again", "prompted after the re-seal", PROMPTS)
+        pcr9_before = m.pcr(9)
+        # As update-initramfs does it: a new image for the running kernel,
+        # then its post-update.d hooks with the version and the image; the
+        # ESP (vfat loaded in the initramfs) takes the new image.
+        m.run("mkdir -p /boot/efi && mount -t vfat /dev/vda1 /boot/efi")
+        m.run("cp /boot/efi/initrd.img /run/new.img && mkdir -p /run/x && echo planned > /run/x/unlockd-vm-planned "
+              "&& (cd /run/x && echo ./unlockd-vm-planned | cpio -o -H newc 2>/dev/null) >> /run/new.img")
+        _, out = m.run('/etc/initramfs/post-update.d/unlockd "$(uname -r)" /run/new.img')
+        # One line: "unlockd: DEVICE: sealed keyslot N to the next boot's
+        # PCR 4+9 (new initrd) as token T, beside token U."
+        lines = out.splitlines()
+        assert len(lines) == 1 and re.match(r"unlockd: \S+: sealed keyslot \d+ .*\(new initrd\)", lines[0]), \
+            f"the hook did not say in one line that it sealed to the new initramfs: {out}"
+        m.run("cp /run/new.img /boot/efi/initrd.img && umount /boot/efi")
+        m.poweroff()
+
+    with vm.phase("boot 5: the predicted token opens, no prompt; the old token retired"):
+        m = vm.tpm_boot(work, "itools-5-predicted", "prompted after a predicted initramfs update", PROMPTS)
+        assert pcr9_before != m.pcr(9), "PCR 9 did not change with the initramfs"
+        vm.check_predicted(m, "initrd")
         m.poweroff()
 
     with vm.phase("setup: a crashing unlockd in the image"):
@@ -108,8 +182,8 @@ def story():
         subprocess.run(["gcc", "-O2", "-Wall", "-o", fake, os.path.join(vm.HERE, "fault-unlockd.c")], check=True)
         vm.setup("initrd", work, "crash", env={"UNLOCKD_BINARY": fake})
 
-    with vm.phase("boot 5: unlockd crashes; cryptroot's prompt, the passphrase"):
-        m = vm.VM(work, "itools-5-crash", extra_args=["-smbios", "type=11,value=unlockd-vm-fault=crash"]).start()
+    with vm.phase("boot 6: unlockd crashes; cryptroot's prompt, the passphrase"):
+        m = vm.VM(work, "itools-6-crash", extra_args=["-smbios", "type=11,value=unlockd-vm-fault=crash"]).start()
         mark = m.mark()
         m.expect(r"unlockd: killed by signal 11", 240, "the script saying unlockd crashed")
         m.expect(CRYPTROOT_PROMPT + r".*: ", 60, "cryptroot's prompt")
