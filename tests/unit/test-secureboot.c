@@ -168,6 +168,30 @@ static void test_parse_rejects(void) {
 
 /* The Secure Boot off store against the VM suite's real log: the six PCR 7
  * events one by one and the TPM's PCR 7. */
+
+/* Walks log's PCR 7 events beside p's, asserting each one's type and its
+ * digest in bank (and, with check_data, that the variable events carry the
+ * bytes measured); returns how many there were. */
+static size_t pcr7_events_match(const EventLog *log, const SecureBootPrediction *p, uint16_t bank, bool check_data) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < log->n_events; i++) {
+                const EventLogEvent *e = log->events + i;
+
+                if (e->pcr != 7)
+                        continue;
+                ASSERT(k < p->n_events);
+                ASSERT_EQ(e->type, p->events[k].type);
+                ASSERT(memcmp(eventlog_event_digest(log, e, bank), p->events[k].digest, p->digest_size) == 0);
+                /* The data the log carries is what was measured. */
+                if (check_data && (e->type == EV_EFI_VARIABLE_AUTHORITY || e->type == EV_EFI_VARIABLE_DRIVER_CONFIG))
+                        ASSERT(e->data_size >= 32 && e->data_size - 32 >= p->events[k].size &&
+                               memcmp(e->data + e->data_size - p->events[k].size, p->events[k].data,
+                                      p->events[k].size) == 0);
+                k++;
+        }
+        return k;
+}
 static void test_nosb_real_log(void) {
         _cleanup_(secureboot_prediction_freep) SecureBootPrediction *p = NULL;
         _cleanup_(efivars_freep) EfiVarStore *s = NULL;
@@ -185,16 +209,7 @@ static void test_nosb_real_log(void) {
         snprintf(path, sizeof(path), "%s/eventlog-ovmf-sdboot.bin", data_dir);
         lbuf = load(path, &n);
         ASSERT_EQ(eventlog_parse(lbuf, n, &log), 0);
-        for (size_t i = 0; i < log->n_events; i++) {
-                const EventLogEvent *e = log->events + i;
-
-                if (e->pcr != 7)
-                        continue;
-                ASSERT(k < p->n_events);
-                ASSERT_EQ(e->type, p->events[k].type);
-                ASSERT(memcmp(eventlog_event_digest(log, e, PCR_BANK_SHA256), p->events[k].digest, 32) == 0);
-                k++;
-        }
+        k = pcr7_events_match(log, p, PCR_BANK_SHA256, false);
         ASSERT_EQ(k, p->n_events);
         /* pcr sha256 7 of eventlog-ovmf-sdboot.txt */
         hex_is(p->pcr7, 32, "65caf8dd1e0ea7a6347b635d2b379c93b9a1351edc2afc3ecda700e534eb3068");
@@ -379,22 +394,7 @@ static void test_sb_real_log(void) {
                         size_t k = 0;
 
                         ASSERT_EQ(secureboot_predict_pcr7(s, chain, n_chain, banks[b], &p, &error), 0);
-                        for (size_t i = 0; i < log->n_events; i++) {
-                                const EventLogEvent *e = log->events + i;
-
-                                if (e->pcr != 7)
-                                        continue;
-                                ASSERT(k < p->n_events);
-                                ASSERT_EQ(e->type, p->events[k].type);
-                                ASSERT(memcmp(eventlog_event_digest(log, e, banks[b]), p->events[k].digest,
-                                              p->digest_size) == 0);
-                                /* The data the log carries is what was measured. */
-                                if (e->type == EV_EFI_VARIABLE_AUTHORITY || e->type == EV_EFI_VARIABLE_DRIVER_CONFIG)
-                                        ASSERT(e->data_size >= 32 && e->data_size - 32 >= p->events[k].size &&
-                                               memcmp(e->data + e->data_size - p->events[k].size, p->events[k].data,
-                                                      p->events[k].size) == 0);
-                                k++;
-                        }
+                        k = pcr7_events_match(log, p, banks[b], true);
                         ASSERT_EQ(k, p->n_events);
                         ASSERT_EQ(k, 9);
                         txt_pcr7(txt, pcr_bank_to_string(banks[b]), want, sizeof(want));
