@@ -453,13 +453,13 @@ static int verb_enroll(int argc, char *argv[]) {
                 arg_pcr_values = malloc(p->digest_size);
                 if (!arg_pcr_values)
                         return log_oom();
-                memcpy(arg_pcr_values, p->pcr7, p->digest_size);
+                memcpy(arg_pcr_values, p->value, p->digest_size);
                 arg_enroll.pcr_mask = 1u << 7;
                 arg_enroll.pcr_bank = bank;
                 arg_enroll.pcr_values = arg_pcr_values;
                 arg_enroll.pcr_values_size = p->digest_size;
                 arg_pcr_all_values = true;
-                if (hex_encode(p->pcr7, p->digest_size, &hex) >= 0)
+                if (hex_encode(p->value, p->digest_size, &hex) >= 0)
                         log_info("PCR 7 predicted from %s: %s:%s", arg_secure_boot_vars, pcr_bank_to_string(bank), hex);
         }
         if (arg_enroll.device_key && arg_enroll.pcr_mask != 0 && !arg_pcr_all_values)
@@ -686,7 +686,7 @@ static int predict_secure_boot(uint16_t bank) {
         r = secure_boot_predict(bank, &p);
         if (r < 0)
                 return r;
-        if (hex_encode(p->pcr7, p->digest_size, &value) < 0)
+        if (hex_encode(p->value, p->digest_size, &value) < 0)
                 return log_oom();
         if (arg_json) {
                 json_object *o = json_object_new_object(), *pcrs = json_object_new_array(),

@@ -70,13 +70,22 @@ static int event_add(SecureBootPrediction *p, uint32_t type, const char *name, c
         snprintf(e->what, sizeof(e->what), "%s", what);
         if (guid)
                 memcpy(e->guid, guid, 16);
+        if (type == EV_EFI_BOOT_SERVICES_APPLICATION) {
+                /* The image itself is not kept: its Authenticode digest. */
+                r = pe_authenticode_digest(data, size, p->bank, e->digest);
+                if (r < 0)
+                        return r;
+                e->size = 0;
+                p->n_events++;
+                return 0;
+        }
         if (size > 0) {
                 e->data = malloc(size);
                 if (!e->data)
                         return -ENOMEM;
                 memcpy(e->data, data, size);
         }
-        if (type == EV_SEPARATOR)
+        if (type == EV_SEPARATOR || type == EV_EFI_ACTION)
                 r = predict_data_digest(data, size, p->bank, e->digest);
         else
                 r = predict_uefi_variable_digest(guid, name, data, size, p->bank, e->digest);
@@ -690,6 +699,22 @@ static int shim_verify(SecureBootPrediction *p, const EfiVarStore *vars, const S
         return event_add(p, EV_EFI_VARIABLE_AUTHORITY, name, guid, esd, esd_size, what);
 }
 
+/* The PCR's value: every event extended from zero, in order. */
+static int replay(SecureBootPrediction *p) {
+        memset(p->value, 0, sizeof(p->value));
+        for (size_t i = 0; i < p->n_events; i++) {
+                uint8_t buf[2 * EVENTLOG_DIGEST_MAX];
+                int r;
+
+                memcpy(buf, p->value, p->digest_size);
+                memcpy(buf + p->digest_size, p->events[i].digest, p->digest_size);
+                r = predict_data_digest(buf, 2 * p->digest_size, p->bank, p->value);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int secureboot_predict_pcr7(const EfiVarStore *vars, const SecureBootImage *images, size_t n_images,
                             uint16_t bank, SecureBootPrediction **ret, char **ret_error) {
         _cleanup_(secureboot_prediction_freep) SecureBootPrediction *p = NULL;
@@ -718,6 +743,7 @@ int secureboot_predict_pcr7(const EfiVarStore *vars, const SecureBootImage *imag
         p = calloc(1, sizeof(*p));
         if (!p)
                 return -ENOMEM;
+        p->pcr = 7;
         p->bank = bank;
         p->digest_size = pcr_bank_digest_size(bank);
         p->secure_boot = efivars_secure_boot(vars);
@@ -808,16 +834,103 @@ int secureboot_predict_pcr7(const EfiVarStore *vars, const SecureBootImage *imag
         }
 
 done:
-        memset(p->pcr7, 0, sizeof(p->pcr7));
-        for (size_t i = 0; i < p->n_events; i++) {
-                uint8_t buf[2 * EVENTLOG_DIGEST_MAX];
+        r = replay(p);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
 
-                memcpy(buf, p->pcr7, p->digest_size);
-                memcpy(buf + p->digest_size, p->events[i].digest, p->digest_size);
-                r = predict_data_digest(buf, 2 * p->digest_size, bank, p->pcr7);
+static bool image_is_grub(const SecureBootImage *img) {
+        size_t off, len;
+
+        /* Its SBAT section names it ("grub,3,Free Software Foundation,..."). */
+        if (pe_find_section(img->data, img->size, ".sbat", &off, &len) < 0)
+                return false;
+        return len >= 5 && (memcmp(img->data + off, "grub,", 5) == 0 ||
+                            memmem(img->data + off, len, "\ngrub,", 6));
+}
+
+int secureboot_predict_pcr4(const SecureBootImage *images, size_t n_images, unsigned failed_boot_options,
+                            uint16_t bank, SecureBootPrediction **ret, char **ret_error) {
+        static const char calling[] = "Calling EFI Application from Boot Option",
+                          returning[] = "Returning from EFI Application from Boot Option";
+        static const uint8_t separator[4] = {};
+        _cleanup_(secureboot_prediction_freep) SecureBootPrediction *p = NULL;
+        unsigned major = 0, minor = 0;
+        bool shim;
+        int r;
+
+        if (!ret || (n_images > 0 && !images))
+                return -EINVAL;
+        if (n_images == 0)
+                return fail(ret_error, -EINVAL, "PCR 4 is the boot chain's EFI images: give them in load order");
+        if (n_images > SECUREBOOT_IMAGES_MAX)
+                return fail(ret_error, -E2BIG, "too many EFI images (at most %u)", SECUREBOOT_IMAGES_MAX);
+        if (failed_boot_options > SECUREBOOT_FAILED_BOOT_OPTIONS_MAX)
+                return fail(ret_error, -E2BIG, "too many failed boot options (at most %u)",
+                            SECUREBOOT_FAILED_BOOT_OPTIONS_MAX);
+        if (!eventlog_bank_md(bank))
+                return -EOPNOTSUPP;
+        for (size_t i = 0; i < n_images; i++)
+                if (pe_authenticode_digest(images[i].data, images[i].size, bank, (uint8_t[EVENTLOG_DIGEST_MAX]) {}) < 0)
+                        return fail(ret_error, -EBADMSG, "%s: not a PE image the firmware can hash", images[i].name);
+        shim = secureboot_shim_version(images[0].data, images[0].size, &major, &minor) >= 0 &&
+               pe_find_section(images[0].data, images[0].size, ".vendor_cert", &(size_t) {0}, &(size_t) {0}) >= 0;
+        if (shim && major != 16)
+                return fail(ret_error, -EOPNOTSUPP, "%s is shim %u.%u: what it and grub measure to PCR 4 is modelled "
+                            "for shim 16 only", images[0].name, major, minor);
+        for (size_t i = shim ? 2 : 0; i + 1 < n_images; i++)
+                if (image_is_grub(images + i))
+                        return fail(ret_error, -EOPNOTSUPP, "%s is grub, not started by shim: what it measures of "
+                                    "what it loads is not modelled", images[i].name);
+
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->pcr = 4;
+        p->bank = bank;
+        p->digest_size = pcr_bank_digest_size(bank);
+
+        /* EDK2 BDS: the action before the first boot option, the
+         * separators at ReadyToBoot; a boot option that fails returns. */
+        r = event_add(p, EV_EFI_ACTION, NULL, NULL, calling, strlen(calling), "firmware: the first boot option");
+        if (r < 0)
+                return r;
+        r = event_add(p, EV_SEPARATOR, NULL, NULL, separator, sizeof(separator), "firmware: separator");
+        if (r < 0)
+                return r;
+        for (unsigned k = 0; k < failed_boot_options; k++) {
+                r = event_add(p, EV_EFI_ACTION, NULL, NULL, returning, strlen(returning),
+                              "firmware: a boot option that did not start");
+                if (r < 0)
+                        return r;
+                r = event_add(p, EV_EFI_ACTION, NULL, NULL, calling, strlen(calling), "firmware: the next boot option");
                 if (r < 0)
                         return r;
         }
+        for (size_t i = 0; i < n_images; i++) {
+                /* shim 16 → grub → what grub loads: measured twice. */
+                unsigned times = shim && i >= 2 ? 2 : 1;
+                char what[256];
+
+                if (!shim || i == 0)
+                        snprintf(what, sizeof(what), "firmware: LoadImage of %s", images[i].name);
+                else if (i == 1)
+                        snprintf(what, sizeof(what), "shim: %s, which it starts", images[i].name);
+                for (unsigned t = 0; t < times; t++) {
+                        if (shim && i >= 2)
+                                snprintf(what, sizeof(what), "%s: %s, loaded through shim's loader protocol",
+                                         t == 0 ? "shim" : "firmware", images[i].name);
+                        r = event_add(p, EV_EFI_BOOT_SERVICES_APPLICATION, NULL, NULL, images[i].data, images[i].size,
+                                      what);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        r = replay(p);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(p);
         return 0;
 }

@@ -34,22 +34,25 @@
 #define SECUREBOOT_IMAGES_MAX 8U
 
 typedef struct SecureBootEvent {
-        uint32_t type;                  /* EV_EFI_VARIABLE_DRIVER_CONFIG, EV_SEPARATOR, EV_EFI_VARIABLE_AUTHORITY */
+        uint32_t type;                  /* EV_EFI_VARIABLE_DRIVER_CONFIG, EV_SEPARATOR, EV_EFI_VARIABLE_AUTHORITY;
+                                         * PCR 4: EV_EFI_ACTION, EV_EFI_BOOT_SERVICES_APPLICATION */
         char name[32];                  /* the variable's name; "" for the separator */
         uint8_t guid[16];
-        uint8_t *data;                  /* the measured variable data (the separator's 4 bytes) */
+        uint8_t *data;                  /* the measured variable data (the separator's 4 bytes, the
+                                         * action's string; NULL for an EFI image) */
         size_t size;
         uint8_t digest[EVENTLOG_DIGEST_MAX];
         char what[256];                 /* what measured it and why, for messages */
 } SecureBootEvent;
 
 typedef struct SecureBootPrediction {
+        unsigned pcr;                   /* 7, or 4 */
         uint16_t bank;
         size_t digest_size;
-        uint8_t secure_boot;            /* the SecureBoot value measured */
+        uint8_t secure_boot;            /* the SecureBoot value measured (PCR 7) */
         SecureBootEvent events[SECUREBOOT_EVENTS_MAX];
         size_t n_events;
-        uint8_t pcr7[EVENTLOG_DIGEST_MAX];
+        uint8_t value[EVENTLOG_DIGEST_MAX];     /* the PCR's predicted value */
 } SecureBootPrediction;
 
 typedef struct SecureBootImage {
@@ -69,6 +72,35 @@ typedef struct SecureBootImage {
  * a shim older than 15.7 or of unknown layout, SbatPolicy reset), or
  * -ENOMEM, -EINVAL. */
 int secureboot_predict_pcr7(const EfiVarStore *vars, const SecureBootImage *images, size_t n_images,
+                            uint16_t bank, SecureBootPrediction **ret, char **ret_error);
+
+/* The boot options the firmware tries, and fails, before the one that
+ * starts the chain: each adds two events to PCR 4. At most this many. */
+#define SECUREBOOT_FAILED_BOOT_OPTIONS_MAX 4U
+
+/* Predicts PCR 4 for the chain images[0..n) in load order, what EDK2
+ * (OVMF) and shim 16 measure there (design.md section 11):
+ *
+ *  firmware  EV_EFI_ACTION "Calling EFI Application from Boot Option";
+ *            EV_SEPARATOR 00000000 (at ReadyToBoot, during the first boot
+ *            option); for each of the failed_boot_options options that
+ *            did not start (an empty DVD drive ahead of the disk in QEMU's
+ *            default order), "Returning from EFI Application from Boot
+ *            Option" and "Calling ..." again; then
+ *            EV_EFI_BOOT_SERVICES_APPLICATION with the Authenticode digest
+ *            of the first image, and of every image started through its
+ *            LoadImage (systemd-boot starts the kernel so).
+ *  shim 16   the image it starts (grub, or the kernel) once; what grub then
+ *            loads through shim's loader protocol (the kernel) twice: shim
+ *            measures it, and the firmware's LoadImage, which shim calls,
+ *            again — as a real boot of Debian 12's shim 16.1 and grub 2.06
+ *            logs it. Other shim versions are refused, and so is grub
+ *            without shim (its own loader measures nothing to PCR 4 here).
+ *
+ * The count of failed boot options cannot be read from a variable store
+ * that has not booted yet (the firmware writes its boot options at the
+ * first boot): the caller knows it from the machine's configuration. */
+int secureboot_predict_pcr4(const SecureBootImage *images, size_t n_images, unsigned failed_boot_options,
                             uint16_t bank, SecureBootPrediction **ret, char **ret_error);
 
 SecureBootPrediction *secureboot_prediction_free(SecureBootPrediction *p);

@@ -16,6 +16,7 @@
 #include "fileio.h"
 #include "macro.h"
 #include "pcr.h"
+#include "pe.h"
 #include "secureboot.h"
 #include "tests.h"
 
@@ -172,13 +173,13 @@ static void test_parse_rejects(void) {
 /* Walks log's PCR 7 events beside p's, asserting each one's type and its
  * digest in bank (and, with check_data, that the variable events carry the
  * bytes measured); returns how many there were. */
-static size_t pcr7_events_match(const EventLog *log, const SecureBootPrediction *p, uint16_t bank, bool check_data) {
+static size_t pcr_events_match(const EventLog *log, const SecureBootPrediction *p, uint16_t bank, bool check_data) {
         size_t k = 0;
 
         for (size_t i = 0; i < log->n_events; i++) {
                 const EventLogEvent *e = log->events + i;
 
-                if (e->pcr != 7)
+                if (e->pcr != p->pcr)
                         continue;
                 ASSERT(k < p->n_events);
                 ASSERT_EQ(e->type, p->events[k].type);
@@ -192,6 +193,30 @@ static size_t pcr7_events_match(const EventLog *log, const SecureBootPrediction 
         }
         return k;
 }
+/* PCR 4 of a real log: every event and the replayed value, in each of the
+ * log's banks, predicted from the chain (the real boots tried one boot
+ * option before the disk: QEMU's empty DVD drive). */
+static void pcr4_is_log(const EventLog *log, const SecureBootImage *chain, size_t n_chain, size_t n_events) {
+        for (size_t b = 0; b < log->n_banks; b++) {
+                _cleanup_(secureboot_prediction_freep) SecureBootPrediction *p = NULL, *q = NULL;
+                _cleanup_free_ char *error = NULL;
+                uint16_t bank = log->banks[b].alg;
+                EventLogReplay replay;
+
+                if (!eventlog_bank_md(bank) || eventlog_replay(log, bank, &replay) < 0)
+                        continue;
+                ASSERT_EQ(secureboot_predict_pcr4(chain, n_chain, 1, bank, &p, &error), 0);
+                ASSERT_EQ(p->pcr, 4);
+                ASSERT_EQ(pcr_events_match(log, p, bank, false), n_events);
+                ASSERT_EQ(p->n_events, n_events);
+                ASSERT(memcmp(p->value, replay.values[4], p->digest_size) == 0);
+                /* With no failed boot option: two events fewer, another value. */
+                ASSERT_EQ(secureboot_predict_pcr4(chain, n_chain, 0, bank, &q, &error), 0);
+                ASSERT_EQ(q->n_events, n_events - 2);
+                ASSERT(memcmp(q->value, replay.values[4], q->digest_size) != 0);
+        }
+}
+
 static void test_nosb_real_log(void) {
         _cleanup_(secureboot_prediction_freep) SecureBootPrediction *p = NULL;
         _cleanup_(efivars_freep) EfiVarStore *s = NULL;
@@ -209,10 +234,10 @@ static void test_nosb_real_log(void) {
         snprintf(path, sizeof(path), "%s/eventlog-ovmf-sdboot.bin", data_dir);
         lbuf = load(path, &n);
         ASSERT_EQ(eventlog_parse(lbuf, n, &log), 0);
-        k = pcr7_events_match(log, p, PCR_BANK_SHA256, false);
+        k = pcr_events_match(log, p, PCR_BANK_SHA256, false);
         ASSERT_EQ(k, p->n_events);
         /* pcr sha256 7 of eventlog-ovmf-sdboot.txt */
-        hex_is(p->pcr7, 32, "65caf8dd1e0ea7a6347b635d2b379c93b9a1351edc2afc3ecda700e534eb3068");
+        hex_is(p->value, 32, "65caf8dd1e0ea7a6347b635d2b379c93b9a1351edc2afc3ecda700e534eb3068");
 
         /* And in SHA-1: the log's digests too. */
         p = secureboot_prediction_free(p);
@@ -394,14 +419,88 @@ static void test_sb_real_log(void) {
                         size_t k = 0;
 
                         ASSERT_EQ(secureboot_predict_pcr7(s, chain, n_chain, banks[b], &p, &error), 0);
-                        k = pcr7_events_match(log, p, banks[b], true);
+                        k = pcr_events_match(log, p, banks[b], true);
                         ASSERT_EQ(k, p->n_events);
                         ASSERT_EQ(k, 9);
                         txt_pcr7(txt, pcr_bank_to_string(banks[b]), want, sizeof(want));
-                        ASSERT(hex_encode(p->pcr7, p->digest_size, &got) >= 0);
+                        ASSERT(hex_encode(p->value, p->digest_size, &got) >= 0);
                         ASSERT_STREQ(got, want);
                 }
         }
+        /* PCR 4: shim, grub, and (when its build is here) the kernel twice. */
+        if (n_chain == 3)
+                pcr4_is_log(log, chain, n_chain, 8);
+        else
+                printf("# note: the kernel of the real log is not installed; PCR 4 not compared\n");
+}
+
+/* The Secure Boot-off log: systemd-boot, then the kernel it starts through
+ * the firmware's LoadImage, each measured once. */
+static void test_pcr4_sdboot_log(void) {
+        _cleanup_(eventlog_freep) EventLog *log = NULL;
+        _cleanup_free_ uint8_t *lbuf = NULL, *sdboot = NULL, *kernel = NULL;
+        SecureBootImage chain[2];
+        size_t n, sdboot_size, kernel_size;
+        char path[4096];
+
+        if (access("/usr/lib/systemd/boot/efi/systemd-bootx64.efi", R_OK) < 0 ||
+            access("/boot/vmlinuz-6.1.0-57-amd64", R_OK) < 0) {
+                printf("# note: systemd-boot or the kernel of the real log is not installed; not compared\n");
+                return;
+        }
+        sdboot = load("/usr/lib/systemd/boot/efi/systemd-bootx64.efi", &sdboot_size);
+        kernel = load("/boot/vmlinuz-6.1.0-57-amd64", &kernel_size);
+        if (!file_sha256_is(sdboot, sdboot_size, "10288fece5e90ce3ba3e7160f49695b022d648f7ef41774678db8c77774db167") ||
+            !file_sha256_is(kernel, kernel_size, "85667e6c72245133bd7e3e80bac7d16b26fda15c0a3c68faa4b713850ea526cd")) {
+                printf("# note: the installed systemd-boot or kernel is not the build of the real log; not compared\n");
+                return;
+        }
+        snprintf(path, sizeof(path), "%s/eventlog-ovmf-sdboot.bin", data_dir);
+        lbuf = load(path, &n);
+        ASSERT_EQ(eventlog_parse(lbuf, n, &log), 0);
+        chain[0] = (SecureBootImage) { .name = "systemd-bootx64.efi", .data = sdboot, .size = sdboot_size };
+        chain[1] = (SecureBootImage) { .name = "vmlinuz", .data = kernel, .size = kernel_size };
+        pcr4_is_log(log, chain, 2, 6);
+}
+
+/* What the model refuses: no image, too many failed options, a shim other
+ * than 16, grub not started by shim, something that is not PE. */
+static void test_pcr4_refusals(void) {
+        _cleanup_free_ uint8_t *shim = NULL, *grub = NULL, *old = NULL;
+        _cleanup_free_ char *error = NULL;
+        SecureBootPrediction *p = NULL;
+        SecureBootImage chain[3];
+        size_t shim_size, grub_size, off, len;
+
+        shim = load(SHIM, &shim_size);
+        grub = load(GRUB, &grub_size);
+        chain[0] = (SecureBootImage) { .name = "shimx64.efi", .data = shim, .size = shim_size };
+        chain[1] = (SecureBootImage) { .name = "grubx64.efi", .data = grub, .size = grub_size };
+        chain[2] = (SecureBootImage) { .name = "junk", .data = (const uint8_t *) "MZ junk", .size = 7 };
+        ASSERT_EQ(secureboot_predict_pcr4(chain, 0, 0, PCR_BANK_SHA256, &p, &error), -EINVAL);
+        ASSERT_EQ(secureboot_predict_pcr4(chain, 2, SECUREBOOT_FAILED_BOOT_OPTIONS_MAX + 1, PCR_BANK_SHA256, &p, &error),
+                  -E2BIG);
+        ASSERT_EQ(secureboot_predict_pcr4(chain, 3, 0, PCR_BANK_SHA256, &p, &error), -EBADMSG);
+        ASSERT(strstr(error, "junk"));
+        /* grub first (no shim), loading what follows: not modelled. */
+        chain[2] = chain[1];
+        ASSERT_EQ(secureboot_predict_pcr4(chain + 1, 2, 0, PCR_BANK_SHA256, &p, &error), -EOPNOTSUPP);
+        ASSERT(strstr(error, "grub"));
+        /* A shim that says it is 15.8 (its .data.ident edited). */
+        old = malloc(shim_size);
+        ASSERT(old);
+        memcpy(old, shim, shim_size);
+        ASSERT_EQ(pe_find_section(old, shim_size, ".data.ident", &off, &len), 0);
+        {
+                uint8_t *v = memmem(old + off, len, "$Version: 16.", 13);
+
+                ASSERT(v);
+                memcpy(v, "$Version: 15.8", 14);
+        }
+        chain[0].data = old;
+        ASSERT_EQ(secureboot_predict_pcr4(chain, 2, 0, PCR_BANK_SHA256, &p, &error), -EOPNOTSUPP);
+        ASSERT(strstr(error, "15.8"));
+        ASSERT(!p);
 }
 
 static void write_file(const char *dir, const char *name, const void *p, size_t n) {
@@ -447,7 +546,7 @@ static void test_esl_dir(void) {
         ASSERT_EQ(efivars_secure_boot(d), 1);
         ASSERT_EQ(secureboot_predict_pcr7(s, NULL, 0, PCR_BANK_SHA256, &a, NULL), 0);
         ASSERT_EQ(secureboot_predict_pcr7(d, NULL, 0, PCR_BANK_SHA256, &b, NULL), 0);
-        ASSERT(memcmp(a->pcr7, b->pcr7, 32) == 0);
+        ASSERT(memcmp(a->value, b->value, 32) == 0);
         d = efivars_free(d);
 
         write_file(dir, "db-3.esl", "junk", 4);
@@ -492,7 +591,7 @@ static void test_json(void) {
         ASSERT_EQ(secureboot_predict_pcr7(s, NULL, 0, PCR_BANK_SHA256, &a, NULL), 0);
         ASSERT_EQ(secureboot_predict_pcr7(j, NULL, 0, PCR_BANK_SHA256, &b, NULL), 0);
         ASSERT_EQ(a->n_events, b->n_events);
-        ASSERT(memcmp(a->pcr7, b->pcr7, 32) == 0);
+        ASSERT(memcmp(a->value, b->value, 32) == 0);
 
         efivars_free(j);
         j = NULL;
@@ -527,6 +626,8 @@ int main(int argc, char *argv[]) {
         TEST(test_nosb_real_log);
         TEST(test_sb_chain);
         TEST(test_sb_real_log);
+        TEST(test_pcr4_sdboot_log);
+        TEST(test_pcr4_refusals);
         TEST(test_json);
         TEST(test_esl_dir);
         return 0;
