@@ -42,6 +42,8 @@ static bool arg_predict = false;
 static bool arg_pcrs_given = false;
 static const char *arg_event_log = NULL;
 static const char *arg_secure_boot_vars = NULL;
+/* --failed-boot-options=: boot options the firmware tries before the disk (PCR 4). */
+static unsigned arg_failed_boot_options = 0;
 /* Every --boot-loader=, in order: with --secure-boot-vars=, the boot chain. */
 static const char *arg_boot_chain[SECUREBOOT_IMAGES_MAX];
 static size_t arg_n_boot_chain = 0;
@@ -78,7 +80,11 @@ static void help(void) {
                "     --secure-boot-vars=FILE\n"
                "                            enroll --tpm2-device-key=, predict: PCR 7 from this variable\n"
                "                            store (OVMF VARS .fd or uefi-config.json) and the chain\n"
-               "                            of --boot-loader= (and --kernel=), offline\n"
+               "                            of --boot-loader= (and --kernel=), offline; with\n"
+               "                            --pcrs=4+7 PCR 4 as well (--pcrs=4: PCR 4 alone)\n"
+               "     --failed-boot-options=N\n"
+               "                            with --secure-boot-vars=, PCR 4: the firmware tries N boot\n"
+               "                            options before the disk (QEMU's empty DVD drive: 1; default 0)\n"
                "     --recovery-key         Enroll a recovery key and print it once\n"
                "     --escrow-pubkey=PEM    Print the recovery key only RSA-OAEP-SHA256 encrypted to PEM\n"
                "     --unlock-key-file=FILE Existing passphrase (else $PASSWORD, else asked)\n"
@@ -109,7 +115,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_ESCROW, ARG_UNLOCK_KEY_FILE, ARG_WIPE, ARG_FORCE, ARG_TCTI, ARG_LOG_LEVEL,
                 ARG_STATE_DIR, ARG_VIA_SERVICE, ARG_DISMISS, ARG_CANCEL, ARG_JSON,
                 ARG_PREDICT, ARG_KERNEL, ARG_INITRD, ARG_CMDLINE, ARG_CMDLINE_FILE, ARG_BOOT_LOADER, ARG_EVENT_LOG,
-                ARG_SECURE_BOOT_VARS,
+                ARG_SECURE_BOOT_VARS, ARG_FAILED_BOOT_OPTIONS,
                 ARG_DEVICE_KEY,
         };
         static const struct option options[] = {
@@ -142,6 +148,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "boot-loader", required_argument, NULL, ARG_BOOT_LOADER },
                 { "event-log", required_argument, NULL, ARG_EVENT_LOG },
                 { "secure-boot-vars", required_argument, NULL, ARG_SECURE_BOOT_VARS },
+                { "failed-boot-options", required_argument, NULL, ARG_FAILED_BOOT_OPTIONS },
                 {}
         };
         int c, r;
@@ -242,6 +249,19 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_SECURE_BOOT_VARS:
                         arg_secure_boot_vars = optarg;
                         break;
+                case ARG_FAILED_BOOT_OPTIONS: {
+                        char *end;
+                        unsigned long v;
+
+                        errno = 0;
+                        v = strtoul(optarg, &end, 10);
+                        if (errno != 0 || end == optarg || *end || *optarg == '-' ||
+                            v > SECUREBOOT_FAILED_BOOT_OPTIONS_MAX)
+                                return log_error_errno(EINVAL, "--failed-boot-options= takes a number from 0 to %u, "
+                                                       "not \"%s\".", SECUREBOOT_FAILED_BOOT_OPTIONS_MAX, optarg);
+                        arg_failed_boot_options = (unsigned) v;
+                        break;
+                }
                 case ARG_CMDLINE:
                         free(arg_cmdline);
                         arg_cmdline = strdup(optarg);
@@ -362,9 +382,13 @@ static int get_new_pin(char **ret) {
         return -EPERM;
 }
 
-/* PCR 7 predicted offline from --secure-boot-vars= and the boot chain
- * (every --boot-loader=, then --kernel=). Logs. */
-static int secure_boot_predict(uint16_t bank, SecureBootPrediction **ret) {
+/* The PCRs --secure-boot-vars= can predict: 4 and 7. */
+#define SECURE_BOOT_PCRS ((1u << 4) | (1u << 7))
+
+/* PCRs 4 and 7 (those of mask) predicted offline from --secure-boot-vars=
+ * and the boot chain (every --boot-loader=, then --kernel=): ret[0] is
+ * PCR 4's prediction, ret[1] PCR 7's, NULL where not in mask. Logs. */
+static int secure_boot_predict(uint16_t bank, uint32_t mask, SecureBootPrediction *ret[static 2]) {
         _cleanup_(efivars_freep) EfiVarStore *vars = NULL;
         SecureBootImage images[SECUREBOOT_IMAGES_MAX + 1];
         char *bufs[SECUREBOOT_IMAGES_MAX + 1] = {};
@@ -372,16 +396,20 @@ static int secure_boot_predict(uint16_t bank, SecureBootPrediction **ret) {
         size_t n = 0;
         int r;
 
+        ret[0] = ret[1] = NULL;
         r = efivars_load(arg_secure_boot_vars, &vars);
         if (r == -EBADMSG)
                 return log_error_errno(r, "%s is neither an OVMF variable store (VARS .fd) nor a uefi-config.json "
                                        "of base64 signature lists, or it is malformed.", arg_secure_boot_vars);
         if (r < 0)
                 return log_error_errno(r, "Cannot read %s: %m", arg_secure_boot_vars);
-        if (efivars_secure_boot(vars) == 1 && arg_n_boot_chain == 0)
+        if ((mask & (1u << 7)) && efivars_secure_boot(vars) == 1 && arg_n_boot_chain == 0)
                 return log_error_errno(EINVAL, "Secure Boot is on in %s: PCR 7 depends on what verifies the boot "
                                        "chain; give it with --boot-loader= for each image in load order "
                                        "(shim, then grub) and --kernel=.", arg_secure_boot_vars);
+        if ((mask & (1u << 4)) && arg_n_boot_chain == 0)
+                return log_error_errno(EINVAL, "PCR 4 is made of the boot chain's images: give --boot-loader= for "
+                                       "each image in load order (shim, then grub; or systemd-boot) and --kernel=.");
         for (size_t i = 0; i <= arg_n_boot_chain; i++) {
                 const char *path = i < arg_n_boot_chain ? arg_boot_chain[i] : arg_sources.kernel;
                 size_t size;
@@ -396,11 +424,28 @@ static int secure_boot_predict(uint16_t bank, SecureBootPrediction **ret) {
                 images[n] = (SecureBootImage) { .name = path, .data = (const uint8_t *) bufs[n], .size = size };
                 n++;
         }
-        r = secureboot_predict_pcr7(vars, images, n, bank, ret, &error);
-        if (r == -ENOMEM)
-                log_oom();
-        else if (r < 0)
-                log_error_errno(r, "Cannot predict PCR 7: %s.", error ?: "the inputs are not usable");
+        for (unsigned k = 0; k < 2; k++) {
+                unsigned pcr = k == 0 ? 4 : 7;
+
+                if (!(mask & (1u << pcr)))
+                        continue;
+                error = mfree(error);
+                if (pcr == 4)
+                        r = secureboot_predict_pcr4(images, n, arg_failed_boot_options, bank, ret + k, &error);
+                else
+                        r = secureboot_predict_pcr7(vars, images, n, bank, ret + k, &error);
+                if (r == -ENOMEM) {
+                        log_oom();
+                        break;
+                }
+                if (r < 0) {
+                        log_error_errno(r, "Cannot predict PCR %u: %s.", pcr, error ?: "the inputs are not usable");
+                        break;
+                }
+        }
+        if (r < 0)
+                for (unsigned k = 0; k < 2; k++)
+                        ret[k] = secureboot_prediction_free(ret[k]);
 finish:
         for (size_t i = 0; i < ELEMENTSOF(bufs); i++)
                 free(bufs[i]);
@@ -408,16 +453,21 @@ finish:
 }
 
 static int check_secure_boot_options(void) {
+        if (arg_failed_boot_options > 0 && (!arg_secure_boot_vars || !(arg_enroll.pcr_mask & (1u << 4))))
+                return log_error_errno(EINVAL, "--failed-boot-options= is for PCR 4 predicted with "
+                                       "--secure-boot-vars= and --pcrs=4+7 (or 4).");
         if (arg_n_boot_chain > 1 && !arg_secure_boot_vars)
                 return log_error_errno(EINVAL, "--boot-loader= names more than one image only with "
                                        "--secure-boot-vars=.");
         if (!arg_secure_boot_vars)
                 return 0;
         if (arg_event_log || arg_sources.initrd || arg_sources.cmdline)
-                return log_error_errno(EINVAL, "--secure-boot-vars= predicts PCR 7 alone, from the variables and "
-                                       "the EFI images: no --event-log=, --initrd= or --cmdline=.");
-        if (arg_pcrs_given && (arg_enroll.pcr_mask != 1u << 7 || arg_pcr_values))
-                return log_error_errno(EINVAL, "--secure-boot-vars= gives PCR 7: --pcrs= may only be 7.");
+                return log_error_errno(EINVAL, "--secure-boot-vars= predicts PCRs 7 and 4 from the variables and "
+                                       "the EFI images alone: no --event-log=, --initrd= or --cmdline=.");
+        if (arg_pcrs_given && (arg_enroll.pcr_mask == 0 || (arg_enroll.pcr_mask & ~SECURE_BOOT_PCRS) ||
+                               arg_pcr_values))
+                return log_error_errno(EINVAL, "--secure-boot-vars= gives PCRs 7 and 4: --pcrs= may be 7, 4 or 4+7, "
+                                       "without values.");
         return 0;
 }
 
@@ -439,28 +489,45 @@ static int verb_enroll(int argc, char *argv[]) {
         if (r < 0)
                 return r;
         if (arg_secure_boot_vars) {
-                _cleanup_(secureboot_prediction_freep) SecureBootPrediction *p = NULL;
+                SecureBootPrediction *p[2] = {};
                 uint16_t bank = arg_enroll.pcr_bank ?: PCR_BANK_SHA256;
-                _cleanup_free_ char *hex = NULL;
+                size_t dsize = pcr_bank_digest_size(bank), off = 0;
 
                 if (!arg_enroll.device_key)
                         return log_error_errno(EINVAL, "--secure-boot-vars= is for --tpm2-device-key=: with a TPM, "
                                                "unlockd seals to its current PCRs.");
-                r = secure_boot_predict(bank, &p);
+                r = secure_boot_predict(bank, arg_enroll.pcr_mask, p);
                 if (r < 0)
                         return r;
+                /* The policy takes the values in ascending PCR order: 4, then 7. */
                 arg_pcr_values = mfree(arg_pcr_values);
-                arg_pcr_values = malloc(p->digest_size);
+                arg_pcr_values = malloc(2 * dsize);
                 if (!arg_pcr_values)
-                        return log_oom();
-                memcpy(arg_pcr_values, p->value, p->digest_size);
-                arg_enroll.pcr_mask = 1u << 7;
+                        r = log_oom();
+                for (unsigned k = 0; k < 2 && r >= 0; k++) {
+                        _cleanup_free_ char *hex = NULL;
+
+                        if (!p[k])
+                                continue;
+                        if (p[k]->digest_size != dsize) {
+                                r = log_error_errno(EINVAL, "PCR %u's prediction is not of bank %s.", p[k]->pcr,
+                                                    pcr_bank_to_string(bank));
+                                break;
+                        }
+                        memcpy(arg_pcr_values + off, p[k]->value, dsize);
+                        off += dsize;
+                        if (hex_encode(p[k]->value, dsize, &hex) >= 0)
+                                log_info("PCR %u predicted from %s and the boot chain: %s:%s", p[k]->pcr,
+                                         arg_secure_boot_vars, pcr_bank_to_string(bank), hex);
+                }
+                for (unsigned k = 0; k < 2; k++)
+                        secureboot_prediction_free(p[k]);
+                if (r < 0)
+                        return r;
                 arg_enroll.pcr_bank = bank;
                 arg_enroll.pcr_values = arg_pcr_values;
-                arg_enroll.pcr_values_size = p->digest_size;
+                arg_enroll.pcr_values_size = off;
                 arg_pcr_all_values = true;
-                if (hex_encode(p->value, p->digest_size, &hex) >= 0)
-                        log_info("PCR 7 predicted from %s: %s:%s", arg_secure_boot_vars, pcr_bank_to_string(bank), hex);
         }
         if (arg_enroll.device_key && arg_enroll.pcr_mask != 0 && !arg_pcr_all_values)
                 return log_error_errno(EINVAL, "--tpm2-device-key= needs the value of every PCR: give "
@@ -677,56 +744,76 @@ static const char *secureboot_event_type(uint32_t type) {
         return eventlog_type_to_string(type) ?: "?";
 }
 
-/* predict --secure-boot-vars=: PCR 7 and the events it is made of. */
+/* predict --secure-boot-vars=: PCRs 7 and 4 and the events they are made of. */
 static int predict_secure_boot(uint16_t bank) {
-        _cleanup_(secureboot_prediction_freep) SecureBootPrediction *p = NULL;
-        _cleanup_free_ char *value = NULL;
+        SecureBootPrediction *p[2] = {};
+        json_object *o = NULL, *pcrs = NULL, *events = NULL;
         int r;
 
-        r = secure_boot_predict(bank, &p);
+        r = secure_boot_predict(bank, arg_enroll.pcr_mask, p);
         if (r < 0)
                 return r;
-        if (hex_encode(p->value, p->digest_size, &value) < 0)
-                return log_oom();
         if (arg_json) {
-                json_object *o = json_object_new_object(), *pcrs = json_object_new_array(),
-                            *events = json_object_new_array(), *pcr = json_object_new_object();
-
-                json_object_object_add(pcr, "pcr", json_object_new_int(7));
-                json_object_object_add(pcr, "predicted", json_object_new_string(value));
-                json_object_array_add(pcrs, pcr);
-                for (size_t i = 0; i < p->n_events; i++) {
-                        json_object *e = json_object_new_object();
-                        _cleanup_free_ char *d = NULL;
-
-                        if (hex_encode(p->events[i].digest, p->digest_size, &d) < 0)
-                                return log_oom();
-                        json_object_object_add(e, "type", json_object_new_string(secureboot_event_type(p->events[i].type)));
-                        if (*p->events[i].name)
-                                json_object_object_add(e, "name", json_object_new_string(p->events[i].name));
-                        json_object_object_add(e, "digest", json_object_new_string(d));
-                        json_object_object_add(e, "measured-by", json_object_new_string(p->events[i].what));
-                        json_object_array_add(events, e);
-                }
+                o = json_object_new_object();
+                pcrs = json_object_new_array();
+                events = json_object_new_array();
                 json_object_object_add(o, "bank", json_object_new_string(pcr_bank_to_string(bank)));
                 json_object_object_add(o, "reference", json_object_new_string("secure-boot-vars"));
-                json_object_object_add(o, "secure-boot", json_object_new_boolean(p->secure_boot == 1));
+        }
+        for (unsigned k = 0; k < 2 && r >= 0; k++) {
+                _cleanup_free_ char *value = NULL;
+
+                if (!p[k])
+                        continue;
+                if (hex_encode(p[k]->value, p[k]->digest_size, &value) < 0) {
+                        r = log_oom();
+                        break;
+                }
+                if (o) {
+                        json_object *pcr = json_object_new_object();
+
+                        json_object_object_add(pcr, "pcr", json_object_new_int((int) p[k]->pcr));
+                        json_object_object_add(pcr, "predicted", json_object_new_string(value));
+                        json_object_array_add(pcrs, pcr);
+                        if (p[k]->pcr == 7)
+                                json_object_object_add(o, "secure-boot", json_object_new_boolean(p[k]->secure_boot == 1));
+                } else
+                        printf("%2u %s %s\n", p[k]->pcr, pcr_bank_to_string(bank), value);
+                for (size_t i = 0; i < p[k]->n_events; i++) {
+                        const SecureBootEvent *ev = p[k]->events + i;
+                        _cleanup_free_ char *d = NULL;
+
+                        if (hex_encode(ev->digest, p[k]->digest_size, &d) < 0) {
+                                r = log_oom();
+                                break;
+                        }
+                        if (!o) {
+                                printf("measured: %s %s%s%s (%s)\n", secureboot_event_type(ev->type), ev->name,
+                                       *ev->name ? " " : "", d, ev->what);
+                                continue;
+                        }
+                        json_object *e = json_object_new_object();
+
+                        json_object_object_add(e, "pcr", json_object_new_int((int) p[k]->pcr));
+                        json_object_object_add(e, "type", json_object_new_string(secureboot_event_type(ev->type)));
+                        if (*ev->name)
+                                json_object_object_add(e, "name", json_object_new_string(ev->name));
+                        json_object_object_add(e, "digest", json_object_new_string(d));
+                        json_object_object_add(e, "measured-by", json_object_new_string(ev->what));
+                        json_object_array_add(events, e);
+                }
+        }
+        if (o) {
                 json_object_object_add(o, "pcrs", pcrs);
                 json_object_object_add(o, "events", events);
-                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                if (r >= 0)
+                        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                                        JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
-                return 0;
         }
-        printf("%2u %s %s\n", 7u, pcr_bank_to_string(bank), value);
-        for (size_t i = 0; i < p->n_events; i++) {
-                _cleanup_free_ char *d = NULL;
-
-                if (hex_encode(p->events[i].digest, p->digest_size, &d) < 0)
-                        return log_oom();
-                printf("measured: %s %s%s%s (%s)\n", secureboot_event_type(p->events[i].type), *p->events[i].name ?
-                       p->events[i].name : "", *p->events[i].name ? " " : "", d, p->events[i].what);
-        }
-        return 0;
+        for (unsigned k = 0; k < 2; k++)
+                secureboot_prediction_free(p[k]);
+        return r < 0 ? r : 0;
 }
 
 static int verb_predict(int argc, char *argv[]) {

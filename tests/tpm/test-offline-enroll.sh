@@ -14,7 +14,10 @@
 #  - PCR 7 predicted with --secure-boot-vars= from Debian's OVMF store with
 #    Microsoft's keys and Debian's signed shim → grub → kernel: a fresh swtpm
 #    whose PCR 7 is extended with the PCR 7 events of a real Secure Boot
-#    boot's log (tests/unit/data/secureboot) opens the token.
+#    boot's log (tests/unit/data/secureboot) opens the token;
+#  - PCRs 4+7 so, with --failed-boot-options=1 (that boot's empty DVD
+#    drive): the swtpm extended with the log's PCR 4 events too opens it,
+#    and a seal that assumed no failed boot option does not.
 source "$(dirname "$0")/../lib.sh"
 need openssl swtpm tpm2_createprimary tpm2_evictcontrol tpm2_readpublic tpm2_pcrread tpm2_pcrextend tpm2_eventlog tpm2_flushcontext cryptsetup python3
 
@@ -139,12 +142,16 @@ KARGS=()
 stop_swtpm
 start_swtpm "$TEST_DIR/tpm-sb"
 make_srk ecc256:null:aes128cfb "$TEST_DIR/srk-sb.pub"
-# The real boot's PCR 7 events, extended as its firmware and shim did.
-tpm2_eventlog "$SB/eventlog-ovmf-shim.bin" 2>/dev/null | python3 -c '
+# log_digests PCR: the real boot's sha256 digests of PCR's events, in order.
+log_digests() {
+        tpm2_eventlog "$SB/eventlog-ovmf-shim.bin" 2>/dev/null | python3 -c '
 import re, sys
 for ev in sys.stdin.read().split("- EventNum:")[1:]:
-    if "PCRIndex: 7\n" in ev:
-        print(re.search(r"AlgorithmId: sha256\n\s+Digest: \"(\w+)\"", ev).group(1))' >"$TEST_DIR/sb-digests"
+    if "PCRIndex: %s\n" % sys.argv[1] in ev:
+        print(re.search(r"AlgorithmId: sha256\n\s+Digest: \"(\w+)\"", ev).group(1))' "$1"
+}
+# The real boot's PCR 7 events, extended as its firmware and shim did.
+log_digests 7 >"$TEST_DIR/sb-digests"
 assert_eq "$(wc -l <"$TEST_DIR/sb-digests")" 9 "PCR 7 events of the real log"
 while read -r d; do tpm2_pcrextend "7:sha256=$d"; done <"$TEST_DIR/sb-digests"
 tpm2_pcrread -Q sha256:7 -o "$TEST_DIR/pcr7-sb"
@@ -170,5 +177,53 @@ grep -q "Secure Boot is on" "$TEST_DIR/r.log" || fail "message: $(cat "$TEST_DIR
 "$UNLOCKCTL" predict --secure-boot-vars=/usr/share/OVMF/OVMF_VARS_4M.ms.fd --boot-loader="$GRUB" 2>"$TEST_DIR/r.log" \
         && fail "predicted a chain the firmware would refuse"
 grep -q "signed by no db entry" "$TEST_DIR/r.log" || fail "message: $(cat "$TEST_DIR/r.log")"
+# --pcrs= beyond 4 and 7, and --failed-boot-options= without PCR 4.
+"$UNLOCKCTL" predict --secure-boot-vars=/usr/share/OVMF/OVMF_VARS_4M.ms.fd --boot-loader="$SHIM" \
+        --boot-loader="$GRUB" --pcrs=0+7 2>"$TEST_DIR/r.log" && fail "predicted PCR 0 from the variables"
+grep -q "may be 7, 4 or 4+7" "$TEST_DIR/r.log" || fail "message: $(cat "$TEST_DIR/r.log")"
+"$UNLOCKCTL" predict --secure-boot-vars=/usr/share/OVMF/OVMF_VARS_4M.ms.fd --boot-loader="$SHIM" \
+        --boot-loader="$GRUB" --failed-boot-options=1 2>"$TEST_DIR/r.log" && fail "--failed-boot-options= for PCR 7"
+grep -q "is for PCR 4" "$TEST_DIR/r.log" || fail "message: $(cat "$TEST_DIR/r.log")"
+"$UNLOCKCTL" predict --secure-boot-vars=/usr/share/OVMF/OVMF_VARS_4M.ms.fd --boot-loader="$SHIM" \
+        --pcrs=4+7 --failed-boot-options=9 2>"$TEST_DIR/r.log" && fail "--failed-boot-options=9 accepted"
+grep -q "takes a number from 0 to" "$TEST_DIR/r.log" || fail "message: $(cat "$TEST_DIR/r.log")"
+
+say "PCRs 4+7 predicted offline (one failed boot option, as in that boot) → the TPM that measured both opens it"
+if [ ${#KARGS[@]} -eq 0 ] ||
+   [ "$(sha256sum <"$KERNEL" | cut -d' ' -f1)" != "$(awk '$1=="file" && $2=="kernel" {print $3}' "$SB/eventlog-ovmf-shim.txt")" ]; then
+        say "note: $KERNEL is not the kernel of $SB's log: PCR 4 not compared"
+        echo PASS
+        exit 0
+fi
+log_digests 4 >"$TEST_DIR/sb-digests4"
+assert_eq "$(wc -l <"$TEST_DIR/sb-digests4")" 8 "PCR 4 events of the real log"
+while read -r d; do tpm2_pcrextend "4:sha256=$d"; done <"$TEST_DIR/sb-digests4"
+tpm2_pcrread -Q sha256:4 -o "$TEST_DIR/pcr4-sb"
+OUT=$("$UNLOCKCTL" predict --secure-boot-vars=/usr/share/OVMF/OVMF_VARS_4M.ms.fd --boot-loader="$SHIM" \
+        --boot-loader="$GRUB" "${KARGS[@]}" --pcrs=4+7 --failed-boot-options=1 --json) || fail "predict --pcrs=4+7"
+assert_eq "$(json_get "$OUT" '[(p["pcr"], p["predicted"]) for p in j["pcrs"]]')" \
+        "[(4, '$(od -An -v -tx1 "$TEST_DIR/pcr4-sb" | tr -d ' \n')'), (7, '$(od -An -v -tx1 "$TEST_DIR/pcr7-sb" | tr -d ' \n')')]" \
+        "predicted PCRs 4 and 7"
+assert_eq "$(json_get "$OUT" '[e["pcr"] for e in j["events"]].count(4), [e["pcr"] for e in j["events"]].count(7)')" \
+        "(8, 9)" "events of PCRs 4 and 7"
+IMG=$TEST_DIR/sb47.img
+make_luks "$IMG" "offline pass"
+"$UNLOCKCTL" enroll --tcti="$NO_TPM" --unlock-key-file="$TEST_DIR/pass" --tpm2-device-key="$TEST_DIR/srk-sb.pub" \
+        --pcrs=4+7 --failed-boot-options=1 --secure-boot-vars=/usr/share/OVMF/OVMF_VARS_4M.ms.fd \
+        --boot-loader="$SHIM" --boot-loader="$GRUB" "${KARGS[@]}" "$IMG" 2>"$TEST_DIR/enroll.log" \
+        || { cat "$TEST_DIR/enroll.log" >&2; fail "enroll --pcrs=4+7 --secure-boot-vars"; }
+grep -q "PCR 4 predicted from" "$TEST_DIR/enroll.log" || fail "enroll does not say PCR 4: $(cat "$TEST_DIR/enroll.log")"
+assert_eq "$(json_get "$(token "$IMG")" 'j["tpm2-pcrs"]')" "[4, 7]" "token PCRs"
+unlockd_opens "$IMG"
+# Sealed as if the disk were the first boot option: PCR 4 differs.
+IMG=$TEST_DIR/sb47-0.img
+make_luks "$IMG" "offline pass"
+"$UNLOCKCTL" enroll --tcti="$NO_TPM" --unlock-key-file="$TEST_DIR/pass" --tpm2-device-key="$TEST_DIR/srk-sb.pub" \
+        --pcrs=4+7 --secure-boot-vars=/usr/share/OVMF/OVMF_VARS_4M.ms.fd \
+        --boot-loader="$SHIM" --boot-loader="$GRUB" "${KARGS[@]}" "$IMG" 2>"$TEST_DIR/enroll.log" \
+        || { cat "$TEST_DIR/enroll.log" >&2; fail "enroll --pcrs=4+7, no failed boot option"; }
+OUT=$("$UNLOCKD" --test --no-prompt --json --tcti="$TCTI" "$IMG" 2>/dev/null) && fail "opened with a PCR 4 of another boot order"
+assert_eq "$(json_get "$OUT" 'j["volumes"][0]["tokens"][0]["result"]')" pcr-mismatch "the TPM's refusal"
+assert_no_tpm_leaks "PCR 4 of another boot order"
 
 echo PASS
