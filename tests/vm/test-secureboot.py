@@ -17,11 +17,14 @@ first, made before any boot), three boots:
    the test makes B's TPM (a new swtpm state) and its persistent SRK at
    0x81000001 as a hypervisor does, reads srk.pub with tpm2_readpublic, and
    seals B's key on the host with `unlockctl enroll --tpm2-device-key=srk.pub
-   --pcrs=7 --secure-boot-vars=OVMF_VARS.fd --boot-loader=shim
-   --boot-loader=grub --kernel=vmlinuz` (no TPM reachable): PCR 7 predicted
-   from B's variable store (a fresh copy of OVMF_VARS_4M.ms.fd, as A's was
-   before its first boot) and the signed chain; `unlockctl predict` gives
-   the value boot 1 measured. The never-booted VM unlocks through the TPM
+   --pcrs=4+7 --failed-boot-options=1 --secure-boot-vars=OVMF_VARS.fd
+   --boot-loader=shim --boot-loader=grub --kernel=vmlinuz` (no TPM
+   reachable): PCR 7 predicted from B's variable store (a fresh copy of
+   OVMF_VARS_4M.ms.fd, as A's was before its first boot) and the signed
+   chain, PCR 4 from the chain's Authenticode digests and the boot order
+   (q35's empty CD-ROM drive is tried before the disk: one failed boot
+   option); `unlockctl predict` gives the values boot 1 measured, with PCR
+   7 alone as with 4+7. The never-booted VM unlocks through the TPM
    (TPM2_Import of the offline blob) with no prompt.
 3. disk A, boot 2: the TPM unlocks with no prompt under Secure Boot (PCR 7
    is the same although the variable store changed in boot 1: boot entries
@@ -94,23 +97,30 @@ def boot_chain():
     return [f"--boot-loader={SHIM}", f"--boot-loader={GRUB}", f"--kernel=/boot/vmlinuz-{k}"]
 
 
-def predict_pcr7(work, build):
-    """PCR 7 predicted on the host from work's variable store (never booted)
-    and the signed boot chain, with neither TPM nor event log."""
+# The boot options OVMF tries and fails before the disk in vm.VM's q35: its
+# default (empty) CD-ROM drive.
+FAILED_BOOT_OPTIONS = "--failed-boot-options=1"
+
+
+def predict(work, build, pcrs):
+    """PCRs pcrs ("7" or "4+7") predicted on the host from work's variable
+    store (never booted) and the signed boot chain, with neither TPM nor
+    event log: {pcr: value}."""
+    extra = [FAILED_BOOT_OPTIONS] if "4" in pcrs.split("+") else []
     r = subprocess.run([os.path.join(build, "agent", "unlockctl"), "predict",
-                        f"--secure-boot-vars={os.path.join(work, 'OVMF_VARS.fd')}", *boot_chain(), "--pcrs=7",
-                        "--json"], capture_output=True, text=True)
-    assert r.returncode == 0, f"unlockctl predict --secure-boot-vars failed: {r.stderr}"
+                        f"--secure-boot-vars={os.path.join(work, 'OVMF_VARS.fd')}", *boot_chain(), f"--pcrs={pcrs}",
+                        *extra, "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, f"unlockctl predict --secure-boot-vars --pcrs={pcrs} failed: {r.stderr}"
     j = json.loads(r.stdout)
     assert j["secure-boot"] is True, j
-    return [p["predicted"] for p in j["pcrs"] if p["pcr"] == 7][0].lower()
+    return {p["pcr"]: p["predicted"].lower() for p in j["pcrs"]}
 
 
 def provision_offline(work, build):
     """As a hypervisor and an image builder would: a new TPM with its SRK,
     srk.pub read from it, then the disk's key sealed on the host for that
-    SRK and the PCR 7 predicted from the variable store and the boot chain
-    (enroll --secure-boot-vars=), with no TPM reachable. Returns the
+    SRK and the PCRs 4 and 7 predicted from the variable store and the boot
+    chain (enroll --secure-boot-vars=), with no TPM reachable. Returns the
     recovery key."""
     srk_pub = os.path.join(work, "srk.pub")
     with vm.HostTPM(work, "secureboot-hypervisor") as tpm:
@@ -133,7 +143,8 @@ def provision_offline(work, build):
     no_tpm = f"swtpm:path={os.path.join(work, 'no-such-tpm')}"
     r = subprocess.run([os.path.join(build, "agent", "unlockctl"), "enroll", f"--tcti={no_tpm}",
                         f"--unlock-key-file={os.path.join(work, 'pass')}", f"--tpm2-device-key={srk_pub}",
-                        "--pcrs=7", f"--secure-boot-vars={os.path.join(work, 'OVMF_VARS.fd')}", *boot_chain(),
+                        "--pcrs=4+7", FAILED_BOOT_OPTIONS,
+                        f"--secure-boot-vars={os.path.join(work, 'OVMF_VARS.fd')}", *boot_chain(),
                         "--recovery-key", part],
                        capture_output=True, text=True)
     assert r.returncode == 0, f"offline enroll failed: {r.stderr}"
@@ -171,17 +182,21 @@ def story():
         assert len(tpm) == 1 and tpm[0]["pcrs"] == [4, 7], tpm
         m.poweroff()
 
-    with vm.phase("disk B: provisioned offline (SRK public key, predicted PCR 7), first boot by TPM"):
-        predicted = predict_pcr7(work_b, build)
-        assert predicted == pcr7, f"PCR 7 predicted from the variable store: {predicted}, measured in boot 1: {pcr7}"
+    with vm.phase("disk B: provisioned offline (SRK public key, predicted PCRs 4+7), first boot by TPM"):
+        predicted = predict(work_b, build, "7")
+        assert predicted == {7: pcr7}, f"PCR 7 predicted from the variable store: {predicted}, measured in boot 1: {pcr7}"
+        predicted = predict(work_b, build, "4+7")
+        assert predicted == {4: pcr4, 7: pcr7}, \
+            f"PCRs 4+7 predicted from the variable store and the chain: {predicted}, measured in boot 1: {pcr4}, {pcr7}"
+        vm.progress(f"host: PCR 7 {pcr7} and PCR 4 {pcr4} predicted offline, as boot 1 measured them")
         provision_offline(work_b, build)
         m = vm.tpm_boot(work_b, "secureboot-2-offline-first-boot",
-                        "prompted on the first boot of a disk sealed offline for PCR 7", timeout=BOOT_TIMEOUT)
+                        "prompted on the first boot of a disk sealed offline for PCRs 4+7", timeout=BOOT_TIMEOUT)
         check_secure_boot(m)
-        assert m.pcr(7) == pcr7, "PCR 7 of the first boot differs from disk A's"
+        assert m.pcr(7) == pcr7 and m.pcr(4) == pcr4, "PCR 7 or 4 of the first boot differs from disk A's"
         st = vm.volume_status(m)
         opened = [t for t in st["tokens"] if t.get("token") == st["this-boot"]["token"]]
-        assert opened and opened[0].get("offline-sealed") is True, st
+        assert opened and opened[0].get("offline-sealed") is True and opened[0]["pcrs"] == [4, 7], st
         m.poweroff()
 
     with vm.phase("disk A boot 2: the TPM unlocks under Secure Boot, no prompt"):
