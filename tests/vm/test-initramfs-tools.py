@@ -20,11 +20,12 @@ in the disk's root filesystem. The kernel has two consoles, tty0 and ttyS0
    the job and state unlockd wrote in the initramfs are in the booted
    system's /run, the secret in the kernel keyring, and the re-seal service
    succeeds;
-4. boot: the TPM unlocks again with no prompt; then a planned update, as
-   update-initramfs makes it: with the ESP mounted, a new initramfs (the
-   old one with one more cpio archive) is given to the packaged hook
-   /etc/initramfs/post-update.d/unlockd (KERNEL-VERSION IMAGE), which says
-   in one line that it sealed to it; the image is installed on the ESP;
+4. boot: the TPM unlocks again with no prompt; then a planned update in
+   the booted system: `update-initramfs -u` rebuilds the image with the
+   disk's own initramfs-tools, modules and unlockd hook, and runs the
+   packaged post-update.d hook (KERNEL-VERSION IMAGE), which says in one
+   line that it sealed to it; the image is installed on the ESP (mounted on
+   /boot/efi, as a boot loader's own hook would);
 5. boot: the TPM unlocks with no prompt through the predicted token (PCR 9
    changed); the re-seal service retires the old token;
 6. containment: a stand-in that crashes (fault-unlockd.c, as in
@@ -156,19 +157,22 @@ def story():
     with vm.phase("boot 4: TPM unlock again, no prompt; a planned initramfs update, predicted by the hook"):
         m = vm.tpm_boot(work, "itools-4-tpm-again", "prompted after the re-seal", PROMPTS)
         pcr9_before = m.pcr(9)
-        # As update-initramfs does it: a new image for the running kernel,
-        # then its post-update.d hooks with the version and the image; the
-        # ESP (vfat loaded in the initramfs) takes the new image.
+        # The image this boot started from, where Debian keeps it, and the
+        # ESP (vfat loaded in the initramfs) on /boot/efi.
         m.run("mkdir -p /boot/efi && mount -t vfat /dev/vda1 /boot/efi")
-        m.run("cp /boot/efi/initrd.img /run/new.img && mkdir -p /run/x && echo planned > /run/x/unlockd-vm-planned "
-              "&& (cd /run/x && echo ./unlockd-vm-planned | cpio -o -H newc 2>/dev/null) >> /run/new.img")
-        _, out = m.run('/etc/initramfs/post-update.d/unlockd "$(uname -r)" /run/new.img')
-        # One line: "unlockd: DEVICE: sealed keyslot N to the next boot's
-        # PCR 4+9 (new initrd) as token T, beside token U."
-        lines = out.splitlines()
+        m.run('cp /boot/efi/initrd.img "/boot/initrd.img-$(uname -r)"')
+        # update-initramfs: mkinitramfs in the booted system, then the
+        # post-update.d hooks with the version and the new image.
+        _, out = m.run('update-initramfs -u -k "$(uname -r)" 2>&1', timeout=600)
+        # One line of unlockd's: "unlockd: DEVICE: sealed keyslot N to the
+        # next boot's PCR 4+9 (new initrd) as token T, beside token U."
+        lines = [line for line in out.splitlines() if line.startswith("unlockd:")]
         assert len(lines) == 1 and re.match(r"unlockd: \S+: sealed keyslot \d+ .*\(new initrd\)", lines[0]), \
             f"the hook did not say in one line that it sealed to the new initramfs: {out}"
-        m.run("cp /run/new.img /boot/efi/initrd.img && umount /boot/efi")
+        assert "update-initramfs: Generating /boot/initrd.img-" in out, out
+        _, out = m.run('cmp -s /boot/efi/initrd.img "/boot/initrd.img-$(uname -r)" && echo same || echo differs')
+        assert out.strip() == "differs", "update-initramfs made the image the ESP already had"
+        m.run('cp "/boot/initrd.img-$(uname -r)" /boot/efi/initrd.img && umount /boot/efi')
         m.poweroff()
 
     with vm.phase("boot 5: the predicted token opens, no prompt; the old token retired"):

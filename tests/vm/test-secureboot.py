@@ -4,7 +4,7 @@
 OVMF's Secure Boot build with Microsoft's keys enrolled (OVMF_VARS_4M.ms.fd),
 Debian's signed shim -> signed grub -> signed kernel (`setup disk
 --secure-boot`). Two disks from one setup run (the second a copy of the
-first, made before any boot), three boots:
+first, made before any boot), five boots:
 
 1. disk A, boot 1: no TPM2 token: the passphrase opens. The booted system
    says Secure Boot is on (the SecureBoot variable is 1, the kernel says
@@ -29,6 +29,13 @@ first, made before any boot), three boots:
 3. disk A, boot 2: the TPM unlocks with no prompt under Secure Boot (PCR 7
    is the same although the variable store changed in boot 1: boot entries
    and shim's variables are not in PCR 7).
+4. a Secure Boot change, as a hypervisor applies a dbx update to a VM's
+   variable store while it is off: one more SHA-256 entry (of no image of
+   the chain) appended to dbx in A's store. Disk A, boot 3: unlockd says
+   PCR 7 changed and asks; a wrong key is refused, the recovery key opens;
+   PCR 7 is what `unlockctl predict --secure-boot-vars=` computes from the
+   updated store; unlockd-reseal.service re-seals to 7+4.
+5. disk A, boot 4: the TPM unlocks with no prompt.
 """
 import json
 import os
@@ -157,6 +164,43 @@ def provision_offline(work, build):
     return key.group(0)
 
 
+EFI_GLOBAL_VARIABLE = bytes.fromhex("61dfe48bca93d211aa0d00e098032b8c")        # 8be4df61-93ca-11d2-...
+EFI_IMAGE_SECURITY_DATABASE = bytes.fromhex("cbb219d73a3d9645a3bcdad00e67656f")  # d719b2cb-3d3a-4596-...
+EFI_CERT_SHA256 = bytes.fromhex("2616c4c14c509240aca941f936934328")              # c1c41626-504c-4092-...
+
+
+def dbx_append(path, digest, owner=bytes(16)):
+    """Appends one EFI_SIGNATURE_LIST of the SHA-256 digest to dbx in the
+    EDK2 authenticated variable store path (OVMF_VARS.fd), as the firmware
+    stores an append write: the live dbx entry marked deleted, a new one
+    (same attributes, monotonic count, time stamp and key index; the old
+    data, then the new list) written into the store's free space."""
+    with open(path, "rb") as f:
+        buf = bytearray(f.read())
+    store = int.from_bytes(buf[48:50], "little")
+    assert buf[store:store + 16] == bytes.fromhex("782cf3aa7b949a43a1802e144ec37792"), "not an authenticated store"
+    end = store + int.from_bytes(buf[store + 16:store + 20], "little")
+    off, live = (store + 28 + 3) & ~3, None
+    while off + 60 <= end and buf[off:off + 2] == b"\xaa\x55":
+        name_size = int.from_bytes(buf[off + 36:off + 40], "little")
+        data_size = int.from_bytes(buf[off + 40:off + 44], "little")
+        name = bytes(buf[off + 60:off + 60 + name_size]).decode("utf-16-le").rstrip("\0")
+        if name == "dbx" and buf[off + 44:off + 60] == EFI_IMAGE_SECURITY_DATABASE and buf[off + 2] == 0x3f:
+            live = (off, name_size, data_size)
+        off = (off + 60 + name_size + data_size + 3) & ~3
+    assert live, f"no live dbx variable in {path}"
+    old, name_size, data_size = live
+    esl = EFI_CERT_SHA256 + (28 + 48).to_bytes(4, "little") + bytes(4) + (48).to_bytes(4, "little") + owner + digest
+    header = bytearray(buf[old:old + 60])
+    header[40:44] = (data_size + len(esl)).to_bytes(4, "little")
+    new = bytes(header) + buf[old + 60:old + 60 + name_size + data_size] + esl
+    assert off + len(new) <= end and buf[off:off + len(new)] == b"\xff" * len(new), "no free space in the store"
+    buf[off:off + len(new)] = new
+    buf[old + 2] = 0x3c     # VAR_ADDED & VAR_IN_DELETED_TRANSITION & VAR_DELETED
+    with open(path, "r+b") as f:
+        f.write(buf)
+
+
 def story():
     with vm.phase("setup: Secure Boot disk (shim, grub, signed kernel; Microsoft's keys)"):
         work_a, uuid = vm.make_disk("secureboot.", "--secure-boot")
@@ -203,6 +247,25 @@ def story():
         m = vm.tpm_boot(work_a, "secureboot-3-tpm", "prompted under Secure Boot although the TPM should unlock",
                         timeout=BOOT_TIMEOUT)
         assert m.pcr(7) == pcr7 and m.pcr(4) == pcr4, "PCR 7 or 4 changed between boots"
+        m.poweroff()
+
+    with vm.phase("dbx update in A's store; disk A boot 3: PCR 7 changed, recovery key, re-seal"):
+        before = predict(work_a, build, "7")[7]
+        assert before == pcr7, f"PCR 7 predicted from A's store after two boots: {before}, measured: {pcr7}"
+        dbx_append(os.path.join(work_a, "OVMF_VARS.fd"), bytes.fromhex("5e" * 32))
+        after = predict(work_a, build, "7")[7]
+        assert after != pcr7, "PCR 7 predicted from the updated store is the old one"
+        m = vm.VM(work_a, "secureboot-4-dbx-update").start()
+        vm.recover(m, key_a, reason=r"PCR 7 changed since sealing", timeout=BOOT_TIMEOUT)
+        assert m.pcr(7) == after, f"PCR 7 after the dbx update: {m.pcr(7)}, predicted from the store: {after}"
+        assert m.pcr(4) == pcr4, "PCR 4 changed with a dbx update"
+        vm.check_resealed(m)
+        m.poweroff()
+
+    with vm.phase("disk A boot 4: the TPM unlocks under the new dbx, no prompt"):
+        m = vm.tpm_boot(work_a, "secureboot-5-tpm", "prompted after the re-seal under the new dbx",
+                        timeout=BOOT_TIMEOUT)
+        assert m.pcr(7) == after, "PCR 7 changed after the re-seal"
         m.poweroff()
 
 

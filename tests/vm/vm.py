@@ -437,17 +437,17 @@ def enroll(m, uuid, pcrs="4+9"):
     return key.group(0)
 
 
-def recover(m, key, reason=r"PCR 9 changed since sealing"):
-    """In the initrd, after the TPM refused: waits for the reason and the
-    prompt, types a wrong key (refused), then the recovery key; waits for
-    the booted system's shell."""
-    m.expect(reason, 240, f"the reason ({reason})")
+def recover(m, key, reason=r"PCR 9 changed since sealing", timeout=240):
+    """In the initrd, after the TPM refused: waits (up to timeout) for the
+    reason and the prompt, types a wrong key (refused), then the recovery
+    key; waits for the booted system's shell."""
+    m.expect(reason, timeout, f"the reason ({reason})")
     m.expect(PROMPT, 60, "the prompt")
     m.send(WRONG_KEY + "\r")
     m.expect(r"did not unlock it\. Try again", 120, "the wrong key refused")
     m.expect(PROMPT, 30, "the prompt again")
     m.send(key + "\r")
-    m.shell_ready()
+    m.shell_ready(max(timeout, SHELL_TIMEOUT))
 
 
 def check_resealed(m):
