@@ -57,6 +57,18 @@ static int fail(char **ret_error, int r, const char *fmt, ...) {
         return r;
 }
 
+/* An empty prediction of pcr in bank; NULL when out of memory. */
+static SecureBootPrediction *prediction_new(unsigned pcr, uint16_t bank) {
+        SecureBootPrediction *p = calloc(1, sizeof(*p));
+
+        if (!p)
+                return NULL;
+        p->pcr = pcr;
+        p->bank = bank;
+        p->digest_size = pcr_bank_digest_size(bank);
+        return p;
+}
+
 static int event_add(SecureBootPrediction *p, uint32_t type, const char *name, const uint8_t guid[16],
                      const void *data, size_t size, const char *what) {
         SecureBootEvent *e;
@@ -71,10 +83,11 @@ static int event_add(SecureBootPrediction *p, uint32_t type, const char *name, c
         if (guid)
                 memcpy(e->guid, guid, 16);
         if (type == EV_EFI_BOOT_SERVICES_APPLICATION) {
-                /* The image itself is not kept: its Authenticode digest. */
-                r = pe_authenticode_digest(data, size, p->bank, e->digest);
-                if (r < 0)
-                        return r;
+                /* data is the image's Authenticode digest, computed once
+                 * by the caller; the image itself is not kept. */
+                if (size != p->digest_size)
+                        return -EINVAL;
+                memcpy(e->digest, data, size);
                 e->size = 0;
                 p->n_events++;
                 return 0;
@@ -740,12 +753,9 @@ int secureboot_predict_pcr7(const EfiVarStore *vars, const SecureBootImage *imag
                 return fail(ret_error, -E2BIG, "too many EFI images (at most %u)", SECUREBOOT_IMAGES_MAX);
         if (!eventlog_bank_md(bank))
                 return -EOPNOTSUPP;
-        p = calloc(1, sizeof(*p));
+        p = prediction_new(7, bank);
         if (!p)
                 return -ENOMEM;
-        p->pcr = 7;
-        p->bank = bank;
-        p->digest_size = pcr_bank_digest_size(bank);
         p->secure_boot = efivars_secure_boot(vars);
 
         /* Firmware, pre-OS (EDK2 Tcg2Dxe MeasureAllSecureVariables). */
@@ -857,6 +867,7 @@ int secureboot_predict_pcr4(const SecureBootImage *images, size_t n_images, unsi
                           returning[] = "Returning from EFI Application from Boot Option";
         static const uint8_t separator[4] = {};
         _cleanup_(secureboot_prediction_freep) SecureBootPrediction *p = NULL;
+        uint8_t digests[SECUREBOOT_IMAGES_MAX][EVENTLOG_DIGEST_MAX];
         unsigned major = 0, minor = 0;
         bool shim;
         int r;
@@ -873,7 +884,7 @@ int secureboot_predict_pcr4(const SecureBootImage *images, size_t n_images, unsi
         if (!eventlog_bank_md(bank))
                 return -EOPNOTSUPP;
         for (size_t i = 0; i < n_images; i++)
-                if (pe_authenticode_digest(images[i].data, images[i].size, bank, (uint8_t[EVENTLOG_DIGEST_MAX]) {}) < 0)
+                if (pe_authenticode_digest(images[i].data, images[i].size, bank, digests[i]) < 0)
                         return fail(ret_error, -EBADMSG, "%s: not a PE image the firmware can hash", images[i].name);
         shim = secureboot_shim_version(images[0].data, images[0].size, &major, &minor) >= 0 &&
                pe_find_section(images[0].data, images[0].size, ".vendor_cert", &(size_t) {0}, &(size_t) {0}) >= 0;
@@ -885,12 +896,9 @@ int secureboot_predict_pcr4(const SecureBootImage *images, size_t n_images, unsi
                         return fail(ret_error, -EOPNOTSUPP, "%s is grub, not started by shim: what it measures of "
                                     "what it loads is not modelled", images[i].name);
 
-        p = calloc(1, sizeof(*p));
+        p = prediction_new(4, bank);
         if (!p)
                 return -ENOMEM;
-        p->pcr = 4;
-        p->bank = bank;
-        p->digest_size = pcr_bank_digest_size(bank);
 
         /* EDK2 BDS: the action before the first boot option, the
          * separators at ReadyToBoot; a boot option that fails returns. */
@@ -922,8 +930,8 @@ int secureboot_predict_pcr4(const SecureBootImage *images, size_t n_images, unsi
                         if (shim && i >= 2)
                                 snprintf(what, sizeof(what), "%s: %s, loaded through shim's loader protocol",
                                          t == 0 ? "shim" : "firmware", images[i].name);
-                        r = event_add(p, EV_EFI_BOOT_SERVICES_APPLICATION, NULL, NULL, images[i].data, images[i].size,
-                                      what);
+                        r = event_add(p, EV_EFI_BOOT_SERVICES_APPLICATION, NULL, NULL, digests[i],
+                                      pcr_bank_digest_size(bank), what);
                         if (r < 0)
                                 return r;
                 }
