@@ -11,8 +11,10 @@
    drill, re-seal none; no job, the keyslots and the TPM token as they were;
    `unlockctl status` shows the passed drill; then a planned update, as a
    distribution makes it in the booted system: with the ESP mounted on
-   /boot/efi, a new initramfs (the old one with one more cpio archive) is
-   predicted (`unlockctl reseal --predict --initrd=`) and installed;
+   /boot/efi, a new initramfs, built by dracut in the booted system as a
+   kernel or dracut update does (on Debian 13: the old one with one more
+   cpio archive), is predicted (`unlockctl reseal --predict --initrd=`)
+   and installed;
 4. boot: the TPM unlocks with no prompt (the drill was once), with the
    predicted token; the re-seal service retires the old token; then a new
    boot loader (systemd-boot with a different Authenticode digest: two
@@ -104,8 +106,19 @@ def story():
     assert "last drill passed: " in out and "with the recovery key" in out, out
     # A planned update: a new initramfs, predicted, then installed.
     m.run("mkdir -p /boot/efi && mount -t vfat /dev/vda1 /boot/efi")
-    m.run("cp /boot/efi/initrd.img /run/new.img && mkdir -p /run/x && echo planned > /run/x/unlockd-vm-planned "
-          "&& (cd /run/x && echo ./unlockd-vm-planned | cpio -o -H newc 2>/dev/null) >> /run/new.img")
+    if RELEASE == "bookworm":
+        # Rebuilt by dracut in the booted system, as a kernel or dracut
+        # update does (the root filesystem holds dracut, the kernel's
+        # modules and the host's options: setup's dracut_tree).
+        _, out = m.run("dracut --force /run/new.img \"$(uname -r)\" 2>&1 | tail -n 2; "
+                       "lsinitrd /run/new.img usr/bin/unlockd | head -c 200 | wc -c", timeout=1200)
+        assert "Creating initramfs image file '/run/new.img' done" in out, f"dracut in the booted system: {out}"
+        assert int(out.split()[-1]) > 0, f"the new initramfs has no unlockd: {out}"
+        m.run("! cmp -s /run/new.img /boot/efi/initrd.img")
+    else:
+        # Debian 13's tree: the old image with one more cpio archive.
+        m.run("cp /boot/efi/initrd.img /run/new.img && mkdir -p /run/x && echo planned > /run/x/unlockd-vm-planned "
+              "&& (cd /run/x && echo ./unlockd-vm-planned | cpio -o -H newc 2>/dev/null) >> /run/new.img")
     _, out = m.run("unlockctl reseal --predict --initrd=/run/new.img 2>&1")
     assert "sealed keyslot" in out and "(new initrd)" in out, out
     m.run("cp /run/new.img /boot/efi/initrd.img && umount /boot/efi")
