@@ -3,8 +3,8 @@
 """unlockd under Secure Boot, on a real kernel with a dracut initramfs:
 OVMF's Secure Boot build with Microsoft's keys enrolled (OVMF_VARS_4M.ms.fd),
 Debian's signed shim -> signed grub -> signed kernel (`setup disk
---secure-boot`). Two disks from one setup run (the second a copy of the
-first, made before any boot), five boots:
+--secure-boot`). Three disks from one setup run (the second and third
+copies of the first, made before any boot), six boots:
 
 1. disk A, boot 1: no TPM2 token: the passphrase opens. The booted system
    says Secure Boot is on (the SecureBoot variable is 1, the kernel says
@@ -26,6 +26,11 @@ first, made before any boot), five boots:
    option); `unlockctl predict` gives the values boot 1 measured, with PCR
    7 alone as with 4+7. The never-booted VM unlocks through the TPM
    (TPM2_Import of the offline blob) with no prompt.
+   Disk C (a third copy, its own new TPM and SRK): the same provisioning
+   by systemd 257's `systemd-cryptenroll --tpm2-device-key=srk.pub
+   --tpm2-pcrs=7:sha256=HEX` (from the Debian 13 tree on the host,
+   tests/interop/trixie-setup), PCR 7 as predicted: its first boot unlocks
+   through unlockd and the TPM with no prompt.
 3. disk A, boot 2: the TPM unlocks with no prompt under Secure Boot (PCR 7
    is the same although the variable store changed in boot 1: boot entries
    and shim's variables are not in PCR 7).
@@ -123,12 +128,9 @@ def predict(work, build, pcrs):
     return {p["pcr"]: p["predicted"].lower() for p in j["pcrs"]}
 
 
-def provision_offline(work, build):
-    """As a hypervisor and an image builder would: a new TPM with its SRK,
-    srk.pub read from it, then the disk's key sealed on the host for that
-    SRK and the PCRs 4 and 7 predicted from the variable store and the boot
-    chain (enroll --secure-boot-vars=), with no TPM reachable. Returns the
-    recovery key."""
+def make_srk(work):
+    """As a hypervisor would: work's new TPM with its persistent SRK;
+    returns srk.pub, read from it (tpm2_readpublic)."""
     srk_pub = os.path.join(work, "srk.pub")
     with vm.HostTPM(work, "secureboot-hypervisor") as tpm:
         env = {**os.environ, "TPM2TOOLS_TCTI": tpm.tcti}
@@ -138,8 +140,13 @@ def provision_offline(work, build):
                        env=env, check=True)
         subprocess.run(["tpm2_evictcontrol", "-Q", "-C", "o", "-c", ctx, SRK_HANDLE], env=env, check=True)
         subprocess.run(["tpm2_readpublic", "-Q", "-c", SRK_HANDLE, "-f", "tss", "-o", srk_pub], env=env, check=True)
-    # The LUKS2 partition (setup's GPT: it starts at 1 + 64 MiB) out of the
-    # disk, enrolled as a file, its header written back.
+    return srk_pub
+
+
+def enroll_partition(work, enroll):
+    """The LUKS2 partition (setup's GPT: it starts at 1 + 64 MiB) out of
+    work's disk, as a file, given to enroll(path); its header written back.
+    Returns what enroll returned."""
     disk = os.path.join(work, "disk.img")
     part = os.path.join(work, "luks.img")
     offset = 65 << 20
@@ -147,21 +154,66 @@ def provision_offline(work, build):
     meta = json.loads(subprocess.run(["cryptsetup", "luksDump", "--dump-json-metadata", part],
                                      capture_output=True, check=True).stdout)
     data_offset = int(meta["segments"]["0"]["offset"])
-    no_tpm = f"swtpm:path={os.path.join(work, 'no-such-tpm')}"
-    r = subprocess.run([os.path.join(build, "agent", "unlockctl"), "enroll", f"--tcti={no_tpm}",
-                        f"--unlock-key-file={os.path.join(work, 'pass')}", f"--tpm2-device-key={srk_pub}",
-                        "--pcrs=4+7", FAILED_BOOT_OPTIONS,
-                        f"--secure-boot-vars={os.path.join(work, 'OVMF_VARS.fd')}", *boot_chain(),
-                        "--recovery-key", part],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, f"offline enroll failed: {r.stderr}"
-    key = re.search(vm.RECOVERY_KEY, r.stdout)
-    assert key, f"no recovery key printed: {r.stdout}"
+    ret = enroll(part)
     with open(part, "rb") as f, open(disk, "r+b") as d:
         d.seek(offset)
         d.write(f.read(data_offset))
     os.unlink(part)
-    return key.group(0)
+    return ret
+
+
+def provision_offline(work, build):
+    """As a hypervisor and an image builder would: a new TPM with its SRK,
+    srk.pub read from it, then the disk's key sealed on the host for that
+    SRK and the PCRs 4 and 7 predicted from the variable store and the boot
+    chain (enroll --secure-boot-vars=), with no TPM reachable. Returns the
+    recovery key."""
+    srk_pub = make_srk(work)
+    no_tpm = f"swtpm:path={os.path.join(work, 'no-such-tpm')}"
+
+    def enroll(part):
+        r = subprocess.run([os.path.join(build, "agent", "unlockctl"), "enroll", f"--tcti={no_tpm}",
+                            f"--unlock-key-file={os.path.join(work, 'pass')}", f"--tpm2-device-key={srk_pub}",
+                            "--pcrs=4+7", FAILED_BOOT_OPTIONS,
+                            f"--secure-boot-vars={os.path.join(work, 'OVMF_VARS.fd')}", *boot_chain(),
+                            "--recovery-key", part],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, f"offline enroll failed: {r.stderr}"
+        key = re.search(vm.RECOVERY_KEY, r.stdout)
+        assert key, f"no recovery key printed: {r.stdout}"
+        return key.group(0)
+    return enroll_partition(work, enroll)
+
+
+def provision_systemd(work, pcr7):
+    """The same provisioning by systemd 257's systemd-cryptenroll
+    --tpm2-device-key=srk.pub --tpm2-pcrs=7:sha256=HEX, run in the Debian 13
+    tree on the host (tests/interop/trixie-setup: chroot, the work dir
+    bind-mounted at its own path), PCR 7 as unlockctl predicted it. No TPM
+    is reachable in the chroot."""
+    srk_pub = make_srk(work)
+    root = subprocess.run([os.path.join(vm.HERE, "..", "interop", "trixie-setup")], capture_output=True,
+                          text=True)
+    assert root.returncode == 0, f"the Debian 13 tree could not be built: {root.stderr}"
+    root = root.stdout.strip().splitlines()[-1]
+
+    def enroll(part):
+        r = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "--", "sh", "-ec",
+             'R=$1 D=$2; shift 2; mount --rbind /dev "$R/dev"; mount -t proc proc "$R/proc"; '
+             'mkdir -p "$R$D"; mount --bind "$D" "$R$D"; exec chroot "$R" "$@"', "sd257", root, work,
+             "systemd-cryptenroll", f"--unlock-key-file={os.path.join(work, 'pass')}",
+             f"--tpm2-device-key={srk_pub}", f"--tpm2-pcrs=7:sha256={pcr7}", part],
+            capture_output=True, text=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_LOG_LEVEL": "info"})
+        subprocess.run(["rmdir", root + work], capture_output=True)
+        assert r.returncode == 0, f"systemd-cryptenroll --tpm2-device-key failed: {r.stdout}{r.stderr}"
+        meta = json.loads(subprocess.run(["cryptsetup", "luksDump", "--dump-json-metadata", part],
+                                         capture_output=True, check=True).stdout)
+        tokens = [t for t in meta["tokens"].values() if t["type"] == "systemd-tpm2"]
+        assert len(tokens) == 1 and not any(k.startswith("unlockd-") for k in tokens[0]), tokens
+        assert tokens[0].get("tpm2_srk") and tokens[0]["tpm2-pcrs"] == [7], tokens
+        vm.progress(f"host: systemd 257's systemd-cryptenroll sealed offline: {r.stderr.strip().splitlines()[-1:]}")
+    enroll_partition(work, enroll)
 
 
 EFI_GLOBAL_VARIABLE = bytes.fromhex("61dfe48bca93d211aa0d00e098032b8c")        # 8be4df61-93ca-11d2-...
@@ -205,6 +257,7 @@ def story():
     with vm.phase("setup: Secure Boot disk (shim, grub, signed kernel; Microsoft's keys)"):
         work_a, uuid = vm.make_disk("secureboot.", "--secure-boot")
         work_b = clone(work_a, "secureboot-offline.")
+        work_c = clone(work_a, "secureboot-systemd.")
     # The host's unlockctl, from the build the disk got unlockd from
     # (without UNLOCKD_BUILD_DIR, setup's own build in the cache).
     build = os.environ.get("UNLOCKD_BUILD_DIR") or os.path.join(vm.CACHE, "build")
@@ -241,6 +294,16 @@ def story():
         st = vm.volume_status(m)
         opened = [t for t in st["tokens"] if t.get("token") == st["this-boot"]["token"]]
         assert opened and opened[0].get("offline-sealed") is True and opened[0]["pcrs"] == [4, 7], st
+        m.poweroff()
+
+    with vm.phase("disk C: provisioned offline by systemd-cryptenroll 257 (PCR 7), first boot by TPM"):
+        provision_systemd(work_c, pcr7)
+        m = vm.tpm_boot(work_c, "secureboot-2c-systemd-offline-first-boot",
+                        "prompted on the first boot of a disk sealed offline by systemd-cryptenroll",
+                        timeout=BOOT_TIMEOUT)
+        st = vm.volume_status(m)
+        opened = [t for t in st["tokens"] if t.get("token") == st["this-boot"]["token"]]
+        assert opened and opened[0].get("offline-sealed") is True and opened[0]["pcrs"] == [7], st
         m.poweroff()
 
     with vm.phase("disk A boot 2: the TPM unlocks under Secure Boot, no prompt"):
