@@ -423,6 +423,17 @@ def assert_no_prompt(m, mark, what, prompts=("Recovery key or passphrase",)):
         assert p not in seen, f"{what}: a prompt appeared ({p!r})"
 
 
+def passphrase_boot(work, name, timeout=240):
+    """Boots a disk with no TPM2 token yet: unlockd says so and asks; the
+    passphrase opens. Returns the running VM (at its shell)."""
+    m = VM(work, name).start()
+    m.expect(r"has no TPM2 token", timeout, "unlockd saying there is no TPM2 token")
+    m.expect(PROMPT, 60, "the prompt")
+    m.send(PASSPHRASE + "\r")
+    m.shell_ready()
+    return m
+
+
 def enroll(m, uuid, pcrs="4+9"):
     """In the booted guest (opened by the passphrase): enrolls a TPM2 token
     and a recovery key; returns the recovery key."""
