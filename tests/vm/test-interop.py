@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Tokens cross between unlockd and systemd (v252, Debian 12) at boot, in
-both directions, on a real kernel with a dracut initramfs:
+"""Tokens cross between unlockd and systemd (v252, Debian 12; with
+UNLOCKD_VM_RELEASE=trixie, the test test-interop-trixie, v257 of Debian 13,
+unlockd built in that tree) at boot, in both directions, on a real kernel
+with a dracut initramfs:
 
 1. boot (unlockd in the initrd, no TPM2 token yet: it asks, the passphrase
    opens); in the booted system, systemd-cryptenroll enrolls a TPM2 token
-   (PCRs 4+9);
+   (PCRs 4+9; systemd 257 seals it under the persistent SRK, tpm2_srk);
 2. boot: unlockd opens the root with systemd's token, with no prompt;
    `unlockctl status --json` says tpm2, token 0, which has no unlockd
    fields. Then systemd's token goes (systemd-cryptenroll --wipe-slot=tpm2)
@@ -25,6 +27,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vm  # noqa: E402
 
+# Debian 12's systemd or Debian 13's; the boots' names (serial logs in
+# $UNLOCKD_VM_ARTIFACTS): interop-N-..., trixie-interop-N-... on Debian 13.
+SYSTEMD = "systemd 252" if vm.RELEASE == "bookworm" else "systemd 257"
+NAME = "interop" if vm.RELEASE == "bookworm" else f"{vm.RELEASE}-interop"
+
 # The prompts that must not appear when a token opens the root: unlockd's
 # and systemd-cryptsetup's.
 PROMPTS = ("Recovery key or passphrase", "Please enter passphrase")
@@ -38,25 +45,24 @@ def token(m, dev, tid):
 
 def story():
     with vm.phase("setup: root filesystem, LUKS2 disk, initramfs with unlockd"):
-        work, uuid = vm.make_disk("interop.")
+        work, uuid = vm.make_disk("interop." if vm.RELEASE == "bookworm" else f"interop-{vm.RELEASE}.")
     dev = f"/dev/disk/by-uuid/{uuid}"
 
     with vm.phase("boot 1: passphrase, systemd-cryptenroll"):
-        m = vm.VM(work, "interop-1-cryptenroll").start()
-        m.expect(r"has no TPM2 token", 240, "unlockd saying there is no TPM2 token")
-        m.expect(vm.PROMPT, 60, "unlockd's prompt")
-        m.send(vm.PASSPHRASE + "\r")
-        m.shell_ready()
+        m = vm.passphrase_boot(work, f"{NAME}-1-cryptenroll", timeout=240 if vm.RELEASE == "bookworm" else 600)
         _, ver = m.run("systemd-cryptenroll --version | head -n 1")
         vm.progress(f"guest: {ver.strip()}")
+        assert ver.startswith(SYSTEMD), f"not systemd {SYSTEMD[8:]}: {ver}"
         m.run(f"PASSWORD='{vm.PASSPHRASE}' systemd-cryptenroll --tpm2-device=auto --tpm2-pcrs=4+9 {dev}")
         t = token(m, dev, 0)
         assert t["type"] == "systemd-tpm2" and t["tpm2-pcrs"] == [4, 9], t
+        # systemd 257 seals under the persistent SRK; 252 under its own primary.
+        assert ("tpm2_srk" in t) == (vm.RELEASE != "bookworm"), t
         assert not [k for k in t if k.startswith("unlockd-")], f"systemd's token has unlockd fields: {t}"
         m.poweroff()
 
     with vm.phase("boot 2: unlockd opens with systemd's token; unlockctl enroll"):
-        m = vm.VM(work, "interop-2-systemd-token").start()
+        m = vm.VM(work, f"{NAME}-2-systemd-token").start()
         mark = m.mark()
         m.shell_ready()
         vm.assert_no_prompt(m, mark, "unlockd with systemd-cryptenroll's token", PROMPTS)
@@ -87,7 +93,7 @@ def story():
         assert not re.search(r"bin/unlockd$|unlockd\.service$", files, re.M), "unlockd is in the initramfs"
 
     with vm.phase("boot 3: systemd-cryptsetup opens with unlockd's token"):
-        m = vm.VM(work, "interop-3-systemd-cryptsetup").start()
+        m = vm.VM(work, f"{NAME}-3-systemd-cryptsetup").start()
         mark = m.mark()
         m.shell_ready()
         vm.assert_no_prompt(m, mark, "systemd-cryptsetup with unlockd's token", PROMPTS)
