@@ -14,7 +14,7 @@
 #include "log.h"
 #include "tpm2-tss-quirks.h"
 
-/* Checked against tpm2-tss 3.2.1 (src/tss2-esys/api/Esys_Create.c).
+/* Checked against tpm2-tss 3.2.1 and 4.1.3 (src/tss2-esys/api/Esys_Create.c).
  *
  * Internal relied on: Esys_Create_Async() copies its inSensitive argument
  * (the secret being sealed, the PIN's auth value) into
@@ -36,7 +36,7 @@ void tpm2_quirk_wipe_create_input(ESYS_CONTEXT *esys) {
                 (void) Esys_Create_Finish(esys, NULL, NULL, NULL, NULL, NULL);
 }
 
-/* Checked against tpm2-tss 3.2.1 (src/tss2-esys/esys_iutil.c).
+/* Checked against tpm2-tss 3.2.1 and 4.1.3 (src/tss2-esys/esys_iutil.c).
  *
  * Internal relied on: iesys_decrypt_param() decrypts an encrypted response
  * parameter and writes the plaintext back into the command buffer of the
@@ -62,7 +62,7 @@ void tpm2_quirk_wipe_response_parameter(ESYS_CONTEXT *esys) {
                 log_debug("Cannot wipe the unsealed data in the SAPI buffer: %s", Tss2_RC_Decode(rc));
 }
 
-/* Checked against tpm2-tss 3.2.1 (src/tss2-esys/esys_tr.c,
+/* Checked against tpm2-tss 3.2.1 and 4.1.3 (src/tss2-esys/esys_tr.c,
  * src/tss2-esys/api/Esys_FlushContext.c).
  *
  * Internal relied on: Esys_TR_SetAuth() keeps the auth value in the
@@ -75,7 +75,7 @@ void tpm2_quirk_wipe_object_auth(ESYS_CONTEXT *esys, ESYS_TR object) {
         (void) Esys_TR_SetAuth(esys, object, &(TPM2B_AUTH) {});
 }
 
-/* Checked against tpm2-tss 3.2.1 (src/tss2-esys/esys_iutil.c).
+/* Checked against tpm2-tss 3.2.1 and 4.1.3 (src/tss2-esys/esys_iutil.c).
  *
  * Internal relied on: iesys_decrypt_param() decrypts a response parameter
  * (Esys_Unseal()'s secret) in a stack array (plaintext[]), and
@@ -92,7 +92,7 @@ __attribute__((noinline)) void tpm2_quirk_wipe_stack(void) {
         __asm__ __volatile__("" : : "r"(area) : "memory");
 }
 
-/* Checked against tpm2-tss 3.2.1 (src/tss2-esys/esys_crypto_ossl.c).
+/* Checked against tpm2-tss 3.2.1 and 4.1.3 (src/tss2-esys/esys_crypto_ossl.c).
  *
  * Internal relied on: each hash and HMAC context ESAPI starts (several per
  * command: cpHash, rpHash, session HMACs, the KDFa of a salted session)
@@ -105,12 +105,22 @@ __attribute__((noinline)) void tpm2_quirk_wipe_stack(void) {
  * unlock's (BENCHMARKS.md). tpm2-tss 4.0 lets an application set its own
  * crypto callbacks (Esys_SetCryptoCallbacks()); 3.2.1 does not.
  *
+ * tpm2-tss 4.x also makes its HMAC keys (a session's key followed by the
+ * auth value, a PIN's) in that context (EVP_PKEY_new_raw_private_key_ex()),
+ * then signs with them through EVP_DigestSignInit(), which works in
+ * OpenSSL's default context: the key's key manager is another context's,
+ * so OpenSSL exports the key to the default context's through an
+ * OSSL_PARAM_BLD array, which OSSL_PARAM_free() releases unwiped — a copy
+ * of the PIN's auth value left in the heap at every HMAC (3.2.1 makes its
+ * keys in the default context, so nothing is exported).
+ *
  * So this program defines OSSL_LIB_CTX_new() and OSSL_LIB_CTX_free()
  * itself: the dynamic linker binds every library's calls to them. Calls
- * from libtss2-esys get one library context, made on first use by
- * libcrypto's own OSSL_LIB_CTX_new() and kept until exit; its frees of that
- * context do nothing. ESAPI thus gets the same algorithms from the same
- * provider, fetched once. Every other caller (libcryptsetup, which loads
+ * from libtss2-esys get OpenSSL's default library context
+ * (OSSL_LIB_CTX_get0_global_default(), the one a NULL context means,
+ * loaded once, with its configuration, for the whole process); its frees
+ * of it do nothing. ESAPI thus gets the same algorithms from the same
+ * provider, fetched once, and its HMAC keys are never exported. Every other caller (libcryptsetup, which loads
  * its own providers into its own context) gets libcrypto's functions
  * unchanged, and so does libtss2-esys when its code cannot be told apart
  * (dladdr() fails).
@@ -126,7 +136,7 @@ static pthread_once_t esys_libctx_once = PTHREAD_ONCE_INIT;
 
 #if UNLOCKD_STATIC_TCTI
 static void esys_libctx_make(void) {
-        esys_libctx = OSSL_LIB_CTX_new();
+        esys_libctx = OSSL_LIB_CTX_get0_global_default();
 }
 
 OSSL_LIB_CTX *tpm2_quirk_esys_libctx_new(void);
@@ -159,10 +169,7 @@ static bool called_from_esys(const void *caller) {
 }
 
 static void esys_libctx_make(void) {
-        OSSL_LIB_CTX *(*real_new)(void) = libcrypto_symbol("OSSL_LIB_CTX_new");
-
-        if (real_new)
-                esys_libctx = real_new();
+        esys_libctx = OSSL_LIB_CTX_get0_global_default();
 }
 
 OSSL_LIB_CTX *OSSL_LIB_CTX_new(void) {

@@ -8,13 +8,15 @@
  * for every hash (this file defines OSSL_LIB_CTX_new() and
  * OSSL_LIB_CTX_free() for the whole program: see tpm2-tss-quirks.c). Each one relies on an internal of tpm2-tss, named
  * in its comment in tpm2-tss-quirks.c, and was checked against the tpm2-tss
- * version below (Debian 12: libtss2-esys-3.0.2-0 3.2.1-3).
+ * versions below (Debian 12: libtss2-esys-3.0.2-0 3.2.1-3, dynamic builds;
+ * Debian 13: 4.1.3, the static build's from tools/build-static-deps and a
+ * build on Debian 13).
  *
  * test-tpm2-tss-quirks fails when unlockd is built against another
  * version. Then re-run tests/tpm/test-secret-hygiene.sh, which judges
  * whether any copy is left, re-check each internal named below in the new
- * version's source, and update this constant. */
-#define TPM2_TSS_QUIRKS_VERIFIED_VERSION "3.2.1"
+ * version's source, and add it to this list (space-separated). */
+#define TPM2_TSS_QUIRKS_VERIFIED_VERSIONS "3.2.1 4.1.3"
 
 /* Overwrites the copy of Esys_Create()'s sensitive input (the sealed
  * secret, the PIN's auth value) that ESAPI keeps in its context. Call right
