@@ -10,11 +10,15 @@ with a dracut initramfs:
    (PCRs 4+9; systemd 257 seals it under the persistent SRK, tpm2_srk);
 2. boot: unlockd opens the root with systemd's token, with no prompt;
    `unlockctl status --json` says tpm2, token 0, which has no unlockd
-   fields. Then systemd's token goes (systemd-cryptenroll --wipe-slot=tpm2)
+   fields. Then systemd-cryptenroll replaces it with a PIN token
+   (--tpm2-with-pin=yes; systemd 257 salts the PIN, tpm2_salt);
+3. boot: unlockd asks for the TPM2 PIN; a wrong PIN is refused and asked
+   again; the PIN typed at the boot prompt opens the root. Then systemd's
+   token goes (systemd-cryptenroll --wipe-slot=tpm2)
    and `unlockctl enroll --tpm2 --no-srk --pcrs=4+7` enrolls unlockd's
    (not PCR 9: the next initramfs differs); cryptsetup's systemd-tpm2 token
    plugin opens it (`cryptsetup open --test-passphrase --token-only`);
-3. the initramfs is rebuilt WITHOUT unlockd, with dracut's tpm2-tss module
+4. the initramfs is rebuilt WITHOUT unlockd, with dracut's tpm2-tss module
    (the TSS libraries and systemd's libcryptsetup token plugin) and
    rd.luks.options=tpm2-device=auto; boot: systemd-cryptsetup opens the
    root with unlockd's token, with no prompt, and unlockd never ran.
@@ -35,12 +39,27 @@ NAME = "interop" if vm.RELEASE == "bookworm" else f"{vm.RELEASE}-interop"
 # The prompts that must not appear when a token opens the root: unlockd's
 # and systemd-cryptsetup's.
 PROMPTS = ("Recovery key or passphrase", "Please enter passphrase")
+# The PIN of systemd-cryptenroll's PIN token, and a wrong one.
+PIN = "4711 boot pin"
+WRONG_PIN = "1147 boot pin"
+PIN_PROMPT = r"TPM2 PIN[^\r\n]*: "
 
 
 def token(m, dev, tid):
     """Token tid of dev as a dict (cryptsetup token export, in the guest)."""
     _, out = m.run(f"cryptsetup token export --token-id {tid} {dev}; echo")
     return json.loads(out)
+
+
+def tpm2_token(m, dev):
+    """(id, token) of dev's one systemd-tpm2 token."""
+    found = []
+    for tid in range(8):
+        rc, out = m.run(f"cryptsetup token export --token-id {tid} {dev} && echo", check=False)
+        if rc == 0 and json.loads(out)["type"] == "systemd-tpm2":
+            found.append((tid, json.loads(out)))
+    assert len(found) == 1, f"not one systemd-tpm2 token: {found}"
+    return found[0]
 
 
 def story():
@@ -61,7 +80,7 @@ def story():
         assert not [k for k in t if k.startswith("unlockd-")], f"systemd's token has unlockd fields: {t}"
         m.poweroff()
 
-    with vm.phase("boot 2: unlockd opens with systemd's token; unlockctl enroll"):
+    with vm.phase("boot 2: unlockd opens with systemd's token; systemd's PIN token instead"):
         m = vm.VM(work, f"{NAME}-2-systemd-token").start()
         mark = m.mark()
         m.shell_ready()
@@ -71,6 +90,26 @@ def story():
         assert b["method"] == "tpm2" and b["token"] == 0, st
         _, j = m.run("journalctl -b -u unlockd.service -o cat")
         assert re.search(r"unlocked with TPM2 token 0 \(keyslot 1\)", j), j
+        # systemd's PIN token in its place (enrolled, then the old one wiped).
+        m.run(f"PASSWORD='{vm.PASSPHRASE}' NEWPIN='{PIN}' systemd-cryptenroll --tpm2-device=auto "
+              f"--tpm2-pcrs=4+9 --tpm2-with-pin=yes --wipe-slot=tpm2 {dev}")
+        pin_id, t = tpm2_token(m, dev)
+        assert t.get("tpm2-pin") is True and t["tpm2-pcrs"] == [4, 9], t
+        # systemd 257 salts the PIN (tpm2_salt); 252 hashes it unsalted.
+        assert ("tpm2_salt" in t) == (vm.RELEASE != "bookworm"), t
+        m.poweroff()
+
+    with vm.phase("boot 3: unlockd asks for systemd's PIN; a wrong one, then the PIN; unlockctl enroll"):
+        m = vm.VM(work, f"{NAME}-3-systemd-pin").start()
+        m.expect(PIN_PROMPT, 600, "unlockd asking for the TPM2 PIN")
+        m.send(WRONG_PIN + "\r")
+        m.expect(r"did not unlock it\. Try again", 120, "the wrong PIN refused")
+        m.expect(PIN_PROMPT, 60, "the PIN prompt again")
+        m.send(PIN + "\r")
+        m.shell_ready()
+        _, st = m.run("unlockctl status --json")
+        b = json.loads(st)["volumes"][0]["this-boot"]
+        assert b["method"] == "tpm2" and b["token"] == pin_id, st
         # Now the other way round: only unlockd's token on the volume.
         m.run(f"systemd-cryptenroll --wipe-slot=tpm2 {dev}")
         m.run(f"printf '%s' '{vm.PASSPHRASE}' > /run/pass")
@@ -92,8 +131,8 @@ def story():
         assert "libcryptsetup-token-systemd-tpm2.so" in files, "no systemd-tpm2 token plugin in the initramfs"
         assert not re.search(r"bin/unlockd$|unlockd\.service$", files, re.M), "unlockd is in the initramfs"
 
-    with vm.phase("boot 3: systemd-cryptsetup opens with unlockd's token"):
-        m = vm.VM(work, f"{NAME}-3-systemd-cryptsetup").start()
+    with vm.phase("boot 4: systemd-cryptsetup opens with unlockd's token"):
+        m = vm.VM(work, f"{NAME}-4-systemd-cryptsetup").start()
         mark = m.mark()
         m.shell_ready()
         vm.assert_no_prompt(m, mark, "systemd-cryptsetup with unlockd's token", PROMPTS)
