@@ -3,7 +3,6 @@
 
 #include <dlfcn.h>
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,23 +130,21 @@ __attribute__((noinline)) void tpm2_quirk_wipe_stack(void) {
  * tpm2_quirk_esys_libctx_free() (objcopy --redefine-sym), which do the
  * same for ESAPI alone. */
 
-static OSSL_LIB_CTX *esys_libctx;
-static pthread_once_t esys_libctx_once = PTHREAD_ONCE_INIT;
-
-#if UNLOCKD_STATIC_TCTI
-static void esys_libctx_make(void) {
-        esys_libctx = OSSL_LIB_CTX_get0_global_default();
+/* ESAPI's library context: OpenSSL's default one (made once by OpenSSL
+ * itself; NULL only when OpenSSL cannot initialise). */
+static OSSL_LIB_CTX *esys_libctx(void) {
+        return OSSL_LIB_CTX_get0_global_default();
 }
 
+#if UNLOCKD_STATIC_TCTI
 OSSL_LIB_CTX *tpm2_quirk_esys_libctx_new(void);
 OSSL_LIB_CTX *tpm2_quirk_esys_libctx_new(void) {
-        (void) pthread_once(&esys_libctx_once, esys_libctx_make);
-        return esys_libctx ?: OSSL_LIB_CTX_new();
+        return esys_libctx() ?: OSSL_LIB_CTX_new();
 }
 
 void tpm2_quirk_esys_libctx_free(OSSL_LIB_CTX *ctx);
 void tpm2_quirk_esys_libctx_free(OSSL_LIB_CTX *ctx) {
-        if (ctx != esys_libctx)
+        if (ctx != esys_libctx())
                 OSSL_LIB_CTX_free(ctx);
 }
 #else
@@ -168,17 +165,13 @@ static bool called_from_esys(const void *caller) {
         return dladdr(caller, &info) && info.dli_fbase == esys_base;
 }
 
-static void esys_libctx_make(void) {
-        esys_libctx = OSSL_LIB_CTX_get0_global_default();
-}
-
 OSSL_LIB_CTX *OSSL_LIB_CTX_new(void) {
-        OSSL_LIB_CTX *(*real_new)(void);
+        OSSL_LIB_CTX *(*real_new)(void), *ctx;
 
         if (called_from_esys(__builtin_return_address(0))) {
-                (void) pthread_once(&esys_libctx_once, esys_libctx_make);
-                if (esys_libctx)
-                        return esys_libctx;
+                ctx = esys_libctx();
+                if (ctx)
+                        return ctx;
         }
         real_new = libcrypto_symbol("OSSL_LIB_CTX_new");
         return real_new ? real_new() : NULL;
@@ -187,7 +180,7 @@ OSSL_LIB_CTX *OSSL_LIB_CTX_new(void) {
 void OSSL_LIB_CTX_free(OSSL_LIB_CTX *ctx) {
         void (*real_free)(OSSL_LIB_CTX *);
 
-        if (!ctx || ctx == esys_libctx)
+        if (!ctx || ctx == esys_libctx())
                 return;
         real_free = libcrypto_symbol("OSSL_LIB_CTX_free");
         if (real_free)

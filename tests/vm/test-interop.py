@@ -56,8 +56,9 @@ def tpm2_token(m, dev):
     found = []
     for tid in range(8):
         rc, out = m.run(f"cryptsetup token export --token-id {tid} {dev} && echo", check=False)
-        if rc == 0 and json.loads(out)["type"] == "systemd-tpm2":
-            found.append((tid, json.loads(out)))
+        t = json.loads(out) if rc == 0 else None
+        if t and t["type"] == "systemd-tpm2":
+            found.append((tid, t))
     assert len(found) == 1, f"not one systemd-tpm2 token: {found}"
     return found[0]
 

@@ -84,13 +84,7 @@ def check_image(work, flavour, binary):
 
 def flavour(name, binary, *setup_args, env=None):
     with vm.phase(f"{name}: setup (disk, initramfs with the static unlockd)"):
-        for k, v in (env or {}).items():
-            os.environ[k] = v
-        try:
-            work, uuid = vm.make_disk(f"static-{name}.", *setup_args)
-        finally:
-            for k in env or {}:
-                del os.environ[k]
+        work, uuid = vm.make_disk(f"static-{name}.", *setup_args, env=env)
         check_image(work, name, binary)
 
     with vm.phase(f"{name} boot 1: the static unlockd's prompt, the passphrase; enroll"):

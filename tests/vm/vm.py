@@ -389,14 +389,15 @@ def new_workdir(prefix):
     return work
 
 
-def make_disk(prefix, *setup_args):
+def make_disk(prefix, *setup_args, env=None):
     """A new work dir with a disk by `setup disk WORK PASSFILE setup_args...`
-    holding unlockd; returns (work dir, LUKS2 UUID)."""
+    (env: more environment variables for setup) holding unlockd; returns
+    (work dir, LUKS2 UUID)."""
     work = new_workdir(prefix)
     passfile = os.path.join(work, "pass")
     with open(passfile, "w") as f:
         f.write(PASSPHRASE)
-    setup("disk", work, passfile, *setup_args)
+    setup("disk", work, passfile, *setup_args, env=env)
     if open(os.path.join(work, "unlockd")).read().strip() == "absent":
         raise VMError(f"the disk in {work} was made without unlockd: it could not be built or installed "
                       "(setup's messages above say why)")
