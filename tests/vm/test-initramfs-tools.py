@@ -32,6 +32,12 @@ in the disk's root filesystem. The kernel has two consoles, tty0 and ttyS0
    test-containment.py) in unlockd's place in a new image; boot: the script
    says so, cryptroot asks with its own prompt, and the passphrase opens
    the root (cryptroot says so; the boot is not followed further).
+
+With UNLOCKD_VM_RELEASE=trixie (the test test-initramfs-tools-trixie) the
+disk is Debian 13's: its kernel, systemd 257, initramfs-tools,
+cryptsetup-initramfs and busybox, and the packages built from this tree
+inside the Debian 13 tree (tests/vm/setup --release trixie
+--initramfs-tools); the same story.
 """
 import json
 import os
@@ -43,6 +49,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vm  # noqa: E402
 
+RELEASE = vm.RELEASE
+# Boot names (serial logs): itools-N-... on Debian 12, trixie-itools-N-...
+# on Debian 13.
+NAME = "itools" if RELEASE == "bookworm" else f"{RELEASE}-itools"
 # cryptroot's prompt (cryptsetup-initramfs's askpass).
 CRYPTROOT_PROMPT = "Please unlock disk"
 PROMPTS = ("Recovery key or passphrase", CRYPTROOT_PROMPT)
@@ -112,23 +122,28 @@ def story():
     os.environ["UNLOCKD_VM_CMDLINE"] = (os.environ.get("UNLOCKD_VM_CMDLINE", "") + " quiet").strip()
 
     with vm.phase("setup: LUKS2 disk, initramfs by mkinitramfs"):
-        work, uuid = vm.make_disk("itools.", "--initramfs-tools")
+        work, uuid = vm.make_disk(f"{NAME}.", "--initramfs-tools")
+        release = open(os.path.join(work, "release")).read().strip()
+        assert release == RELEASE, f"setup made a {release} disk"
         check_image(work)
 
     with vm.phase("boot 1: unlockd's prompt, the passphrase; enroll"):
-        m = vm.VM(work, "itools-1-enroll").start()
+        m = vm.VM(work, f"{NAME}-1-enroll").start()
         mark = m.mark()
         m.expect(r"has no TPM2 token", 240, "unlockd saying there is no TPM2 token")
         m.expect(vm.PROMPT, 60, "unlockd's prompt")
         m.send(vm.PASSPHRASE + "\r")
         m.shell_ready()
         assert CRYPTROOT_PROMPT not in m.since(mark), "cryptroot asked after unlockd had opened the root"
+        _, out = m.run("systemctl --version | head -n 1; uname -r; dpkg-query -W -f='${Version}\\n' initramfs-tools")
+        vm.progress(f"{RELEASE}: {' / '.join(out.split(chr(10)))}")
+        assert RELEASE != "trixie" or "systemd 257" in out, f"not Debian 13's systemd: {out}"
         check_packages(m, work)
         key = vm.enroll(m, uuid)
         m.poweroff()
 
     with vm.phase("boot 2: TPM unlock, no prompt"):
-        m = vm.tpm_boot(work, "itools-2-tpm", "prompted although the TPM should unlock", PROMPTS)
+        m = vm.tpm_boot(work, f"{NAME}-2-tpm", "prompted although the TPM should unlock", PROMPTS)
         pcr9_before = m.pcr(9)
         m.poweroff()
 
@@ -136,7 +151,7 @@ def story():
         vm.setup("initrd", work, "2")
 
     with vm.phase("boot 3: unlockd alone asks; wrong key, recovery key; re-seal"):
-        m = vm.VM(work, "itools-3-recovery").start()
+        m = vm.VM(work, f"{NAME}-3-recovery").start()
         mark = m.mark()
         vm.recover(m, key)
         seen = m.since(mark)
@@ -155,7 +170,7 @@ def story():
         m.poweroff()
 
     with vm.phase("boot 4: TPM unlock again, no prompt; a planned initramfs update, predicted by the hook"):
-        m = vm.tpm_boot(work, "itools-4-tpm-again", "prompted after the re-seal", PROMPTS)
+        m = vm.tpm_boot(work, f"{NAME}-4-tpm-again", "prompted after the re-seal", PROMPTS)
         pcr9_before = m.pcr(9)
         # The image this boot started from, where Debian keeps it, and the
         # ESP (vfat loaded in the initramfs) on /boot/efi.
@@ -176,7 +191,7 @@ def story():
         m.poweroff()
 
     with vm.phase("boot 5: the predicted token opens, no prompt; the old token retired"):
-        m = vm.tpm_boot(work, "itools-5-predicted", "prompted after a predicted initramfs update", PROMPTS)
+        m = vm.tpm_boot(work, f"{NAME}-5-predicted", "prompted after a predicted initramfs update", PROMPTS)
         assert pcr9_before != m.pcr(9), "PCR 9 did not change with the initramfs"
         vm.check_predicted(m, "initrd")
         m.poweroff()
@@ -187,7 +202,7 @@ def story():
         vm.setup("initrd", work, "crash", env={"UNLOCKD_BINARY": fake})
 
     with vm.phase("boot 6: unlockd crashes; cryptroot's prompt, the passphrase"):
-        m = vm.VM(work, "itools-6-crash", extra_args=["-smbios", "type=11,value=unlockd-vm-fault=crash"]).start()
+        m = vm.VM(work, f"{NAME}-6-crash", extra_args=["-smbios", "type=11,value=unlockd-vm-fault=crash"]).start()
         mark = m.mark()
         m.expect(r"unlockd: killed by signal 11", 240, "the script saying unlockd crashed")
         m.expect(CRYPTROOT_PROMPT + r".*: ", 60, "cryptroot's prompt")
