@@ -57,7 +57,7 @@ grep -q '^ activate-noawait update-initramfs$' <(dpkg-deb -I "$D"/unlockd-dracut
 
 say "installing into a copy of $CACHE/rootfs"
 R=$W/root
-flock "$CACHE/.lock" cp -a "$CACHE/rootfs" "$R"
+flock "$CACHE/.lock-bookworm" cp -a "$CACHE/rootfs" "$R"
 mkdir -p "$R/boot" "$R/lib/modules/$KVER" "$R/tmp/debs"
 # update-initramfs -u picks the newest kernel by /boot/vmlinuz-*.
 cp "/boot/config-$KVER" "/boot/vmlinuz-$KVER" "$R/boot/"

@@ -14,11 +14,18 @@ root), with a dracut initramfs, re-seal included:
    says PCR 4+9 changed, a wrong key is refused, the recovery key opens;
    the booted system is Debian 13 (systemd 257); Debian 13's
    unlockd-reseal.service re-seals;
-4. Debian 13: the TPM unlocks with no prompt.
+4. Debian 13: the TPM unlocks with no prompt through the re-sealed
+   token. Then the TPM2 keyslots go (systemd 257's `systemd-cryptenroll
+   --wipe-slot=tpm2`) and Debian 13's `unlockctl enroll --tpm2 --pcrs=4+9`
+   enrolls a new token;
+5. Debian 13: the TPM unlocks with no prompt through that token.
 
-4 boots, two of them Debian 13's (slower under TCG); the Debian 13 tree and
-the unlockd built in it are those of `test-dracut-trixie` (cached). Suite
-vm-trixie, not in the default run."""
+With test-interop-trixie (whose first boot is Debian 13's unlockd asking
+on a volume with no token, the passphrase opening it) this is the whole
+dracut story on Debian 13 — enroll, TPM unlock, a PCR change, the recovery
+prompt, the re-seal, TPM unlock again — told in boots the upgrade needs
+anyway (test-dracut-trixie tells it alone, in suite vm-extra). 5 boots,
+three of them Debian 13's (slower under TCG). Suites vm and vm-trixie."""
 import os
 import sys
 
@@ -70,11 +77,29 @@ def story():
         assert sorted(k["kind"] for k in st["keyslots"]) == ["passphrase", "recovery-key", "tpm2"], st
         m.poweroff()
 
-    with vm.phase("Debian 13 boot 4: the TPM unlocks again"):
+    with vm.phase("Debian 13 boot 4: the TPM unlocks again; Debian 13's unlockctl enrolls a new token"):
         m = vm.tpm_boot(work, "upgrade-4-trixie-tpm", "prompted on Debian 13 after the re-seal",
                         timeout=TRIXIE_TIMEOUT)
         out = versions(m)
         assert "systemd 257" in out, out
+        dev = f"/dev/disk/by-uuid/{uuid}"
+        m.run(f"systemd-cryptenroll --wipe-slot=tpm2 {dev}")
+        st = vm.volume_status(m)
+        assert not [t for t in st["tokens"] if t["type"] == "systemd-tpm2"], st
+        m.run(f"printf '%s' '{vm.PASSPHRASE}' > /run/pass")
+        m.run(f"unlockctl enroll --tpm2 --pcrs=4+9 --unlock-key-file=/run/pass {dev}")
+        m.run("rm /run/pass")
+        st = vm.volume_status(m)
+        new = [t["token"] for t in st["tokens"] if t["type"] == "systemd-tpm2"]
+        assert len(new) == 1, st
+        assert sorted(k["kind"] for k in st["keyslots"]) == ["passphrase", "recovery-key", "tpm2"], st
+        m.poweroff()
+
+    with vm.phase("Debian 13 boot 5: the TPM unlocks with the token Debian 13 enrolled"):
+        m = vm.tpm_boot(work, "upgrade-5-trixie-enrolled", "prompted on Debian 13 after its own enroll",
+                        timeout=TRIXIE_TIMEOUT)
+        st = vm.volume_status(m)
+        assert st["this-boot"]["token"] == new[0], (new, st)
         m.poweroff()
 
 

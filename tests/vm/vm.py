@@ -23,6 +23,8 @@ import threading
 import time
 
 CACHE = os.environ.get("UNLOCKD_VM_CACHE", "/var/tmp/unlockd-vm")
+# vCPUs per VM (TCG runs each in a host thread).
+SMP = os.environ.get("UNLOCKD_VM_SMP", "2")
 ARTIFACTS = os.environ.get("UNLOCKD_VM_ARTIFACTS", os.path.join(CACHE, "artifacts"))
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 # A disk made with `setup disk --secure-boot` boots OVMF's Secure Boot build
@@ -228,7 +230,7 @@ class VM:
         if secure_boot(self.workdir):
             machine, code = "q35,smm=on", OVMF_CODE_SECBOOT
             sb = ["-global", "driver=cfi.pflash01,property=secure,value=on"]
-        cmd = ["qemu-system-x86_64", "-machine", machine, "-accel", accel, "-m", self.memory, "-smp", "2", *sb,
+        cmd = ["qemu-system-x86_64", "-machine", machine, "-accel", accel, "-m", self.memory, "-smp", SMP, *sb,
                "-drive", f"if=pflash,format=raw,readonly=on,file={code}",
                "-drive", f"if=pflash,format=raw,file={os.path.join(self.workdir, 'OVMF_VARS.fd')}",
                "-drive", f"file={os.path.join(self.workdir, 'disk.img')},format=raw,if=virtio",
