@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Interoperability with the tokens of systemd 257 (Debian 13): its
 # systemd-cryptenroll runs in a Debian 13 tree (tests/interop/trixie-setup,
-# built once and cached) under chroot, against this test's swtpm on the host,
+# built once and cached) under chroot (tests/interop/in-trixie), against this test's swtpm on the host,
 # on LUKS2 image files of the host; unlockd --test opens what it enrolled:
 #  - the default token (sealed under the persistent SRK it creates at
 #    0x81000001, recorded in tpm2_srk), a PIN token (tpm2_salt), and a token
@@ -18,11 +18,13 @@
 # (to the SRK systemd made, and to one of the other algorithm) is imported
 # and unsealed by systemd 257's systemd-cryptsetup (its own TPM2 code, not
 # the token plugin), and opens with unlockd;
+# signed PCR policies (--tpm2-public-key, the signature made by
+# systemd-measure sign) open, alone, with a literal PCR and with a PIN;
 # and the kinds unlockd does not unseal are skipped with a message naming
-# the feature, never a PCR mismatch: a signed PCR policy (--tpm2-public-key),
-# a pcrlock policy (systemd-pcrlock make-policy, on an event log that holds
-# only its header, as the swtpm's PCRs are unextended), and the two-shard
-# token systemd writes for both together.
+# the feature, never a PCR mismatch: a pcrlock policy (systemd-pcrlock
+# make-policy, on an event log that holds only its header, as the swtpm's
+# PCRs are unextended), and the two-shard token systemd writes for pcrlock
+# and a signed policy together.
 source "$(dirname "$0")/../lib.sh"
 need swtpm tpm2_readpublic tpm2_pcrread tpm2_getcap cryptsetup python3 unshare chroot openssl
 [ "$(id -u)" = 0 ] || skip "chroot and mount namespaces need root"
@@ -33,31 +35,10 @@ ROOT=$("$SOURCE_DIR/tests/interop/trixie-setup") || fail "the Debian 13 tree cou
 start_swtpm
 printf 'interop pass' > "$TEST_DIR/pass"
 
-# The tree sees $TEST_DIR (images, swtpm socket, keys) at the same path, in
-# a private mount namespace that ends with the command.
-on_exit 'rmdir "$ROOT$TEST_DIR" 2>/dev/null'
-sd257() {  # COMMAND… (env EVENTLOG=FILE: the firmware event log it sees;
-           #  PCR11=HEX: the PCR 11 that sysfs shows, for systemd-measure --current)
-        unshare --mount --propagation private -- bash -c '
-                set -e
-                R=$1 D=$2; shift 2
-                mount --rbind /dev "$R/dev"
-                mount -t proc proc "$R/proc"
-                mkdir -p "$R$D"
-                mount --bind "$D" "$R$D"
-                if [ -n "${EVENTLOG:-}${PCR11:-}" ]; then
-                        mount -t tmpfs tmpfs "$R/sys"
-                fi
-                if [ -n "${EVENTLOG:-}" ]; then
-                        mkdir -p "$R/sys/kernel/security/tpm0"
-                        cp "$EVENTLOG" "$R/sys/kernel/security/tpm0/binary_bios_measurements"
-                fi
-                if [ -n "${PCR11:-}" ]; then
-                        mkdir -p "$R/sys/class/tpm/tpm0/pcr-sha256"
-                        echo "$PCR11" > "$R/sys/class/tpm/tpm0/pcr-sha256/11"
-                fi
-                exec chroot "$R" "$@"' sd257 "$ROOT" "$TEST_DIR" "$@"
-}
+# The tree sees $TEST_DIR (images, swtpm socket, keys) at the same path
+# (env EVENTLOG=FILE: the firmware event log it sees; PCR11=HEX: the PCR 11
+# that sysfs shows, for systemd-measure --current).
+sd257() { "$SOURCE_DIR/tests/interop/in-trixie" "$TEST_DIR" "$@"; }
 sd257 systemd-cryptenroll --version | head -1 | grep -q '^systemd 257' || fail "the tree's systemd is not 257: $(sd257 systemd-cryptenroll --version | head -1)"
 
 # systemd-cryptenroll may leave handles on a TPM without a resource manager

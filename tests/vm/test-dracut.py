@@ -57,11 +57,7 @@ def story():
         assert ver == RELEASE, f"setup made a {ver} disk"
 
     # Boot 1: no TPM token yet: unlockd asks; the passphrase opens.
-    m = vm.VM(work, f"{NAME}-1-enroll").start()
-    m.expect(r"has no TPM2 token|no TPM2 token", 240, "unlockd saying there is no TPM2 token")
-    m.expect(vm.PROMPT, 60, "the prompt")
-    m.send(vm.PASSPHRASE + "\r")
-    m.shell_ready()
+    m = vm.passphrase_boot(work, f"{NAME}-1-enroll")
     key = vm.enroll(m, uuid)
     m.poweroff()
 

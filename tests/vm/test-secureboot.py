@@ -144,13 +144,17 @@ def make_srk(work):
 
 
 def enroll_partition(work, enroll):
-    """The LUKS2 partition (setup's GPT: it starts at 1 + 64 MiB) out of
-    work's disk, as a file, given to enroll(path); its header written back.
-    Returns what enroll returned."""
+    """The LUKS2 partition (the GPT's second, as setup makes the disk) out
+    of work's disk, as a file, given to enroll(path); its header written
+    back. Returns what enroll returned."""
     disk = os.path.join(work, "disk.img")
     part = os.path.join(work, "luks.img")
-    offset = 65 << 20
-    subprocess.run(["dd", f"if={disk}", f"of={part}", "bs=1M", "skip=65", "conv=sparse", "status=none"], check=True)
+    gpt = json.loads(subprocess.run(["sfdisk", "-J", disk], capture_output=True, check=True).stdout)
+    p = gpt["partitiontable"]["partitions"][1]
+    assert gpt["partitiontable"].get("sectorsize", 512) == 512 and p["type"] == "0FC63DAF-8483-4772-8E79-3D69D8477DE4", gpt
+    offset = p["start"] * 512
+    subprocess.run(["dd", f"if={disk}", f"of={part}", "bs=1M", "iflag=skip_bytes,count_bytes", f"skip={offset}",
+                    f"count={p['size'] * 512}", "conv=sparse", "status=none"], check=True)
     meta = json.loads(subprocess.run(["cryptsetup", "luksDump", "--dump-json-metadata", part],
                                      capture_output=True, check=True).stdout)
     data_offset = int(meta["segments"]["0"]["offset"])
@@ -188,24 +192,17 @@ def provision_offline(work, build):
 def provision_systemd(work, pcr7):
     """The same provisioning by systemd 257's systemd-cryptenroll
     --tpm2-device-key=srk.pub --tpm2-pcrs=7:sha256=HEX, run in the Debian 13
-    tree on the host (tests/interop/trixie-setup: chroot, the work dir
+    tree on the host (tests/interop/in-trixie: chroot, the work dir
     bind-mounted at its own path), PCR 7 as unlockctl predicted it. No TPM
     is reachable in the chroot."""
     srk_pub = make_srk(work)
-    root = subprocess.run([os.path.join(vm.HERE, "..", "interop", "trixie-setup")], capture_output=True,
-                          text=True)
-    assert root.returncode == 0, f"the Debian 13 tree could not be built: {root.stderr}"
-    root = root.stdout.strip().splitlines()[-1]
 
     def enroll(part):
         r = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "--", "sh", "-ec",
-             'R=$1 D=$2; shift 2; mount --rbind /dev "$R/dev"; mount -t proc proc "$R/proc"; '
-             'mkdir -p "$R$D"; mount --bind "$D" "$R$D"; exec chroot "$R" "$@"', "sd257", root, work,
+            [os.path.join(vm.HERE, "..", "interop", "in-trixie"), os.path.abspath(work),
              "systemd-cryptenroll", f"--unlock-key-file={os.path.join(work, 'pass')}",
              f"--tpm2-device-key={srk_pub}", f"--tpm2-pcrs=7:sha256={pcr7}", part],
             capture_output=True, text=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_LOG_LEVEL": "info"})
-        subprocess.run(["rmdir", root + work], capture_output=True)
         assert r.returncode == 0, f"systemd-cryptenroll --tpm2-device-key failed: {r.stdout}{r.stderr}"
         meta = json.loads(subprocess.run(["cryptsetup", "luksDump", "--dump-json-metadata", part],
                                          capture_output=True, check=True).stdout)
@@ -265,11 +262,7 @@ def story():
         raise vm.VMError(f"no unlockctl in {build}/agent for the offline enrollment on the host")
 
     with vm.phase("disk A boot 1: passphrase under Secure Boot, event log, enroll PCR 7+4"):
-        m = vm.VM(work_a, "secureboot-1-enroll").start()
-        m.expect(r"has no TPM2 token", BOOT_TIMEOUT, "unlockd saying there is no TPM2 token")
-        m.expect(vm.PROMPT, 60, "the prompt")
-        m.send(vm.PASSPHRASE + "\r")
-        m.shell_ready(BOOT_TIMEOUT)
+        m = vm.passphrase_boot(work_a, "secureboot-1-enroll", timeout=BOOT_TIMEOUT)
         check_secure_boot(m)
         pcr7, pcr4 = check_eventlog(m)
         key_a = vm.enroll(m, uuid, pcrs="7+4")

@@ -428,12 +428,13 @@ def assert_no_prompt(m, mark, what, prompts=("Recovery key or passphrase",)):
 
 def passphrase_boot(work, name, timeout=240):
     """Boots a disk with no TPM2 token yet: unlockd says so and asks; the
-    passphrase opens. Returns the running VM (at its shell)."""
+    passphrase opens. Waits up to timeout seconds for unlockd's word and at
+    least SHELL_TIMEOUT for the shell. Returns the running VM (at its shell)."""
     m = VM(work, name).start()
     m.expect(r"has no TPM2 token", timeout, "unlockd saying there is no TPM2 token")
     m.expect(PROMPT, 60, "the prompt")
     m.send(PASSPHRASE + "\r")
-    m.shell_ready()
+    m.shell_ready(max(timeout, SHELL_TIMEOUT))
     return m
 
 
